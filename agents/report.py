@@ -1,0 +1,76 @@
+"""Tables and figures people read: Markdown/console tables, CSV beside every PNG."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def mean_std(values: Sequence[float] | np.ndarray, scale: float = 100.0, digits: int = 1) -> str:
+    """'mean ± std' of `values` times `scale` (percent by default)."""
+    arr = np.asarray(values, dtype=float) * scale
+    return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1) if arr.size > 1 else 0.0:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_curves(path_stem: Path, curves: Mapping[str, np.ndarray], ylabel: str, xlabel: str = "env step") -> list[Path]:
+    """Per-step curves (episodes x steps each) as `<stem>.csv` (every episode) and `<stem>.png` (mean ± std)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["policy", "episode", "step", ylabel])
+    for name, arr in curves.items():
+        for episode, row in enumerate(arr):
+            for step, value in enumerate(row):
+                writer.writerow([name, episode, step, f"{value:.6f}"])
+    csv_path = path_stem.with_suffix(".csv")
+    atomic_write_text(csv_path, buffer.getvalue())
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, arr in curves.items():
+        mean, std = arr.mean(0), arr.std(0)
+        steps = np.arange(arr.shape[1])
+        ax.plot(steps, mean, label=f"{name} (n={len(arr)})")
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png_path = path_stem.with_suffix(".png")
+    fd, tmp = tempfile.mkstemp(dir=png_path.parent, prefix=f".{png_path.name}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+    return [csv_path, png_path]

@@ -1,0 +1,36 @@
+"""The problem side of Grad-Instructor: data, target MLPs, weight images and the environments.
+
+Importing this package registers ``GradInstructor-v0`` with Gymnasium.
+"""
+
+import gymnasium
+
+from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
+from gi_envs.datasets import DATASETS, Dataset, load_dataset
+from gi_envs.grad_instructor_env import GradInstructorEnv
+from gi_envs.task import EnvConfig, TrainingTask
+from gi_envs.weight_image import image_layout, upsample_action, weight_image
+
+ENV_ID = "GradInstructor-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="gi_envs.grad_instructor_env:GradInstructorEnv",
+        max_episode_steps=EnvConfig.episode_length,
+    )
+
+__all__ = [
+    "DATASETS",
+    "ENV_ID",
+    "BatchedMLP",
+    "Dataset",
+    "EnvConfig",
+    "GradInstructorEnv",
+    "MinibatchSampler",
+    "TrainingTask",
+    "image_layout",
+    "load_dataset",
+    "upsample_action",
+    "weight_image",
+]

@@ -1,0 +1,282 @@
+"""The one MLP trainer: N MLPs of one architecture as stacked tensors, trained together.
+
+Every weight matrix is one tensor of shape (N, out, in) (the `nn.Linear` convention with a
+leading model axis), every bias one tensor of shape (N, out). A minibatch step for all N
+models is a handful of batched matmuls, which is what makes many small MLPs per process
+cheap. The single env, the vectorized env, the benchmarks and the guided-training
+experiments all train through this class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
+ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+INITS = ("default", "he")
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+EVAL_CHUNK = 4096  # samples per evaluation chunk: bounds memory at (N, chunk, widest layer)
+
+
+class BatchedMLP:
+    """N multilayer perceptrons of one architecture, stored as stacked tensors.
+
+    :param layer_sizes: widths from input to output, e.g. ``(64, 32, 10)``.
+    :param n_models: N, the number of MLPs held and trained together.
+    :param activation: hidden activation, one of ``relu``, ``tanh``, ``sigmoid``, ``gelu``.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], n_models: int, activation: str = "relu"):
+        sizes = tuple(int(s) for s in layer_sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer_sizes={layer_sizes!r} needs at least two positive widths")
+        if n_models < 1:
+            raise ValueError(f"n_models={n_models!r} must be at least 1")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is not known; expected one of {list(ACTIVATIONS)}")
+        self.layer_sizes = sizes
+        self.n_models = n_models
+        self.activation = activation
+        self._act = ACTIVATIONS[activation]
+        self.weights = [
+            torch.zeros(n_models, fan_out, fan_in, requires_grad=True)
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+        ]
+        self.biases = [torch.zeros(n_models, fan_out, requires_grad=True) for fan_out in sizes[1:]]
+
+    @property
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of every weight matrix, input layer first."""
+        return [(w.shape[1], w.shape[2]) for w in self.weights]
+
+    @property
+    def parameters(self) -> list[torch.Tensor]:
+        """Weights and biases interleaved, in the order of `nn.Sequential.parameters()`."""
+        return [p for pair in zip(self.weights, self.biases) for p in pair]
+
+    @torch.no_grad()
+    def initialize(self, model: int, generator: torch.Generator, init: str = "default") -> None:
+        """Draw fresh parameters for MLP `model` from its own generator.
+
+        ``default`` is PyTorch's `nn.Linear` initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        for weights and biases; ``he`` is He et al.'s N(0, 2/fan_in) for weights, zero biases.
+        """
+        if init not in INITS:
+            raise ValueError(f"init={init!r} is not known; expected one of {list(INITS)}")
+        for w, b in zip(self.weights, self.biases):
+            fan_in = w.shape[2]
+            if init == "default":
+                bound = 1.0 / math.sqrt(fan_in)
+                w[model].uniform_(-bound, bound, generator=generator)
+                b[model].uniform_(-bound, bound, generator=generator)
+            else:
+                w[model].normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+                b[model].zero_()
+
+    def forward(self, x: torch.Tensor, models: Sequence[int] | None = None) -> torch.Tensor:
+        """Logits of all N models: `x` is (N, B, in), one batch per model, or (M, in), shared.
+
+        Returns (N, B, classes) or (N, M, classes). `models` restricts it to some models
+        (then N is their count).
+        """
+        weights, biases = self.weights, self.biases
+        if models is not None:
+            weights, biases = [w[models] for w in weights], [b[models] for b in biases]
+        last = len(weights) - 1
+        h = x
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            if h.dim() == 2:  # one shared input for all models: a single GEMM over N*out columns
+                n, fan_out, fan_in = w.shape
+                h = (h @ w.reshape(n * fan_out, fan_in).T).view(-1, n, fan_out).transpose(0, 1)
+                h = h + b.unsqueeze(1)
+            else:
+                h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            if i < last:
+                h = self._act(h)
+        return h
+
+    @torch.no_grad()
+    def loss_and_gradients(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Mean cross-entropy of each model on its own batch, and the gradients of each.
+
+        The backward pass is written out (a few batched matmuls) rather than left to autograd:
+        on small MLPs autograd's bookkeeping costs more than the arithmetic. A test checks it
+        against autograd and against `torch.optim.SGD` on an `nn.Sequential`.
+
+        :param x: (N, B, in) inputs, one batch per model.
+        :param y: (N, B) labels.
+        :return: per-model loss (N,), weight gradients, bias gradients (each model's gradient is
+            that of its own mean loss, as `torch.optim.SGD` on one `nn.Sequential` would see).
+        """
+        last = len(self.weights) - 1
+        inputs, pre_activations = [], []
+        h = x
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            inputs.append(h)
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            if i < last:
+                pre_activations.append(h)
+                h = self._act(h)
+        log_probs = torch.log_softmax(h, dim=2)
+        target = y.unsqueeze(2)
+        loss = -log_probs.gather(2, target).squeeze(2).mean(dim=1)
+
+        # d loss / d logits = (softmax - onehot) / B, for each model's own mean loss
+        delta = log_probs.exp_().scatter_add_(2, target, torch.full_like(target, -1, dtype=h.dtype))
+        delta /= y.shape[1]
+        weight_grads: list[torch.Tensor] = [torch.empty(0)] * len(self.weights)
+        bias_grads: list[torch.Tensor] = [torch.empty(0)] * len(self.weights)
+        for i in range(last, -1, -1):
+            weight_grads[i] = torch.bmm(delta.transpose(1, 2), inputs[i])
+            bias_grads[i] = delta.sum(dim=1)
+            if i > 0:
+                delta = torch.bmm(delta, self.weights[i]) * self._act_grad(pre_activations[i - 1], inputs[i])
+        return loss, weight_grads, bias_grads
+
+    def _act_grad(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+        """Derivative of the activation at `pre`, reusing its output `post` where that is cheaper."""
+        if self.activation == "relu":
+            return (pre > 0).to(pre.dtype)
+        if self.activation == "tanh":
+            return 1.0 - post * post
+        if self.activation == "sigmoid":
+            return post * (1.0 - post)
+        cdf = 0.5 * (1.0 + torch.erf(pre * SQRT_HALF))  # exact GELU: x * Phi(x)
+        return cdf + pre * torch.exp(-0.5 * pre * pre) * INV_SQRT_2PI
+
+    @torch.no_grad()
+    def apply_gradients(
+        self, weight_grads: Sequence[torch.Tensor], bias_grads: Sequence[torch.Tensor], lr: float
+    ) -> None:
+        """One plain SGD update, p <- p - lr * g, for every model at once."""
+        for p, g in zip(self.weights + self.biases, list(weight_grads) + list(bias_grads)):
+            p.sub_(g, alpha=lr)
+
+    def sgd_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        lr: float,
+        perturbation: Sequence[torch.Tensor] | None = None,
+        perturbation_scale: float = 1.0,
+    ) -> torch.Tensor:
+        """One minibatch SGD step for all N models, with an optional gradient perturbation.
+
+        :param perturbation: per weight matrix, a tensor of shape (N, out, in) added to that
+            layer's weight gradient in units of the gradient's RMS (per model), times
+            `perturbation_scale`. Scaling by the gradient's own size keeps a perturbation
+            meaningful from the first step to the last. Biases get their plain gradient.
+            ``None`` (or zeros) is exactly plain SGD.
+        :return: the per-model minibatch loss (N,) before the update.
+        """
+        loss, weight_grads, bias_grads = self.loss_and_gradients(x, y)
+        if perturbation is not None:
+            for g, p in zip(weight_grads, perturbation):  # g is a fresh tensor: update in place
+                g.addcmul_(p, (perturbation_scale * gradient_rms(g))[:, None, None])
+        self.apply_gradients(weight_grads, bias_grads, lr)
+        return loss
+
+    @torch.no_grad()
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, models: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy and accuracy of all N models (or of `models`) on one shared split.
+
+        :param x: (M, in) inputs; :param y: (M,) labels.
+        :return: loss and accuracy in [0, 1], one per model; a diverged model gets loss inf or nan.
+        """
+        n = self.n_models if models is None else len(models)
+        loss_sum = torch.zeros(n)
+        correct = torch.zeros(n)
+        for start in range(0, len(y), EVAL_CHUNK):
+            xs, ys = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            logits = self.forward(xs, models)  # (n, m, classes)
+            targets = ys.expand(n, -1)
+            loss_sum += F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").sum(1)
+            correct += (logits.argmax(dim=2) == targets).sum(dim=1)
+        return loss_sum / len(y), correct / len(y)
+
+    @torch.no_grad()
+    def to_sequential(self, model: int = 0) -> nn.Sequential:
+        """A standalone `nn.Sequential` of `Linear` layers holding a copy of MLP `model`."""
+        layers: list[nn.Module] = []
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            linear = nn.Linear(w.shape[2], w.shape[1])
+            linear.weight.copy_(w[model])
+            linear.bias.copy_(b[model])
+            layers.append(linear)
+            if i < len(self.weights) - 1:
+                layers.append(ACTIVATION_MODULES[self.activation]())
+        return nn.Sequential(*layers)
+
+    @torch.no_grad()
+    def load_sequential(self, model: int, sequential: nn.Sequential) -> None:
+        """Copy the `Linear` layers of `sequential` into MLP `model`; shapes must match."""
+        linears = [m for m in sequential if isinstance(m, nn.Linear)]
+        shapes = [tuple(m.weight.shape) for m in linears]
+        if shapes != self.layer_shapes:
+            raise ValueError(f"the Sequential's Linear shapes {shapes} differ from {self.layer_shapes}")
+        for w, b, linear in zip(self.weights, self.biases, linears):
+            w[model].copy_(linear.weight)
+            b[model].copy_(linear.bias)
+
+
+def gradient_rms(grad: torch.Tensor) -> torch.Tensor:
+    """Root-mean-square of each model's gradient: (N, ...) -> (N,)."""
+    return grad.flatten(1).pow(2).mean(dim=1).sqrt()
+
+
+class MinibatchSampler:
+    """Each model's own data order: shuffled epochs without replacement, the last partial batch dropped.
+
+    Every model draws its permutations from its own `torch.Generator`, so a model's data order
+    does not depend on how many other models share the batch. The cursor is per model because
+    models are reset at different times.
+
+    :param n_samples: size of the training split.
+    :param batch_size: samples per minibatch (at most `n_samples`).
+    :param n_models: N.
+    """
+
+    def __init__(self, n_samples: int, batch_size: int, n_models: int):
+        if not 1 <= batch_size <= n_samples:
+            raise ValueError(f"batch_size={batch_size!r} must lie in [1, {n_samples}] (the training split's size)")
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.permutations = torch.zeros(n_models, n_samples, dtype=torch.long)
+        self.cursors = np.full(n_models, n_samples, dtype=np.int64)
+        self.generators: list[torch.Generator | None] = [None] * n_models
+        self._offsets = torch.arange(batch_size)
+
+    def reset(self, model: int, generator: torch.Generator) -> None:
+        """Start model `model`'s data order afresh from `generator` (which the sampler keeps)."""
+        self.generators[model] = generator
+        self._shuffle(model)
+
+    def _shuffle(self, model: int) -> None:
+        generator = self.generators[model]
+        if generator is None:
+            raise RuntimeError(f"model {model} has no generator: call reset(model, generator) first")
+        self.permutations[model] = torch.randperm(self.n_samples, generator=generator)
+        self.cursors[model] = 0
+
+    def next_indices(self) -> torch.Tensor:
+        """The next minibatch of training-set indices for every model, shape (N, batch_size)."""
+        for model in np.flatnonzero(self.cursors + self.batch_size > self.n_samples):
+            self._shuffle(int(model))
+        start = int(self.cursors[0])
+        if (self.cursors == start).all():  # models in step (the usual case): a plain slice
+            idx = self.permutations[:, start : start + self.batch_size]
+        else:
+            idx = self.permutations.gather(1, torch.from_numpy(self.cursors)[:, None] + self._offsets)
+        self.cursors += self.batch_size
+        return idx

@@ -1,0 +1,139 @@
+"""GradInstructor-v0: training a small MLP, one episode per MLP, as a Gymnasium environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from gi_envs.task import EnvConfig, StepResult, TrainingTask
+
+SEED_HIGH = 2**63 - 1
+
+
+class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
+    """
+    ## Description
+
+    Each episode trains one freshly initialised MLP classifier with minibatch SGD. At every step
+    the agent sees a low-resolution image of the MLP's weights and chooses a coarse, per-layer
+    perturbation of the gradient; the env runs `steps_per_action` minibatch SGD steps with that
+    perturbation and pays the MLP's held-out (validation) accuracy. The zero action is exactly
+    plain SGD, so "did the agent help?" is always measured against a free baseline. The idea
+    comes from Grad-Instructor (arXiv 2406.10559); every design choice here is ours.
+
+    ## Action Space
+
+    `Box(-1, 1, (C * gh * gw,), float32)`: for each of the C weight matrices (input layer first),
+    a coarse `action_grid` = (gh, gw) grid, row-major, flattened layer after layer. Each grid is
+    upsampled (nearest neighbour) to its matrix's shape, multiplied by `perturbation_scale` times
+    the RMS of that layer's current minibatch gradient, and added to the gradient. Biases get
+    their plain gradient. Values outside [-1, 1] are clipped; a wrongly shaped action raises
+    `ValueError`.
+
+    ## Observation Space
+
+    `Box(-20, 20, (C, H, W), float32)`, the weight image (see `gi_envs.weight_image`):
+
+    | channel | meaning                                             | size (digits, 64-32-10, resolution 0.15) |
+    |---------|-----------------------------------------------------|------------------------------------------|
+    | 0       | first weight matrix (hidden x input), area-pooled   | 5 x 10                                   |
+    | ...     | next weight matrices, in order                      |                                          |
+    | C - 1   | last weight matrix (classes x last hidden)          | 2 x 5, zero-padded to 5 x 10             |
+
+    Each channel is normalised by a constant of its layer, so that pixels have about the same
+    scale in every layer at initialisation (std ~0.58 at PyTorch's default init). NaN or inf
+    weights (a diverged MLP) are mapped into the bounds, so the observation is always finite.
+
+    ## Rewards
+
+    `reward="accuracy"` (default): validation accuracy in [0, 1] after the step, on the first
+    `eval_samples` samples of the validation split (carved from the training set; the test split
+    is never used for rewards). `reward="delta"`: the change of that accuracy over the step.
+    A diverged MLP counts as accuracy 0.
+
+    ## Starting State
+
+    `reset(seed=...)` draws a new MLP (init `default` or `he`) and a new data order, both from the
+    env's seeded generator: the same seed gives the same trajectory for the same actions.
+
+    ## Episode End
+
+    - Truncation: after `episode_length` steps (registered as `max_episode_steps`; pass both
+      when you change it: `gym.make("GradInstructor-v0", episode_length=50, max_episode_steps=50)`).
+    - Termination: the MLP diverged (a NaN or inf loss); `info["diverged"]` is then True.
+
+    `reset` returns `info` with `val_accuracy` and `mlp_seed`, the seed of the MLP's init and data
+    order (see `TrainingTask.reset_model`). `step`'s `info` holds `val_accuracy`, `train_loss` (mean over the step's minibatches) and `diverged`
+    at every step, and `test_accuracy` (whole test split) at the step that ends the episode.
+
+    ## Arguments
+
+    | argument             | default      | meaning                                                              |
+    |----------------------|--------------|----------------------------------------------------------------------|
+    | `dataset`            | `"digits"`   | `digits` (embedded), `mnist` or `fashion-mnist`                      |
+    | `hidden_sizes`       | `(32,)`      | widths of the hidden layers                                          |
+    | `activation`         | `"relu"`     | `relu`, `tanh`, `sigmoid` or `gelu`                                  |
+    | `init`               | `"default"`  | `default` (PyTorch's `nn.Linear`) or `he` (He normal, zero biases)   |
+    | `resolution`         | `0.15`       | share of each side of a weight matrix kept in the image, in (0, 1]   |
+    | `action_grid`        | `(4, 4)`     | (rows, cols) of the coarse action grid of every layer                |
+    | `steps_per_action`   | `10`         | SGD minibatches per env step                                         |
+    | `batch_size`         | `32`         | samples per minibatch                                                |
+    | `lr`                 | `0.05`       | SGD learning rate                                                    |
+    | `perturbation_scale` | `1.0`        | action 1.0 adds this many gradient-RMS to a weight's gradient       |
+    | `episode_length`     | `20`         | env steps per episode                                                |
+    | `reward`             | `"accuracy"` | `accuracy` or `delta`                                                |
+    | `eval_samples`       | `512`        | validation samples behind the reward; 0 means the whole split        |
+    | `data_dir`           | `None`       | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`             |
+
+    ```python
+    import gymnasium as gym, gi_envs
+    env = gym.make("GradInstructor-v0", dataset="mnist", hidden_sizes=(100,))
+    ```
+
+    A bad value raises `ValueError` naming the argument and what is allowed.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, **kwargs: Any):
+        self.config = EnvConfig.from_kwargs(**kwargs)
+        self.task = TrainingTask(self.config, n_models=1)
+        self.observation_space = self.task.observation_space
+        self.action_space = self.task.action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        mlp_seed = int(self.np_random.integers(SEED_HIGH))
+        val_accuracy = self.task.reset_model(0, mlp_seed)
+        return self.task.observations()[0], {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        action = np.asarray(action, dtype=np.float32)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action of shape {action.shape} does not fit the action space {self.action_space.shape}")
+        result = self.task.step(action[None])
+        return (
+            result.observation[0],
+            float(result.reward[0]),
+            bool(result.terminated[0]),
+            bool(result.truncated[0]),
+            step_info(result, 0),
+        )
+
+
+def step_info(result: StepResult, i: int) -> dict[str, Any]:
+    """The info dict of model `i` after a step."""
+    info: dict[str, Any] = {
+        "val_accuracy": float(result.val_accuracy[i]),
+        "train_loss": float(result.train_loss[i]),
+        "diverged": bool(result.diverged[i]),
+    }
+    if result.terminated[i] or result.truncated[i]:
+        info["test_accuracy"] = float(result.test_accuracy[i])
+    return info

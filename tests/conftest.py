@@ -1,0 +1,29 @@
+"""Shared fixtures: the offline data root and small, fast env settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests read MNIST and Fashion-MNIST from ../shared/data unless GI_DATA_DIR says otherwise.
+if not os.environ.get("GI_DATA_DIR") and SHARED_DATA.is_dir():
+    os.environ["GI_DATA_DIR"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The data root holding torchvision's MNIST/ and FashionMNIST/ folders.
+
+    Skips on a machine without it, except in CI, where a missing data root is an error.
+    """
+    root = Path(os.environ.get("GI_DATA_DIR", SHARED_DATA))
+    if not (root / "MNIST" / "raw").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs MNIST under {root} (set GI_DATA_DIR)")
+        pytest.skip(f"no MNIST under {root}; set GI_DATA_DIR to run this test")
+    return root

@@ -1,0 +1,170 @@
+"""GradInstructor-v0 as a user drives it: checkers, the zero action, seeding, errors, episode ends."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from torch import nn
+
+import gi_envs
+from gi_envs.datasets import load_dataset
+
+FAST = {"steps_per_action": 2, "episode_length": 3}
+
+
+@pytest.mark.parametrize("dataset", ["digits", "mnist"])
+def test_env_passes_gymnasium_and_sb3_checkers(dataset: str, data_dir) -> None:
+    kwargs = {"dataset": dataset, "data_dir": str(data_dir), **FAST}
+    env = gym.make(gi_envs.ENV_ID, **kwargs)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(gi_envs.GradInstructorEnv(**kwargs), warn=False)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    expected = (2, 5, 10) if dataset == "digits" else (2, 5, 118)  # hidden 32: 32*0.15 -> 5 rows
+    assert obs.shape == expected
+
+
+def test_zero_action_is_exactly_plain_sgd_on_a_sequential() -> None:
+    lr, batch, steps, length = 0.05, 32, 10, 8
+    env = gym.make(gi_envs.ENV_ID, lr=lr, batch_size=batch, steps_per_action=steps, episode_length=length)
+    _, info = env.reset(seed=7)
+    task = env.unwrapped.task
+
+    # An independent plain loop: nn.Linear layers, torch.optim.SGD, shuffled epochs drop_last.
+    generator = torch.Generator().manual_seed(info["mlp_seed"])
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            bound = 1 / layer.in_features**0.5
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    data = load_dataset("digits")
+    order, cursor = torch.randperm(len(data.train), generator=generator), 0
+
+    zero = np.zeros(env.action_space.shape, np.float32)
+    for t in range(length):
+        _, reward, terminated, truncated, info = env.step(zero)
+        for _ in range(steps):
+            if cursor + batch > len(order):
+                order, cursor = torch.randperm(len(data.train), generator=generator), 0
+            idx = order[cursor : cursor + batch]
+            cursor += batch
+            optimizer.zero_grad()
+            F.cross_entropy(model(data.train.x[idx]), data.train.y[idx]).backward()
+            optimizer.step()
+        for mine, theirs in zip(task.mlp.parameters, model.parameters()):
+            torch.testing.assert_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=1e-5)
+        with torch.no_grad():
+            accuracy = (model(data.val.x).argmax(1) == data.val.y).float().mean()
+        assert reward == pytest.approx(float(accuracy), abs=1e-6)
+        assert terminated is False and truncated is (t == length - 1)
+    with torch.no_grad():
+        test_accuracy = float((model(data.test.x).argmax(1) == data.test.y).float().mean())
+    assert info["test_accuracy"] == pytest.approx(test_accuracy, abs=1e-6)
+    assert test_accuracy > 0.8  # plain SGD really learns digits in 80 minibatches
+
+
+def rollout(seed: int, n_steps: int = 4, **kwargs) -> tuple[list[np.ndarray], list[float]]:
+    env = gym.make(gi_envs.ENV_ID, **{**FAST, "episode_length": 10, **kwargs})
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    observations, rewards = [obs], []
+    for _ in range(n_steps):
+        obs, reward, *_ = env.step(env.action_space.sample())
+        observations.append(obs)
+        rewards.append(reward)
+    return observations, rewards
+
+
+def test_same_seed_same_trajectory_and_other_seeds_differ() -> None:
+    obs_a, rew_a = rollout(3)
+    obs_b, rew_b = rollout(3)
+    obs_c, rew_c = rollout(4)
+    assert rew_a == rew_b and all(np.array_equal(a, b) for a, b in zip(obs_a, obs_b))
+    assert not np.array_equal(obs_a[0], obs_c[0]) and rew_a != rew_c
+
+
+def test_actions_change_training_and_out_of_box_actions_are_clipped() -> None:
+    env = gym.make(gi_envs.ENV_ID, **FAST)
+    results = {}
+    for name, value in [("zero", 0.0), ("one", 1.0), ("five", 5.0)]:
+        env.reset(seed=1)
+        obs, *_ = env.step(np.full(env.action_space.shape, value, np.float32))
+        results[name] = obs
+    assert not np.array_equal(results["zero"], results["one"])
+    assert np.array_equal(results["one"], results["five"])
+
+
+def test_wrongly_shaped_action_raises() -> None:
+    env = gym.make(gi_envs.ENV_ID, **FAST)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action of shape \(5,\)"):
+        env.step(np.zeros(5, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dataset": "cifar10"}, r"dataset='cifar10'.*\['digits', 'mnist', 'fashion-mnist'\]"),
+        ({"activation": "swish"}, r"activation='swish'.*relu"),
+        ({"init": "xavier"}, r"init='xavier'.*\['default', 'he'\]"),
+        ({"reward": "loss"}, r"reward='loss'.*\['accuracy', 'delta'\]"),
+        ({"resolution": 0.0}, r"resolution=0.0.*\(0.0, 1.0\]"),
+        ({"resolution": 2}, r"resolution=2"),
+        ({"hidden_sizes": (32, 0)}, r"hidden_sizes=\(32, 0\).*positive integers"),
+        ({"action_grid": (4,)}, r"action_grid=\(4,\).*2 positive integers"),
+        ({"steps_per_action": 0}, r"steps_per_action=0.*integer"),
+        ({"batch_size": 2.5}, r"batch_size=2.5.*integer"),
+        ({"lr": -1.0}, r"lr=-1.0"),
+        ({"perturbation_scale": -0.1}, r"perturbation_scale=-0.1"),
+        ({"episode_length": 0}, r"episode_length=0"),
+        ({"eval_samples": -1}, r"eval_samples=-1"),
+        ({"learning_rate": 0.1}, r"unknown GradInstructor-v0 argument\(s\) \['learning_rate'\]"),
+    ],
+)
+def test_bad_keyword_values_name_the_parameter_and_what_is_allowed(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        gi_envs.GradInstructorEnv(**kwargs)
+
+
+def test_batch_larger_than_the_training_split_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"batch_size=5000 must lie in \[1, 1150\]"):
+        gi_envs.GradInstructorEnv(batch_size=5000)
+
+
+def test_diverging_mlp_terminates_with_finite_observation_and_reward() -> None:
+    env = gym.make(gi_envs.ENV_ID, lr=100.0, steps_per_action=5, episode_length=10)
+    env.reset(seed=0)
+    for _ in range(10):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert np.isfinite(obs).all() and np.isfinite(reward) and env.observation_space.contains(obs)
+        if terminated:
+            break
+    assert terminated and info["diverged"] and not truncated
+    assert reward == 0.0 and info["test_accuracy"] == 0.0
+
+
+def test_episode_truncates_with_test_accuracy_and_delta_rewards_sum_up() -> None:
+    env = gym.make(gi_envs.ENV_ID, reward="delta", **FAST)
+    _, info = env.reset(seed=2)
+    start, total, truncated, steps = info["val_accuracy"], 0.0, False, 0
+    while not truncated:
+        _, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        total += reward
+        steps += 1
+        assert not terminated and ("test_accuracy" in info) is truncated
+    assert steps == FAST["episode_length"]
+    assert total == pytest.approx(info["val_accuracy"] - start, abs=1e-6)
+    assert 0.0 <= info["test_accuracy"] <= 1.0
+
+
+def test_eval_samples_zero_uses_the_whole_validation_split() -> None:
+    env = gi_envs.GradInstructorEnv(eval_samples=0)
+    assert len(env.task.eval_y) == len(load_dataset("digits").val)
+    assert len(gi_envs.GradInstructorEnv(eval_samples=100).task.eval_y) == 100
