@@ -8,7 +8,9 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import GradInstructorEnv
+from gi_envs.sb3_vec_env import SB3VecEnv
 from gi_envs.task import EnvConfig, TrainingTask
+from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
 
 ENV_ID = "GradInstructor-v0"
@@ -17,6 +19,7 @@ if ENV_ID not in gymnasium.registry:
     gymnasium.register(
         id=ENV_ID,
         entry_point="gi_envs.grad_instructor_env:GradInstructorEnv",
+        vector_entry_point="gi_envs.vector_env:GradInstructorVectorEnv",
         max_episode_steps=EnvConfig.episode_length,
     )
 
@@ -27,6 +30,8 @@ __all__ = [
     "Dataset",
     "EnvConfig",
     "GradInstructorEnv",
+    "GradInstructorVectorEnv",
+    "SB3VecEnv",
     "MinibatchSampler",
     "TrainingTask",
     "image_layout",

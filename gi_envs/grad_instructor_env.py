@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
@@ -102,6 +104,10 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": []}
 
     def __init__(self, **kwargs: Any):
+        if multiprocessing.parent_process() is not None:
+            # In a worker process (AsyncVectorEnv, SubprocVecEnv) the workers already share the cores;
+            # one thread each also avoids OpenMP's deadlock in children forked from a process that used it.
+            torch.set_num_threads(1)
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.task = TrainingTask(self.config, n_models=1)
         self.observation_space = self.task.observation_space

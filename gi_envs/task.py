@@ -182,7 +182,7 @@ class TrainingTask:
         val_accuracy[diverged] = 0.0  # a diverged model has no meaningful prediction
 
         reward = val_accuracy - self.last_val_accuracy if cfg.reward == "delta" else val_accuracy.copy()
-        self.last_val_accuracy = val_accuracy
+        self.last_val_accuracy = val_accuracy.copy()
         self.steps += 1
         terminated = diverged
         truncated = ~terminated & (self.steps >= cfg.episode_length)

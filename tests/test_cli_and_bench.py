@@ -1,0 +1,53 @@
+"""The command line and the benchmark scripts, run as a user runs them (small settings)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from train_agents import main
+
+
+def test_rollout_prints_both_curves_and_writes_csv_and_png(tmp_path, capsys) -> None:
+    out = tmp_path / "rollout"
+    main(["rollout", "--episodes", "2", "--seed", "3", "--out", str(out),
+          "--env-kwargs", "{episode_length: 4, steps_per_action: 10}"])
+    printed = capsys.readouterr().out
+    assert "zero action (plain SGD)" in printed and "random actions" in printed
+    assert "| 4 |" in printed and "final test accuracy" in printed
+    rows = list(csv.DictReader((out / "curves.csv").open()))
+    assert len(rows) == 2 * 2 * 5  # policies x episodes x (reset + 4 steps)
+    assert {r["policy"] for r in rows} == {"zero action (plain SGD)", "random actions"}
+    final = [float(r["validation accuracy"]) for r in rows if r["step"] == "4"]
+    assert all(0.3 < v <= 1.0 for v in final)  # 40 minibatches already learn digits
+    assert (out / "curves.png").stat().st_size > 1000
+
+
+def test_bad_env_kwargs_fail_before_any_work(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"dataset='cifar'"):
+        main(["rollout", "--out", str(tmp_path / "x"), "--env-kwargs", "{dataset: cifar}"])
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main(["rollout", "--env-kwargs", "[1, 2]"])
+
+
+def run_script(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_env_step_benchmark_prints_its_table() -> None:
+    out = run_script("bench/env_step.py", "--datasets", "digits", "--episodes", "1", "--repeats", "1")
+    assert "| digits 64-32-10 | plain PyTorch loop |" in out and "env, random actions" in out
+
+
+def test_throughput_benchmark_prints_its_table() -> None:
+    out = run_script("bench/env_throughput.py", "--datasets", "digits", "--sizes", "2",
+                     "--min-seconds", "0", "--repeats", "1")
+    for runner in ["(a) DummyVecEnv", "(b) Subproc x2", "(c) native", "(d) plain loop"]:
+        assert f"| digits | 2 | {runner} |" in out
