@@ -1,7 +1,9 @@
-"""Grad-Instructor's command line: parses arguments and hands them to `agents`.
+"""Grad-Instructor's command line: parses arguments and hands them to `agents.commands`.
 
-    python train_agents.py quickstart                 # the main job on the embedded default (digits)
-    python train_agents.py rollout --episodes 5 --env-kwargs "{dataset: mnist, hidden_sizes: [100]}"
+    python train_agents.py quickstart                      # the main job on the embedded default (digits)
+    python train_agents.py rollout --env-kwargs "{dataset: mnist, hidden_sizes: [100]}"
+    python train_agents.py train --algo ppo --timesteps 30000 --seed 0
+    python train_agents.py benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+WANDB_MODES = ["offline", "online", "disabled"]
 
 
 def env_kwargs_arg(text: str) -> dict:
@@ -27,15 +31,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train_agents.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
+    def common(sub: argparse.ArgumentParser, seed_help: str = "random seed") -> None:
+        sub.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
+        sub.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline", help="Weights & Biases mode")
+        sub.add_argument("--timesteps", type=int, default=None, help="env steps per training run (default: config)")
+        sub.add_argument("--n-envs", type=int, default=None, help="MLPs trained side by side (default: config)")
+        sub.add_argument("--eval-episodes", type=int, default=10, help="unseen MLPs for the final evaluation")
+
     rollout = commands.add_parser("rollout", help="roll out the zero-action (plain SGD) and random policies")
     rollout.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
     rollout.add_argument("--episodes", type=int, default=5, help="episodes (fresh MLPs) per policy")
     rollout.add_argument("--seed", type=int, default=0, help="episode e uses seed + e")
     rollout.add_argument("--out", type=Path, default=Path("runs/rollout"), help="folder for curves.csv/png")
 
+    train = commands.add_parser("train", help="train one RL agent")
+    train.add_argument("--algo", required=True, help="ppo, a2c, sac, td3, ddpg, tqc, trpo, crossq, ars, recurrentppo")
+    train.add_argument("--config", type=Path, default=None, help="YAML of hyper-parameters (default configs/ALGO.yaml)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=None, help="run folder (default runs/ALGO-seedSEED)")
+    common(train)
+
+    bench = commands.add_parser("benchmark", help="train several algorithms on the same budget and seeds")
+    bench.add_argument("--algos", nargs="+", required=True)
+    bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
+    common(bench)
+
     quick = commands.add_parser("quickstart", help="the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
+    quick.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
     return parser
 
 
@@ -45,8 +70,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rollout":
         commands.rollout(args.env_kwargs, args.episodes, args.seed, args.out)
+    elif args.command == "train":
+        commands.train(args.algo, args.config, args.env_kwargs, args.timesteps, args.seed, args.n_envs,
+                       args.wandb_mode, args.out, args.eval_episodes)
+    elif args.command == "benchmark":
+        commands.benchmark(args.algos, args.seeds, args.timesteps, args.env_kwargs, args.n_envs, args.wandb_mode,
+                           args.out, args.eval_episodes)
     elif args.command == "quickstart":
-        commands.quickstart(args.seed, args.out)
+        commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0
 
 

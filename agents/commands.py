@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.algorithms import load_agent_config
+from agents.benchmark import run_benchmark
 from agents.report import markdown_table, mean_std, write_curves
 from agents.rollout import random_policy, rollout_curves, zero_policy
+from agents.training import train_agent
 from gi_envs.task import EnvConfig
 
 
@@ -27,8 +30,7 @@ def rollout(env_kwargs: dict, episodes: int, seed: int, out: Path) -> dict[str, 
 
     names = list(results)
     curves = {name: r.val_accuracy for name, r in results.items()}
-    steps = range(config.episode_length + 1)
-    rows = [[t, *(mean_std(curves[n][:, t]) for n in names)] for t in steps]
+    rows = [[t, *(mean_std(curves[n][:, t]) for n in names)] for t in range(config.episode_length + 1)]
     print(f"GradInstructor-v0 on {config.dataset}: validation accuracy (%) per env step, "
           f"mean ± std over {episodes} MLPs (seeds {seeds[0]}..{seeds[-1]})")
     print(markdown_table(["step", *names], rows))
@@ -40,6 +42,36 @@ def rollout(env_kwargs: dict, episodes: int, seed: int, out: Path) -> dict[str, 
     return curves
 
 
-def quickstart(seed: int, out: Path) -> None:
-    """The main job on the embedded default: for now, the two reference policies on digits."""
-    rollout({}, episodes=5, seed=seed, out=out)
+def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int | None, seed: int,
+          n_envs: int | None, wandb_mode: str, out: Path | None, eval_episodes: int) -> None:
+    """Train one agent; print how it does against plain SGD and random actions on unseen MLPs."""
+    config = load_agent_config(algo, config_path, {"n_timesteps": timesteps, "n_envs": n_envs, "env_kwargs": env_kwargs})
+    out = out or Path("runs") / f"{config.algo}-seed{seed}"
+    print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs "
+          f"({config.env_kwargs or 'default env'}); writing to {out}")
+    result = train_agent(config, seed, out, wandb_mode, eval_episodes)
+    rows = [[name, f"{100 * s['final_val_accuracy']:.1f}", f"{100 * s['final_test_accuracy']:.1f}",
+             f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
+    print(f"\nOn {eval_episodes} unseen MLPs (means):")
+    print(markdown_table(["policy", "final val acc (%)", "final test acc (%)", "episode return"], rows))
+    print(f"\n{result.model.num_timesteps} env steps in {result.wall_seconds:.0f} s "
+          f"({result.env_steps_per_second:,.0f}/s, {100 * result.env_step_seconds / result.wall_seconds:.0f} % "
+          f"inside env.step); model, config, monitor and eval in {out}")
+
+
+def benchmark(algos: list[str], seeds: list[int], timesteps: int | None, env_kwargs: dict, n_envs: int | None,
+              wandb_mode: str, out: Path, eval_episodes: int) -> None:
+    """Train each algorithm on each seed; print the comparison table."""
+    start = time.perf_counter()
+    result = run_benchmark(algos, seeds, timesteps, out, env_kwargs, n_envs, wandb_mode, eval_episodes)
+    print(f"\n{result.table}\n\n{result.verdict}")
+    print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
+          f"mean ± std over seeds {seeds}; {time.perf_counter() - start:.0f} s in all. "
+          f"Written: {out}/results.csv, results.md, learning_curves.png")
+
+
+def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
+    """The main job on the embedded default (digits): the reference policies, then PPO against them."""
+    rollout({}, episodes=5, seed=seed, out=out / "rollout")
+    print()
+    benchmark(["ppo"], [seed, seed + 1, seed + 2], None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)

@@ -37,8 +37,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_curves(path_stem: Path, curves: Mapping[str, np.ndarray], ylabel: str, xlabel: str = "env step") -> list[Path]:
-    """Per-step curves (episodes x steps each) as `<stem>.csv` (every episode) and `<stem>.png` (mean ± std)."""
+def write_curves(
+    path_stem: Path, curves: Mapping[str, np.ndarray], ylabel: str, xlabel: str = "env step",
+    x: np.ndarray | None = None,
+) -> list[Path]:
+    """Curves as `<stem>.csv` (every run) and `<stem>.png` (mean ± std band per name).
+
+    :param curves: name -> (runs, points) array.
+    :param x: the shared x values of the points (default 0, 1, 2, ...).
+    """
     import io
 
     import matplotlib
@@ -48,24 +55,25 @@ def write_curves(path_stem: Path, curves: Mapping[str, np.ndarray], ylabel: str,
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["policy", "episode", "step", ylabel])
+    writer.writerow(["name", "run", xlabel, ylabel])
     for name, arr in curves.items():
-        for episode, row in enumerate(arr):
-            for step, value in enumerate(row):
-                writer.writerow([name, episode, step, f"{value:.6f}"])
+        xs = np.arange(arr.shape[1]) if x is None else x
+        for run, row in enumerate(arr):
+            for xv, value in zip(xs, row):
+                writer.writerow([name, run, f"{xv:g}", f"{value:.6f}"])
     csv_path = path_stem.with_suffix(".csv")
     atomic_write_text(csv_path, buffer.getvalue())
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, arr in curves.items():
+        xs = np.arange(arr.shape[1]) if x is None else x
         mean, std = arr.mean(0), arr.std(0)
-        steps = np.arange(arr.shape[1])
-        ax.plot(steps, mean, label=f"{name} (n={len(arr)})")
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        ax.plot(xs, mean, label=f"{name} (n={len(arr)})")
+        ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     png_path = path_stem.with_suffix(".png")
     fd, tmp = tempfile.mkstemp(dir=png_path.parent, prefix=f".{png_path.name}.", suffix=".png")

@@ -8,7 +8,7 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import GradInstructorEnv
-from gi_envs.sb3_vec_env import SB3VecEnv
+from gi_envs.sb3_vec_env import SB3VecEnv, make_sb3_vec_env
 from gi_envs.task import EnvConfig, TrainingTask
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
@@ -35,6 +35,7 @@ __all__ = [
     "MinibatchSampler",
     "TrainingTask",
     "image_layout",
+    "make_sb3_vec_env",
     "load_dataset",
     "upsample_action",
     "weight_image",

@@ -105,3 +105,12 @@ def unbatch_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
             value = nested[i] if nested is not None else values[i]
             out[i][key] = value.item() if isinstance(value, np.generic) else value
     return out
+
+
+def make_sb3_vec_env(num_envs: int, seed: int | None = None, **env_kwargs: Any) -> SB3VecEnv:
+    """`num_envs` MLPs in the native GradInstructor vector env, behind SB3's API, seeded for the next reset."""
+    from gi_envs import ENV_ID
+
+    venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs))
+    venv.seed(seed)
+    return venv

@@ -21,8 +21,8 @@ def test_rollout_prints_both_curves_and_writes_csv_and_png(tmp_path, capsys) -> 
     assert "| 4 |" in printed and "final test accuracy" in printed
     rows = list(csv.DictReader((out / "curves.csv").open()))
     assert len(rows) == 2 * 2 * 5  # policies x episodes x (reset + 4 steps)
-    assert {r["policy"] for r in rows} == {"zero action (plain SGD)", "random actions"}
-    final = [float(r["validation accuracy"]) for r in rows if r["step"] == "4"]
+    assert {r["name"] for r in rows} == {"zero action (plain SGD)", "random actions"}
+    final = [float(r["validation accuracy"]) for r in rows if r["env step"] == "4"]
     assert all(0.3 < v <= 1.0 for v in final)  # 40 minibatches already learn digits
     assert (out / "curves.png").stat().st_size > 1000
 

@@ -1,0 +1,156 @@
+"""The RL algorithms we train, their YAML configs, and building a model from one.
+
+A config (`configs/<algo>.yaml`, in the spirit of rl-baselines3-zoo) holds the algorithm's
+constructor arguments plus a few keys of ours:
+
+- `n_envs`, `n_timesteps`: how many MLPs train side by side, and the env-step budget;
+- `policy`: the SB3 policy alias (`MlpPolicy`, or `MlpLstmPolicy` for RecurrentPPO);
+- `env_kwargs`: GradInstructor-v0 arguments (the command line's `--env-kwargs` override them);
+- `enn`: the ENN body under every policy (`features_dim`, `channels`; see `agents.features`);
+- `action_noise`: `{type: normal | ornstein-uhlenbeck, sigma: 0.1}` for TD3 / DDPG.
+
+Every key is checked against the algorithm's and the policy's signatures before any training,
+so a typo fails at once with the list of keys that exist.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from sb3_contrib import ARS, TQC, TRPO, CrossQ, RecurrentPPO
+from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.features import enn_policy_kwargs
+from gi_envs.sb3_vec_env import make_sb3_vec_env
+from gi_envs.task import EnvConfig
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "ddpg": DDPG,
+    "tqc": TQC, "trpo": TRPO, "crossq": CrossQ, "ars": ARS, "recurrentppo": RecurrentPPO,
+}
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise"}
+SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model", "action_noise"}
+ENN_KEYS = {"features_dim", "channels"}
+NOISES = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+
+
+@dataclass
+class AgentConfig:
+    """One algorithm's settings, validated; `to_dict()` is what gets saved beside the model."""
+
+    algo: str
+    policy: str
+    n_envs: int
+    n_timesteps: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    enn: dict[str, Any] = field(default_factory=dict)
+    action_noise: dict[str, Any] | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    source: str = "<dict>"
+
+    @property
+    def algorithm(self) -> type[BaseAlgorithm]:
+        return ALGORITHMS[self.algo]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"algo": self.algo, "policy": self.policy, "n_envs": self.n_envs,
+                               "n_timesteps": self.n_timesteps, "env_kwargs": self.env_kwargs, "enn": self.enn}
+        if self.action_noise:
+            out["action_noise"] = self.action_noise
+        return {**out, **self.hyperparams}
+
+
+def algorithm_name(algo: str) -> str:
+    """The registry key of `algo` (case-insensitive), or a ValueError naming the known ones."""
+    key = algo.lower().replace("-", "").replace("_", "")
+    if key not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algo!r}; expected one of {sorted(ALGORITHMS)}")
+    return key
+
+
+def load_agent_config(
+    algo: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> AgentConfig:
+    """Read and check `configs/<algo>.yaml` (or `path`), then apply `overrides` on top.
+
+    :param overrides: config keys set from the command line (``n_timesteps``, ``n_envs``,
+        ``env_kwargs`` is merged into the file's ``env_kwargs``).
+    """
+    name = algorithm_name(algo)
+    path = Path(path) if path is not None else CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist (expected a YAML mapping of {name} settings)")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a YAML mapping, got {type(raw).__name__}")
+    raw.pop("algo", None)
+    overrides = dict(overrides or {})
+    env_overrides = overrides.pop("env_kwargs", None) or {}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw["env_kwargs"] = {**(raw.get("env_kwargs") or {}), **env_overrides}
+    return check_agent_config(name, raw, source=str(path))
+
+
+def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -> AgentConfig:
+    """Validate a config mapping for algorithm `name`; every error names `source` and the key."""
+    cls = ALGORITHMS[name]
+    allowed = set(inspect.signature(cls.__init__).parameters) - SET_BY_US
+    unknown = sorted(set(raw) - allowed - OUR_KEYS)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; "
+                         f"expected some of {sorted((allowed | OUR_KEYS) - {'self'})}")
+    hyper = {k: v for k, v in raw.items() if k not in OUR_KEYS}
+    policy = raw.get("policy", "MlpLstmPolicy" if name == "recurrentppo" else "MlpPolicy")
+    if policy not in cls.policy_aliases:
+        raise ValueError(f"{source}: policy={policy!r} is not one of {cls.__name__}'s {sorted(cls.policy_aliases)}")
+    policy_kwargs = hyper.get("policy_kwargs") or {}
+    policy_params = set(inspect.signature(cls.policy_aliases[policy].__init__).parameters)
+    bad = sorted(set(policy_kwargs) - policy_params)
+    if bad:
+        raise ValueError(f"{source}: unknown policy_kwargs {bad} for {cls.policy_aliases[policy].__name__}")
+    enn = dict(raw.get("enn") or {})
+    if set(enn) - ENN_KEYS:
+        raise ValueError(f"{source}: unknown enn key(s) {sorted(set(enn) - ENN_KEYS)}; expected some of {sorted(ENN_KEYS)}")
+    noise = raw.get("action_noise")
+    if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or "action_noise" not in inspect.signature(cls.__init__).parameters):
+        raise ValueError(f"{source}: action_noise={noise!r} must be {{type: one of {sorted(NOISES)}, sigma: float}} "
+                         f"on an off-policy algorithm")
+    for key in ("n_envs", "n_timesteps"):
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{source}: {key}={value!r} must be a positive integer")
+    env_kwargs = dict(raw.get("env_kwargs") or {})
+    EnvConfig.from_kwargs(**env_kwargs)  # raises ValueError naming a bad env argument
+    config = AgentConfig(name, policy, raw["n_envs"], raw["n_timesteps"], env_kwargs, enn, noise, hyper, source)
+    build_model(config, make_sb3_vec_env(config.n_envs, 0, **env_kwargs), seed=0, dry_run=True)  # bad values fail here
+    return config
+
+
+def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = False) -> BaseAlgorithm:
+    """The SB3 model of `config` on `venv`, with the ENN body under its policy (ARS has none).
+
+    :param dry_run: only check that the config builds (a tiny replay buffer, nothing trained).
+    """
+    hyper = dict(config.hyperparams)
+    if dry_run and "buffer_size" in hyper:
+        hyper["buffer_size"] = 16 * config.n_envs
+    policy_kwargs = dict(hyper.pop("policy_kwargs", None) or {})
+    if config.algo != "ars":  # ARS's policy is a plain MLP and has no critic to give an ENN body
+        policy_kwargs = enn_policy_kwargs(**config.enn, **policy_kwargs)
+    if config.action_noise:
+        n_actions = int(np.prod(venv.action_space.shape))
+        sigma = float(config.action_noise.get("sigma", 0.1))
+        hyper["action_noise"] = NOISES[config.action_noise["type"]](np.zeros(n_actions), sigma * np.ones(n_actions))
+    try:
+        return config.algorithm(config.policy, venv, seed=seed, device="cpu", policy_kwargs=policy_kwargs, **hyper)
+    except (TypeError, ValueError, AssertionError) as err:
+        raise ValueError(f"{config.source}: {config.algorithm.__name__} rejected the config: {err}") from err

@@ -1,0 +1,56 @@
+"""Judge a trained agent on MLPs it never trained, beside the zero-action and random policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from agents.rollout import Policy, RolloutCurves, random_policy, rollout_curves, zero_policy
+
+EVAL_SEED_BASE = 1_000_000  # evaluation episodes reset the env with seeds from here on, never used in training
+REFERENCE_POLICIES = ("zero action (plain SGD)", "random actions")
+
+
+def eval_seeds(train_seed: int, episodes: int) -> list[int]:
+    """Seeds of the evaluation MLPs for an agent trained with `train_seed`: disjoint per training seed."""
+    return [EVAL_SEED_BASE + 1000 * int(train_seed) + k for k in range(episodes)]
+
+
+def agent_policy(model: BaseAlgorithm) -> Callable[[gym.spaces.Box, int], Policy]:
+    """A policy maker for `rollout_curves`: deterministic actions, with LSTM state kept per episode."""
+
+    def make(space: gym.spaces.Box, seed: int) -> Policy:
+        state: list = [None, np.ones((1,), dtype=bool)]  # recurrent state, episode start
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            action, state[0] = model.predict(obs, state=state[0], episode_start=state[1], deterministic=True)
+            state[1] = np.zeros((1,), dtype=bool)
+            return action
+
+        return act
+
+    return make
+
+
+def evaluate_against_references(
+    model: BaseAlgorithm | None, env_kwargs: dict, seeds: list[int], agent_name: str = "agent"
+) -> dict[str, RolloutCurves]:
+    """Curves of the agent (if given), the zero action and random actions on the same fresh MLPs."""
+    results: dict[str, RolloutCurves] = {}
+    if model is not None:
+        results[agent_name] = rollout_curves(env_kwargs, agent_policy(model), seeds)
+    results[REFERENCE_POLICIES[0]] = rollout_curves(env_kwargs, lambda space, s: zero_policy(space), seeds)
+    results[REFERENCE_POLICIES[1]] = rollout_curves(env_kwargs, random_policy, seeds)
+    return results
+
+
+def summarize(curves: RolloutCurves) -> dict[str, float]:
+    """Mean final validation and test accuracy and mean return of a set of episodes."""
+    return {
+        "final_val_accuracy": float(curves.val_accuracy[:, -1].mean()),
+        "final_test_accuracy": float(curves.test_accuracy.mean()),
+        "episode_return": float(curves.returns.mean()),
+    }

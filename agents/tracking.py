@@ -1,0 +1,58 @@
+"""Weights & Biases logging: offline by default, everything SB3 logs, plus images, tables and the model.
+
+`wandb.integration.sb3.WandbCallback` carries SB3's metrics only through TensorBoard files; we
+instead give SB3's logger a W&B output format, so every value SB3 records (rollout/, train/,
+time/, and our episode/ accuracies) reaches W&B at the same step as in `progress.csv`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import wandb
+from stable_baselines3.common.logger import KVWriter
+
+WANDB_MODES = ("offline", "online", "disabled")
+# W&B mistakes our package `agents` for the OpenAI Agents SDK and suggests LLM tracing; we trace no LLM.
+os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
+PROJECT = "grad-instructor"
+
+
+def start_run(out: Path, mode: str, name: str, config: Mapping[str, Any], group: str | None = None,
+              job_type: str = "train") -> wandb.sdk.wandb_run.Run:
+    """A W&B run writing under `out/wandb/` (offline by default: sync later with `wandb sync`)."""
+    if mode not in WANDB_MODES:
+        raise ValueError(f"wandb mode {mode!r} is not one of {list(WANDB_MODES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    return wandb.init(project=PROJECT, name=name, group=group, job_type=job_type, mode=mode, dir=str(out),
+                      config=dict(config), reinit="finish_previous",
+                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))
+
+
+class WandbOutputFormat(KVWriter):
+    """An SB3 logger output that sends every numeric value it records to a W&B run."""
+
+    def __init__(self, run: wandb.sdk.wandb_run.Run):
+        self.run = run
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        numbers = {k: v for k, v in key_values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if numbers:
+            self.run.log(numbers, step=int(step))
+
+    def close(self) -> None:
+        pass
+
+
+def log_model(run: wandb.sdk.wandb_run.Run, path: Path, name: str, metadata: Mapping[str, Any]) -> None:
+    """Attach a saved model as a W&B artifact of type `model`."""
+    artifact = wandb.Artifact(name=name, type="model", metadata=dict(metadata))
+    artifact.add_file(str(path))
+    run.log_artifact(artifact)
+
+
+def log_image(run: wandb.sdk.wandb_run.Run, key: str, png: Path, step: int | None = None) -> None:
+    run.log({key: wandb.Image(str(png))}, step=step)
