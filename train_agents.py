@@ -4,6 +4,7 @@
     python train_agents.py rollout --env-kwargs "{dataset: mnist, hidden_sizes: [100]}"
     python train_agents.py train --algo ppo --timesteps 30000 --seed 0
     python train_agents.py benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
+    python train_agents.py export --model runs/ppo-seed0/model.zip --out enn.pt
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     common(bench)
 
+    export = commands.add_parser("export", help="export a trained agent's critic as a calibrated ENN")
+    export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")
+    export.add_argument("--out", type=Path, default=Path("enn.pt"))
+    export.add_argument("--episodes", type=int, default=32, help="unseen MLPs for calibration, and as many for quality")
+
     quick = commands.add_parser("quickstart", help="the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "benchmark":
         commands.benchmark(args.algos, args.seeds, args.timesteps, args.env_kwargs, args.n_envs, args.wandb_mode,
                            args.out, args.eval_episodes)
+    elif args.command == "export":
+        commands.export(args.model, args.out, args.episodes)
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0

@@ -70,8 +70,9 @@ def run_benchmark(
             seed_curves.append(y)
         curves[config.algo] = np.array(seed_curves)
     results = pd.DataFrame(rows)
+    references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean() for p in (ZERO, RANDOM)}
     write_curves(out / "learning_curves", curves, ylabel="final validation accuracy of training episodes",
-                 xlabel="env steps", x=x)
+                 xlabel="env steps", x=x, references=references)
     table, verdict = results_table(results, [c.algo for c in configs])
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "results.md", f"{table}\n\n{verdict}\n")

@@ -75,3 +75,20 @@ def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     rollout({}, episodes=5, seed=seed, out=out / "rollout")
     print()
     benchmark(["ppo"], [seed, seed + 1, seed + 2], None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)
+
+
+def export(model_path: Path, out: Path, episodes: int) -> None:
+    """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
+    from agents.enn_quality import calibrate
+    from agents.export import export_enn, load_agent
+
+    model, algo, env_kwargs = load_agent(model_path)
+    enn = export_enn(model, algo, env_kwargs, source=str(model_path))
+    report = calibrate(enn, env_kwargs, episodes)
+    enn.save(out)
+    rows = [[stage, f"{q['kendall_tau']:.3f}", f"{q['spearman_rho']:.3f}", f"{100 * q['mae']:.1f}", q["n"]]
+            for stage, q in report.items()]
+    print(f"ENN from {algo}'s critic ({enn.metadata['source']['critic']}), calibrated on {episodes} unseen MLPs; "
+          f"quality on {episodes} others, every stage of training:")
+    print(markdown_table(["snapshots", "Kendall tau", "Spearman rho", "MAE (points)", "n"], rows))
+    print(f"\nsaved to {out}")

@@ -39,12 +39,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_curves(
     path_stem: Path, curves: Mapping[str, np.ndarray], ylabel: str, xlabel: str = "env step",
-    x: np.ndarray | None = None,
+    x: np.ndarray | None = None, references: Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Curves as `<stem>.csv` (every run) and `<stem>.png` (mean ± std band per name).
 
     :param curves: name -> (runs, points) array.
     :param x: the shared x values of the points (default 0, 1, 2, ...).
+    :param references: name -> value, drawn as dashed horizontal lines (not written to the CSV).
     """
     import io
 
@@ -70,6 +71,8 @@ def write_curves(
         mean, std = arr.mean(0), arr.std(0)
         ax.plot(xs, mean, label=f"{name} (n={len(arr)})")
         ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+    for name, value in (references or {}).items():
+        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -8,7 +8,6 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import GradInstructorEnv
-from gi_envs.sb3_vec_env import SB3VecEnv, make_sb3_vec_env
 from gi_envs.task import EnvConfig, TrainingTask
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
@@ -22,6 +21,16 @@ if ENV_ID not in gymnasium.registry:
         vector_entry_point="gi_envs.vector_env:GradInstructorVectorEnv",
         max_episode_steps=EnvConfig.episode_length,
     )
+
+
+def __getattr__(name: str):
+    """`SB3VecEnv` and `make_sb3_vec_env` load Stable-Baselines3, so they are imported on first use."""
+    if name in ("SB3VecEnv", "make_sb3_vec_env"):
+        from gi_envs import sb3_vec_env
+
+        return getattr(sb3_vec_env, name)
+    raise AttributeError(f"module 'gi_envs' has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",

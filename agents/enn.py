@@ -1,0 +1,191 @@
+"""The Evaluation Neural Network: a standalone module that predicts an MLP's accuracy from its weight image.
+
+An `ENN` is rebuilt from JSON metadata alone (architecture, the target MLP it was made for, the
+weight-image settings, its calibration), so loading one needs neither Stable-Baselines3 nor any
+pickled object: `ENN.save` writes the state_dict and the metadata into one `torch.save` file of
+tensors and a JSON string, read back with `torch.load(weights_only=True)`.
+
+The network is one of two shapes, both made of our `WeightImageEncoder` and plain layers:
+
+- ``value``: encoder -> head MLP -> scalar, the state value V(s) of an on-policy critic
+  (PPO, A2C, TRPO; RecurrentPPO with its critic LSTM run from a zero state), or a supervised
+  regressor;
+- ``q_of_policy``: Q(s, pi(s)) of an off-policy critic (SAC, TD3, DDPG, TQC, CrossQ), the actor's
+  deterministic action fed to every Q-network, averaged over networks (and over quantiles for TQC).
+
+Its raw output is mapped to accuracy by an affine calibration `scale * raw + offset`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from agents.encoder import WeightImageEncoder
+from gi_envs.weight_image import image_layout, weight_image
+
+ENN_FORMAT = "grad-instructor-enn/1"
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU,
+                     "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
+
+
+class Affine(nn.Module):
+    """y = x * scale + shift, per feature: what an evaluation-mode batch norm layer computes."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(dim))
+        self.shift = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+class LastStepLSTM(nn.Module):
+    """One LSTM step from a zero state: how a recurrent critic scores an observation on its own."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x.unsqueeze(0))
+        return out.squeeze(0)
+
+
+def build_layers(spec: Sequence[dict[str, Any]]) -> nn.Sequential:
+    """An `nn.Sequential` from a JSON layer list: linear, affine, lstm, or an activation name."""
+    layers: list[nn.Module] = []
+    for layer in spec:
+        kind = layer["type"]
+        if kind == "linear":
+            layers.append(nn.Linear(layer["in"], layer["out"]))
+        elif kind == "affine":
+            layers.append(Affine(layer["dim"]))
+        elif kind == "lstm":
+            layers.append(LastStepLSTM(layer["in"], layer["hidden"], layer.get("layers", 1)))
+        elif kind in ACTIVATION_LAYERS:
+            layers.append(ACTIVATION_LAYERS[kind]())
+        else:
+            raise ValueError(f"unknown layer type {kind!r} in ENN metadata")
+    return nn.Sequential(*layers)
+
+
+class ENN(nn.Module):
+    """Predicts validation accuracy from a weight image (N, C, H, W) -> (N,), or from an MLP.
+
+    :param metadata: what `ENN.load` reads back: ``architecture`` (``kind``, ``encoder``,
+        ``head`` or ``actor_encoder``/``actor``/``q_nets``), ``target`` (``layer_shapes``,
+        ``activation``, ``dataset``), ``image`` (``resolution``, ``shape``), ``calibration``
+        (``scale``, ``offset``), and free-form ``source`` / ``quality``.
+    """
+
+    def __init__(self, metadata: dict[str, Any]):
+        super().__init__()
+        self.metadata = json.loads(json.dumps(metadata))  # a plain JSON copy
+        arch = self.metadata["architecture"]
+        self.kind = arch["kind"]
+        self.encoder = WeightImageEncoder(**arch["encoder"])
+        if self.kind == "value":
+            self.head = build_layers(arch["head"])
+        elif self.kind == "q_of_policy":
+            self.actor_encoder = WeightImageEncoder(**arch["actor_encoder"])
+            self.actor = build_layers(arch["actor"])
+            self.q_nets = nn.ModuleList(build_layers(q) for q in arch["q_nets"])
+        else:
+            raise ValueError(f"unknown ENN kind {self.kind!r}; expected 'value' or 'q_of_policy'")
+        calibration = self.metadata.setdefault("calibration", {"scale": 1.0, "offset": 0.0})
+        self.register_buffer("scale", torch.tensor(float(calibration["scale"])))
+        self.register_buffer("offset", torch.tensor(float(calibration["offset"])))
+
+    @property
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of the target MLP's weight matrices this ENN was made for."""
+        return [tuple(s) for s in self.metadata["target"]["layer_shapes"]]
+
+    @property
+    def resolution(self) -> float:
+        return float(self.metadata["image"]["resolution"])
+
+    def raw(self, images: torch.Tensor) -> torch.Tensor:
+        """The critic's (or regressor's) own output, before calibration."""
+        features = self.encoder(images)
+        if self.kind == "value":
+            return self.head(features).squeeze(-1)
+        action = self.actor(self.actor_encoder(images))
+        q_in = torch.cat([features, action], dim=1)
+        return torch.stack([q(q_in).mean(dim=1) for q in self.q_nets]).mean(dim=0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Predicted accuracy of each image's MLP."""
+        return self.scale * self.raw(images) + self.offset
+
+    def set_calibration(self, scale: float, offset: float) -> None:
+        self.scale.fill_(scale)
+        self.offset.fill_(offset)
+        self.metadata["calibration"] = {"scale": float(scale), "offset": float(offset)}
+
+    def check_shapes(self, layer_shapes: Sequence[Sequence[int]]) -> None:
+        """Raise a ValueError if an MLP's weight shapes differ from those this ENN was made for."""
+        shapes = [tuple(int(d) for d in s) for s in layer_shapes]
+        if shapes != self.layer_shapes:
+            raise ValueError(f"this ENN was made for an MLP with weight shapes {self.layer_shapes} "
+                             f"(out, in), got {shapes}")
+
+    def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The weight image this ENN reads, after checking the shapes; differentiable in `weights`."""
+        batched = weights[0].dim() == 3
+        self.check_shapes([w.shape[-2:] for w in weights])
+        image = weight_image(weights, self.resolution)
+        return image if batched else image.unsqueeze(0)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format": ENN_FORMAT, "metadata": json.dumps(self.metadata), "state_dict": self.state_dict()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ENN:
+        """Read an ENN written by `save`; tensors and JSON only, no pickled objects."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no ENN file at {path}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path} is not an ENN file written by ENN.save: {err}") from err
+        if not isinstance(payload, dict) or payload.get("format") != ENN_FORMAT:
+            raise ValueError(f"{path} is not an ENN file (expected format {ENN_FORMAT!r})")
+        enn = cls(json.loads(payload["metadata"]))
+        enn.load_state_dict(payload["state_dict"])
+        return enn.eval()
+
+
+def enn_metadata(architecture: dict, layer_shapes: Sequence[Sequence[int]], activation: str, dataset: str,
+                 resolution: float, source: dict) -> dict[str, Any]:
+    """Metadata of a new ENN for MLPs with weight shapes `layer_shapes`, read at `resolution`."""
+    shapes = [list(map(int, s)) for s in layer_shapes]
+    return {
+        "architecture": architecture,
+        "target": {"layer_shapes": shapes, "activation": activation, "dataset": dataset},
+        "image": {"resolution": float(resolution),
+                  "shape": list(image_layout(tuple(map(tuple, shapes)), float(resolution)).shape)},
+        "calibration": {"scale": 1.0, "offset": 0.0},
+        "source": source,
+    }

@@ -1,0 +1,106 @@
+"""How well an ENN ranks MLPs: snapshots from unseen seeds, affine calibration, rank correlations.
+
+A snapshot is one MLP at one stage of its training (reset included) with its measured
+validation accuracy. Snapshots come from full GradInstructor episodes under the zero action
+(plain SGD) and under random actions, on seeds no training run or evaluation used: the
+calibration is fitted on one set of seeds and the quality is reported on another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from scipy import stats
+
+from agents.enn import ENN
+from gi_envs import ENV_ID
+
+CALIBRATION_SEED_BASE = 2_000_000
+QUALITY_SEED_BASE = 3_000_000
+
+
+@dataclass
+class Snapshots:
+    """`images[i]` of an MLP at env step `steps[i]` of episode `episodes[i]`, with its `accuracy[i]`."""
+
+    images: torch.Tensor  # (M, C, H, W)
+    accuracy: np.ndarray  # (M,) validation accuracy measured by the env
+    steps: np.ndarray  # (M,)
+    episodes: np.ndarray  # (M,)
+
+
+def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 0.5) -> Snapshots:
+    """Every stage of one episode per seed; the first `random_share` of the episodes use random
+    actions (seeded), the rest plain SGD, so that the snapshots span more than one training path."""
+    envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point", **env_kwargs)
+    n_random = int(round(random_share * len(seeds)))
+    rng = np.random.default_rng(seeds[0])
+    obs, info = envs.reset(seed=list(seeds))
+    n = len(seeds)
+    images, accuracy, steps, episodes = [obs], [info["val_accuracy"]], [np.zeros(n, int)], [np.arange(n)]
+    alive = np.ones(n, dtype=bool)  # an episode leaves after its last step (truncation or divergence)
+    for t in range(1, envs.unwrapped.config.episode_length + 1):
+        actions = np.zeros(envs.action_space.shape, np.float32)
+        actions[:n_random] = rng.uniform(-1, 1, actions[:n_random].shape)
+        obs, _, terminated, truncated, info = envs.step(actions)
+        ended = terminated | truncated
+        step_obs, step_acc = obs.copy(), info["val_accuracy"].copy()
+        for i in np.flatnonzero(ended):  # same-step autoreset: the episode's last image is in final_obs
+            step_obs[i] = info["final_obs"][i]
+            step_acc[i] = info["final_info"]["val_accuracy"][i]
+        idx = np.flatnonzero(alive)
+        images.append(step_obs[idx])
+        accuracy.append(step_acc[idx])
+        steps.append(np.full(len(idx), t))
+        episodes.append(idx)
+        alive &= ~ended
+    envs.close()
+    return Snapshots(torch.from_numpy(np.concatenate(images)), np.concatenate(accuracy),
+                     np.concatenate(steps), np.concatenate(episodes))
+
+
+@torch.no_grad()
+def predict(enn: ENN, images: torch.Tensor, raw: bool = False, batch: int = 1024) -> np.ndarray:
+    """The ENN's (raw or calibrated) output for every image."""
+    enn.eval()
+    parts = [(enn.raw if raw else enn)(images[i : i + batch]) for i in range(0, len(images), batch)]
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def fit_calibration(raw: np.ndarray, accuracy: np.ndarray) -> tuple[float, float]:
+    """Least-squares `scale, offset` with accuracy ~ scale * raw + offset."""
+    if np.ptp(raw) == 0:
+        return 0.0, float(accuracy.mean())
+    scale, offset = np.polyfit(raw, accuracy, 1)
+    return float(scale), float(offset)
+
+
+def ranking_quality(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    """Kendall tau, Spearman rho and mean absolute error of predicted against measured accuracy."""
+    tau = stats.kendalltau(predicted, measured).statistic
+    rho = stats.spearmanr(predicted, measured).statistic
+    return {"kendall_tau": float(np.nan_to_num(tau)), "spearman_rho": float(np.nan_to_num(rho)),
+            "mae": float(np.abs(predicted - measured).mean()), "n": int(len(measured))}
+
+
+def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, float]]:
+    """Ranking quality over all snapshots, and separately early (first half) and late in training."""
+    predicted = predict(enn, snapshots.images)
+    half = snapshots.steps.max() / 2
+    masks = {"all": np.ones(len(predicted), bool), "early": snapshots.steps <= half, "late": snapshots.steps > half}
+    return {name: ranking_quality(predicted[m], snapshots.accuracy[m]) for name, m in masks.items()}
+
+
+def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
+    """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
+    on another; the report is also stored in `enn.metadata["quality"]`."""
+    fit = collect_snapshots(env_kwargs, [CALIBRATION_SEED_BASE + k for k in range(episodes)])
+    enn.set_calibration(*fit_calibration(predict(enn, fit.images, raw=True), fit.accuracy))
+    held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(episodes)])
+    report = quality_by_stage(enn, held_out)
+    enn.metadata["quality"] = {"episodes": episodes, "calibration_seeds_from": CALIBRATION_SEED_BASE,
+                               "quality_seeds_from": QUALITY_SEED_BASE, **report}
+    return report

@@ -1,0 +1,185 @@
+"""Turn a trained agent's critic into a standalone `ENN`.
+
+On-policy agents (PPO, A2C, TRPO, RecurrentPPO) export their state value V(s): the value head
+over the critic's features. Off-policy agents (SAC, TD3, DDPG, TQC, CrossQ) have no V; they
+export Q(s, pi(s)), the critic scoring the action the trained actor would take, averaged over
+Q-networks (and quantiles for TQC). Why pi(s): V(s) = Q(s, pi(s)) for the policy the critic was
+trained to evaluate, so it is the value of these weights under the agent's own training plan.
+The alternative Q(s, 0) would score the weights under plain SGD, but the zero action lies off
+the actor's action distribution, where a critic is least trained. ARS has no critic.
+
+Weights are copied layer by layer into plain PyTorch modules, so the exported ENN computes
+exactly what the agent's critic computes (a test checks it) and loads without SB3.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
+
+from agents.algorithms import ALGORITHMS, algorithm_name
+from agents.enn import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
+from agents.features import WeightImageCNN
+from gi_envs.datasets import load_dataset
+from gi_envs.task import EnvConfig
+
+ON_POLICY = ("ppo", "a2c", "trpo", "recurrentppo")
+OFF_POLICY = ("sac", "td3", "ddpg", "tqc", "crossq")
+SKIPPED = (nn.Identity, nn.Flatten, nn.Dropout)
+
+
+def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, Any]]:
+    """The SB3 model in `model_path`, its algorithm name and env kwargs (from `config.yaml` beside it)."""
+    model_path = Path(model_path)
+    config_path = model_path.with_name("config.yaml")
+    if not model_path.is_file():
+        raise FileNotFoundError(f"no model at {model_path}")
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no config.yaml beside {model_path}: export reads the algorithm and env from it")
+    config = yaml.safe_load(config_path.read_text())
+    algo = algorithm_name(config["algo"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = ALGORITHMS[algo].load(model_path, device="cpu")
+    for warning in caught:
+        if "exact_match" in str(warning.message):  # SB3 then loads PPO/A2C with missing weights left random
+            raise ValueError(f"{model_path} does not match this version's networks (its parameter names differ); "
+                             f"retrain it: {str(warning.message).splitlines()[0]}")
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return model, algo, dict(config.get("env_kwargs") or {})
+
+
+def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], source: str = "") -> ENN:
+    """The ENN of a trained agent (uncalibrated: scale 1, offset 0)."""
+    if algo == "ars":
+        raise ValueError("ARS has no critic to export as an ENN; train an actor-critic algorithm "
+                         f"(one of {sorted(ON_POLICY + OFF_POLICY)})")
+    policy = model.policy
+    if algo in ON_POLICY:
+        encoder_src = policy.vf_features_extractor
+        head = value_path(policy, algo)
+        architecture = {"kind": "value", "encoder": encoder_kwargs(encoder_src), "head": layer_spec(head)}
+        sources = {"head": head}
+        critic = "V(s)"
+    elif algo in OFF_POLICY:
+        actor = policy.actor
+        actor_path = [actor.mu] if algo in ("td3", "ddpg") else [actor.latent_pi, actor.mu, nn.Tanh()]
+        encoder_src = policy.critic.features_extractor
+        q_nets = list(policy.critic.q_networks)
+        architecture = {
+            "kind": "q_of_policy", "encoder": encoder_kwargs(encoder_src),
+            "actor_encoder": encoder_kwargs(actor.features_extractor),
+            "actor": layer_spec(actor_path), "q_nets": [layer_spec([q]) for q in q_nets],
+        }
+        sources = {"actor": actor_path, "q_nets": q_nets}
+        critic = "Q(s, pi(s))" + (", mean over quantiles and critics" if algo == "tqc" else ", mean over critics")
+    else:
+        raise ValueError(f"no export rule for algorithm {algo!r}")
+
+    config = EnvConfig.from_kwargs(**env_kwargs)
+    data = load_dataset(config.dataset, data_dir=config.data_dir)
+    sizes = (data.n_features, *config.hidden_sizes, data.n_classes)
+    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+    metadata = enn_metadata(architecture, shapes, config.activation, config.dataset, config.resolution,
+                            source={"kind": "critic", "algo": algo, "critic": critic, "model": source,
+                                    "env_kwargs": env_kwargs})
+    enn = ENN(metadata)
+    enn.encoder.load_state_dict(encoder_src.encoder.state_dict())
+    if algo in ON_POLICY:
+        copy_layers(sources["head"], enn.head)
+    else:
+        enn.actor_encoder.load_state_dict(policy.actor.features_extractor.encoder.state_dict())
+        copy_layers(sources["actor"], enn.actor)
+        for src, dst in zip(sources["q_nets"], enn.q_nets):
+            copy_layers([src], dst)
+    return enn.eval()
+
+
+def value_path(policy: nn.Module, algo: str) -> list[nn.Module]:
+    """The modules from the critic's features to V(s), in order."""
+    path: list[nn.Module] = []
+    if algo == "recurrentppo":
+        if policy.lstm_critic is not None:
+            path.append(policy.lstm_critic)
+        elif policy.shared_lstm:
+            path.append(policy.lstm_actor)
+        else:
+            path += [policy.critic, nn.ReLU()]  # RecurrentPPO's non-recurrent critic: Linear then ReLU
+    return path + [policy.mlp_extractor.value_net, policy.value_net]
+
+
+def encoder_kwargs(extractor: nn.Module) -> dict[str, int]:
+    if not isinstance(extractor, WeightImageCNN):
+        raise ValueError(f"the agent's critic reads its input with {type(extractor).__name__}, not the ENN body "
+                         "WeightImageCNN; train it with this project's configs")
+    first_conv = extractor.encoder.conv[0]
+    return {"in_channels": first_conv.in_channels, "features_dim": extractor.features_dim,
+            "channels": first_conv.out_channels}
+
+
+def flat_layers(modules: list[nn.Module]) -> list[nn.Module]:
+    """Sequentials opened up, no-op layers dropped."""
+    out: list[nn.Module] = []
+    for m in modules:
+        if isinstance(m, nn.Sequential):
+            out += flat_layers(list(m))
+        elif not isinstance(m, SKIPPED):
+            out.append(m)
+    return out
+
+
+def layer_spec(modules: list[nn.Module]) -> list[dict[str, Any]]:
+    """The JSON description of `modules` that `agents.enn.build_layers` rebuilds."""
+    activation_names = {cls: name for name, cls in ACTIVATION_LAYERS.items()}
+    spec: list[dict[str, Any]] = []
+    for m in flat_layers(modules):
+        if isinstance(m, nn.Linear):
+            spec.append({"type": "linear", "in": m.in_features, "out": m.out_features})
+        elif isinstance(m, nn.LSTM):
+            spec.append({"type": "lstm", "in": m.input_size, "hidden": m.hidden_size, "layers": m.num_layers})
+        elif type(m) in activation_names:
+            spec.append({"type": activation_names[type(m)]})
+        elif hasattr(m, "ra_mean") and hasattr(m, "ra_var"):  # sb3-contrib's BatchRenorm (CrossQ)
+            spec.append({"type": "affine", "dim": int(m.ra_mean.numel())})
+        else:
+            raise ValueError(f"cannot export layer {type(m).__name__} into an ENN")
+    return spec
+
+
+@torch.no_grad()
+def copy_layers(sources: list[nn.Module], target: nn.Sequential) -> None:
+    """Copy parameters layer by layer; a batch-renorm layer becomes its evaluation-mode affine map."""
+    for src, dst in zip(flat_layers(sources), target):
+        if isinstance(dst, nn.Linear):
+            dst.load_state_dict(src.state_dict())
+        elif isinstance(dst, LastStepLSTM):
+            dst.lstm.load_state_dict(src.state_dict())
+        elif isinstance(dst, Affine):
+            inv_std = 1.0 / torch.sqrt(src.ra_var + src.eps)
+            scale = src.scale * inv_std if getattr(src, "affine", True) else inv_std
+            bias = src.bias if getattr(src, "affine", True) else torch.zeros_like(inv_std)
+            dst.scale.copy_(scale)
+            dst.shift.copy_(bias - src.ra_mean * scale)
+
+
+def sb3_critic_value(model: BaseAlgorithm, algo: str, images: torch.Tensor) -> torch.Tensor:
+    """What the agent's own critic says of `images`: the reference an exported ENN must match."""
+    policy = model.policy.eval()
+    with torch.no_grad():
+        if algo == "recurrentppo":
+            layers, _, hidden = policy.lstm_hidden_state_shape
+            zeros = torch.zeros(layers, images.shape[0], hidden)
+            return policy.predict_values(images, (zeros, zeros), torch.ones(images.shape[0])).squeeze(-1)
+        if algo in ON_POLICY:
+            return policy.predict_values(images).squeeze(-1)
+        action = policy.actor(images) if algo in ("td3", "ddpg") else policy.actor(images, deterministic=True)
+        q = policy.critic(images, action)
+        if isinstance(q, torch.Tensor):  # TQC: (N, critics, quantiles)
+            return q.mean(dim=(1, 2))
+        return torch.stack([qi.mean(dim=1) for qi in q]).mean(dim=0)

@@ -1,0 +1,163 @@
+"""The ENN: exported critics compute what the agents' critics compute, save/load without SB3,
+calibration and ranking reports, shape checks, and guidance gradients reaching MLP weights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.algorithms import load_agent_config
+from agents.enn import ENN
+from agents.enn_quality import collect_snapshots, fit_calibration, ranking_quality
+from agents.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
+from agents.guidance import ENNGuidance
+from agents.training import train_agent
+from gi_envs import BatchedMLP, load_dataset
+from tests.conftest import REPO
+
+TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
+
+
+def trained(algo: str, out: Path, timesteps: int = 300):
+    config = load_agent_config(algo, overrides={"n_timesteps": timesteps, "env_kwargs": TINY_ENV})
+    if "learning_starts" in config.hyperparams:
+        config.hyperparams["learning_starts"] = 64  # so the critic has trained a little
+    return train_agent(config, seed=1, out=out, wandb_mode="disabled", eval_episodes=1, progress_bar=False).model
+
+
+@pytest.fixture(scope="module")
+def ppo_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ppo")
+    trained("ppo", out, timesteps=512)
+    return out
+
+
+@pytest.mark.parametrize("algo", ON_POLICY + OFF_POLICY)
+def test_exported_enn_computes_exactly_what_the_critic_computes(algo: str, tmp_path: Path) -> None:
+    model = trained(algo, tmp_path)
+    enn = export_enn(model, algo, TINY_ENV)
+    images = collect_snapshots(TINY_ENV, [7, 8]).images
+    with torch.no_grad():
+        mine = enn.raw(images)
+    torch.testing.assert_close(mine, sb3_critic_value(model, algo, images), atol=1e-5, rtol=1e-5)
+    assert enn.metadata["source"]["critic"].startswith("V(s)" if algo in ON_POLICY else "Q(s, pi(s))")
+
+
+def test_ars_has_no_critic_to_export(tmp_path: Path) -> None:
+    model = trained("ars", tmp_path, timesteps=100)
+    with pytest.raises(ValueError, match="ARS has no critic"):
+        export_enn(model, "ars", TINY_ENV)
+
+
+def test_save_load_round_trip_needs_no_sb3(ppo_run: Path, tmp_path: Path) -> None:
+    model, algo, env_kwargs = load_agent(ppo_run / "model.zip")
+    enn = export_enn(model, algo, env_kwargs)
+    enn.set_calibration(0.5, 0.25)
+    enn.save(tmp_path / "enn.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["enn.pt"]  # no temporary file left behind
+    images = collect_snapshots(TINY_ENV, [3]).images
+    expected = enn(images).detach().numpy()
+    np.save(tmp_path / "images.npy", images.numpy())
+    script = (
+        "import sys, numpy, torch\n"
+        "sys.modules['stable_baselines3'] = None; sys.modules['sb3_contrib'] = None  # any import of them fails\n"
+        "from agents.enn import ENN\n"
+        f"enn = ENN.load({str(tmp_path / 'enn.pt')!r})\n"
+        f"images = torch.from_numpy(numpy.load({str(tmp_path / 'images.npy')!r}))\n"
+        "print(repr(enn(images).tolist())); print(enn.metadata['calibration'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    np.testing.assert_allclose(eval(lines[0]), expected, atol=1e-6)
+    assert lines[1] == "{'scale': 0.5, 'offset': 0.25}"
+    loaded = ENN.load(tmp_path / "enn.pt")
+    assert loaded.layer_shapes == [(32, 64), (10, 32)] and loaded.metadata["target"]["dataset"] == "digits"
+
+
+def test_loading_something_else_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no ENN file"):
+        ENN.load(tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not an ENN file"):
+        ENN.load(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(ValueError, match="is not an ENN file"):
+        ENN.load(tmp_path / "text.pt")
+
+
+def test_guidance_gradients_reach_a_sequentials_weights(ppo_run: Path) -> None:
+    model, algo, env_kwargs = load_agent(ppo_run / "model.zip")
+    guidance = ENNGuidance(export_enn(model, algo, env_kwargs), weight=0.5, record_every=1)
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    data = load_dataset("digits")
+    x, y = data.train.x[:32], data.train.y[:32]
+
+    plain = torch.autograd.grad(F.cross_entropy(mlp(x), y), [mlp[0].weight, mlp[2].weight])
+    term = guidance(mlp)
+    loss = F.cross_entropy(mlp(x), y) + term
+    loss.backward()
+    guidance.after_backward(mlp)
+    for layer, g_plain in zip((mlp[0], mlp[2]), plain):
+        difference = layer.weight.grad - g_plain
+        assert difference.abs().max() > 0  # the ENN moved every weight matrix's gradient
+    record = guidance.history[-1]
+    assert record["ratio"] > 0 and record["task_norm"] == pytest.approx(
+        float(torch.sqrt(sum(g.pow(2).sum() for g in plain))), rel=1e-4)
+
+
+def test_guidance_checks_shapes_and_drives_the_batched_trainer(ppo_run: Path, tmp_path: Path) -> None:
+    model, algo, env_kwargs = load_agent(ppo_run / "model.zip")
+    guidance = ENNGuidance(export_enn(model, algo, env_kwargs), weight=1.0, schedule="linear-decay", total_steps=4)
+    with pytest.raises(ValueError, match=r"made for an MLP with weight shapes \[\(32, 64\), \(10, 32\)\].*\(16, 64\)"):
+        guidance(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)))
+
+    mlp = BatchedMLP((64, 32, 10), n_models=3)
+    for i in range(3):
+        mlp.initialize(i, torch.Generator().manual_seed(i))
+    grads = guidance.weight_gradients(mlp.weights)
+    assert [tuple(g.shape) for g in grads] == [(3, 32, 64), (3, 10, 32)]
+    assert all(g.abs().sum(dim=(1, 2)).min() > 0 for g in grads)  # every model gets its own push
+    assert guidance.current_weight() == pytest.approx(0.75)  # one call into a 4-step linear decay
+    for step in range(3):
+        data = load_dataset("digits")
+        idx = torch.arange(32).expand(3, -1) + 32 * step
+        _, task, bias = mlp.loss_and_gradients(data.train.x[idx], data.train.y[idx])
+        extra = guidance.weight_gradients(mlp.weights)
+        guidance.record(extra, task)
+        mlp.apply_gradients([t + e for t, e in zip(task, extra)], bias, lr=0.05)
+    paths = guidance.write_history(tmp_path / "ratio")
+    assert all(p.is_file() for p in paths) and len(guidance.history) == 3
+
+
+def test_calibration_and_ranking_metrics_on_known_data() -> None:
+    raw = np.array([0.0, 1.0, 2.0, 3.0])
+    assert fit_calibration(raw, 0.2 * raw + 0.1) == pytest.approx((0.2, 0.1))
+    perfect = ranking_quality(np.array([0.1, 0.5, 0.9]), np.array([0.2, 0.6, 0.7]))
+    assert perfect["kendall_tau"] == pytest.approx(1.0) and perfect["spearman_rho"] == pytest.approx(1.0)
+    assert perfect["mae"] == pytest.approx((0.1 + 0.1 + 0.2) / 3)
+    snaps = collect_snapshots(TINY_ENV, [11, 12, 13, 14])
+    assert snaps.images.shape == (4 * 5, 2, 5, 10)
+    assert sorted(set(snaps.steps.tolist())) == [0, 1, 2, 3, 4]
+    late = snaps.accuracy[snaps.steps == 4].mean()
+    assert late > snaps.accuracy[snaps.steps == 0].mean() + 0.1  # the snapshots really span training
+
+
+def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, capsys) -> None:
+    from train_agents import main
+
+    main(["export", "--model", str(ppo_run / "model.zip"), "--out", str(tmp_path / "enn.pt"), "--episodes", "4"])
+    printed = capsys.readouterr().out
+    assert "Kendall tau" in printed and "| late |" in printed
+    enn = ENN.load(tmp_path / "enn.pt")
+    quality = enn.metadata["quality"]
+    assert set(quality) >= {"all", "early", "late"} and -1 <= quality["all"]["kendall_tau"] <= 1
+    assert enn.metadata["calibration"]["scale"] != 1.0
