@@ -5,6 +5,7 @@
     python train_agents.py train --algo ppo --timesteps 30000 --seed 0
     python train_agents.py benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
     python train_agents.py export --model runs/ppo-seed0/model.zip --out enn.pt
+    python train_agents.py guide --config configs/paper_mnist.yaml
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("enn.pt"))
     export.add_argument("--episodes", type=int, default=32, help="unseen MLPs for calibration, and as many for quality")
 
+    guide = commands.add_parser("guide", help="the paper's comparison: BP, L1, He init, ENN guidance")
+    guide.add_argument("--config", type=Path, default=Path("configs/paper_mnist.yaml"))
+    guide.add_argument("--seeds", nargs="+", type=int, default=None, help="override the config's seeds")
+    guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
+    guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
+
     quick = commands.add_parser("quickstart", help="the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                            args.out, args.eval_episodes)
     elif args.command == "export":
         commands.export(args.model, args.out, args.episodes)
+    elif args.command == "guide":
+        commands.guide(args.config, args.out, args.wandb_mode, args.seeds)
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0

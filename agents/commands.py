@@ -9,7 +9,7 @@ import numpy as np
 
 from agents.algorithms import load_agent_config
 from agents.benchmark import run_benchmark
-from agents.report import markdown_table, mean_std, write_curves
+from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
 from agents.rollout import random_policy, rollout_curves, zero_policy
 from agents.training import train_agent
 from gi_envs.task import EnvConfig
@@ -70,13 +70,6 @@ def benchmark(algos: list[str], seeds: list[int], timesteps: int | None, env_kwa
           f"Written: {out}/results.csv, results.md, learning_curves.png")
 
 
-def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
-    """The main job on the embedded default (digits): the reference policies, then PPO against them."""
-    rollout({}, episodes=5, seed=seed, out=out / "rollout")
-    print()
-    benchmark(["ppo"], [seed, seed + 1, seed + 2], None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)
-
-
 def export(model_path: Path, out: Path, episodes: int) -> None:
     """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
     from agents.enn_quality import calibrate
@@ -92,3 +85,37 @@ def export(model_path: Path, out: Path, episodes: int) -> None:
           f"quality on {episodes} others, every stage of training:")
     print(markdown_table(["snapshots", "Kendall tau", "Spearman rho", "MAE (points)", "n"], rows))
     print(f"\nsaved to {out}")
+
+
+def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int] | None) -> None:
+    """The paper's comparison of BP, L1, He init and ENN guidance; print the tables."""
+    from agents.guided_training import run_guide
+
+    out = out or Path("runs") / f"guide-{config_path.stem}"
+    start = time.perf_counter()
+    report = run_guide(config_path, out, wandb_mode, seeds)
+    print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written: {out}/results.csv, results.md, "
+          f"test_accuracy.png, guidance_ratio_*.png")
+
+
+def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
+    """The whole pipeline on the embedded default (digits), in a few minutes on two cores:
+    the reference policies, PPO against them, its critic exported as an ENN, and the paper's
+    comparison with that ENN guiding plain SGD."""
+    import yaml
+
+    rollout({}, episodes=5, seed=seed, out=out / "rollout")
+    print()
+    seeds = [seed, seed + 1, seed + 2]
+    benchmark(["ppo"], seeds, None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)
+    print()
+    enn_path = out / "enn.pt"
+    export(out / "benchmark" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
+    print()
+    digits = yaml.safe_load(Path(__file__).resolve().parent.parent.joinpath("configs/paper_digits.yaml").read_text())
+    paper = {**digits["regimes"]["paper"], "enn": {"path": str(enn_path)},
+             "note": "the ENN is the PPO critic exported above"}
+    config_path = out / "guide.yaml"
+    atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": digits["rows"],
+                                                   "regimes": {"paper": paper}}, sort_keys=False))
+    guide(config_path, out / "guide", wandb_mode, None)

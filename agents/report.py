@@ -78,10 +78,43 @@ def write_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    png_path = path_stem.with_suffix(".png")
+    png_path = save_figure(fig, path_stem.with_suffix(".png"))
+    return [csv_path, png_path]
+
+
+def write_bars(path_stem: Path, groups: Mapping[str, Mapping[str, np.ndarray]], ylabel: str) -> Path:
+    """Grouped bars (mean ± std of each name's values, one group per key) as `<stem>.png`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
+    for ax, (group, bars) in zip(axes[0], groups.items()):
+        names = list(bars)
+        means = [float(np.mean(bars[n])) for n in names]
+        stds = [float(np.std(bars[n], ddof=1)) if len(bars[n]) > 1 else 0.0 for n in names]
+        ax.bar(range(len(names)), means, yerr=stds, capsize=3, color="tab:blue", alpha=0.8)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        low = min(m - s for m, s in zip(means, stds))
+        ax.set_ylim(max(0.0, low - 0.02), min(1.0, max(m + s for m, s in zip(means, stds)) + 0.01))
+        ax.set_title(group)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path_stem.with_suffix(".png"))
+
+
+def save_figure(fig, png_path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
     fd, tmp = tempfile.mkstemp(dir=png_path.parent, prefix=f".{png_path.name}.", suffix=".png")
     os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, png_path)
-    return [csv_path, png_path]
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, png_path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return png_path

@@ -51,3 +51,15 @@ def test_throughput_benchmark_prints_its_table() -> None:
                      "--min-seconds", "0", "--repeats", "1")
     for runner in ["(a) DummyVecEnv", "(b) Subproc x2", "(c) native", "(d) plain loop"]:
         assert f"| digits | 2 | {runner} |" in out
+
+
+def test_resolution_study_writes_its_table(tmp_path) -> None:
+    out = run_script("bench/enn_resolution.py", "--resolutions", "0.1", "0.5", "--env-steps", "200",
+                     "--epochs", "2", "--quality-episodes", "4", "--out", str(tmp_path))
+    assert "| 0.1 | 2x3x6 |" in out and "| 0.5 | 2x16x32 |" in out
+    assert (tmp_path / "resolution.md").is_file() and (tmp_path / "resolution.png").is_file()
+
+
+def test_guidance_overhead_benchmark_prints_its_table() -> None:
+    out = run_script("bench/guidance_overhead.py", "--datasets", "digits", "--steps", "20", "--repeats", "1")
+    assert "| digits 64-32-10 | Sequential + SGD, guided |" in out and "guided every 10th step" in out

@@ -161,3 +161,17 @@ def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, caps
     quality = enn.metadata["quality"]
     assert set(quality) >= {"all", "early", "late"} and -1 <= quality["all"]["kendall_tau"] <= 1
     assert enn.metadata["calibration"]["scale"] != 1.0
+
+
+def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) -> None:
+    from agents.enn_quality import QUALITY_SEED_BASE, quality_by_stage
+    from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+
+    zoo = snapshot_zoo({}, env_steps=800)  # 40 whole default episodes of 20 steps
+    assert len(np.unique(zoo.episodes)) == 40 and len(zoo.accuracy) == 40 * 21
+    enn = fit_supervised_enn({}, zoo, epochs=30)
+    held_out = collect_snapshots({}, [QUALITY_SEED_BASE + k for k in range(16)])
+    quality = quality_by_stage(enn, held_out)
+    assert quality["all"]["kendall_tau"] > 0.3  # a real, if rough, ranking of unseen MLPs
+    enn.save(tmp_path / "sup.pt")
+    assert ENN.load(tmp_path / "sup.pt").metadata["source"]["kind"] == "supervised"

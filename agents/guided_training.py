@@ -1,0 +1,260 @@
+"""The paper's comparison: MLPs trained by plain backprop, L1, He init and ENN guidance, side by side.
+
+Every row trains `len(seeds)` MLPs of one regime together in one `BatchedMLP` (each seed its own
+init and data order, the same seeds in every row) for the same number of epochs with the same
+SGD. The rows differ only in what the paper varies:
+
+- ``bp``: plain minibatch SGD on the cross-entropy, PyTorch's default init;
+- ``l1``: plus `l1 * sum |W|` on the weight matrices;
+- ``he``: He-normal init instead;
+- ``enn``: plus the ENN guidance term `-w * ENN(weight_image(W))` (`agents.guidance`);
+- ``enn+he``: both.
+
+The ENN is either a file (an exported critic, checked against the regime's shapes) or a
+supervised ENN fitted on the spot to a zoo of GradInstructor episodes of this very regime (same
+data, architecture, learning rate and batch size, each episode one whole training run).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from agents.enn import ENN
+from agents.guidance import SCHEDULES, ENNGuidance
+from gi_envs.batched_mlp import ACTIVATIONS, BatchedMLP, MinibatchSampler
+from gi_envs.datasets import DATASETS, load_dataset
+
+ROWS = ("bp", "l1", "he", "enn", "enn+he")
+ROW_NAMES = {"bp": "conventional BP", "l1": "L1 regularisation", "he": "He initialisation",
+             "enn": "ENN-guided", "enn+he": "ENN-guided + He"}
+ZOO_EPISODE_STEPS = 20  # env steps per zoo episode; one episode spans one whole training run
+TUNING_SEEDS = (1000, 1001, 1002)  # a guidance-weight grid is searched on these, on the validation split
+
+
+@dataclass
+class Regime:
+    """One training setting of the comparison; every row uses it unchanged."""
+
+    name: str
+    dataset: str
+    hidden_sizes: tuple[int, ...]
+    lr: float
+    batch_size: int
+    epochs: int
+    activation: str = "relu"
+    l1: float = 1e-4
+    guidance_weight: float | list[float] = 1.0
+    guidance_schedule: str = "constant"
+    guidance_every: int = 1
+    enn: dict[str, Any] = field(default_factory=lambda: {"supervised_env_steps": 4000})
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"regime {self.name!r}: dataset={self.dataset!r} is not one of {list(DATASETS)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"regime {self.name!r}: activation={self.activation!r} is not one of {list(ACTIVATIONS)}")
+        if self.guidance_schedule not in SCHEDULES:
+            raise ValueError(f"regime {self.name!r}: guidance_schedule={self.guidance_schedule!r} "
+                             f"is not one of {list(SCHEDULES)}")
+        for key in ("lr", "batch_size", "epochs", "guidance_every"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"regime {self.name!r}: {key}={getattr(self, key)!r} must be positive")
+        if set(self.enn) - {"path", "supervised_env_steps"} or len(self.enn) != 1:
+            raise ValueError(f"regime {self.name!r}: enn={self.enn!r} must be {{path: FILE}} or "
+                             "{supervised_env_steps: N}")
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Widths from input to output of the regime's MLPs."""
+        data = load_dataset(self.dataset)
+        return (data.n_features, *self.hidden_sizes, data.n_classes)
+
+
+def load_guide_config(path: str | Path) -> tuple[list[Regime], list[int], list[str]]:
+    """Regimes, seeds and rows of a `guide` YAML (see configs/paper_mnist.yaml)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"guide config {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = set(raw) - {"seeds", "rows", "regimes"}
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected seeds, rows, regimes")
+    rows = list(raw.get("rows", ROWS))
+    if set(rows) - set(ROWS):
+        raise ValueError(f"{path}: unknown row(s) {sorted(set(rows) - set(ROWS))}; expected some of {list(ROWS)}")
+    seeds = list(raw.get("seeds", range(10)))
+    known = set(Regime.__dataclass_fields__)
+    regimes = []
+    for name, settings in (raw.get("regimes") or {}).items():
+        bad = set(settings) - known
+        if bad:
+            raise ValueError(f"{path}: regime {name!r} has unknown key(s) {sorted(bad)}; expected some of {sorted(known - {'name'})}")
+        regimes.append(Regime(name=name, **settings))
+    if not regimes:
+        raise ValueError(f"{path}: no regimes")
+    return regimes, seeds, rows
+
+
+def zoo_env_kwargs(regime: Regime, resolution: float = 0.15) -> dict[str, Any]:
+    """GradInstructor-v0 arguments whose episodes are whole training runs of `regime`."""
+    n_train = len(load_dataset(regime.dataset).train)
+    total = regime.epochs * (n_train // regime.batch_size)
+    return {"dataset": regime.dataset, "hidden_sizes": regime.hidden_sizes, "activation": regime.activation,
+            "lr": regime.lr, "batch_size": regime.batch_size, "resolution": resolution,
+            "steps_per_action": max(1, total // ZOO_EPISODE_STEPS), "episode_length": ZOO_EPISODE_STEPS,
+            "eval_samples": 0}
+
+
+def regime_enn(regime: Regime, seed: int = 0) -> ENN:
+    """The regime's ENN: loaded from a file, or a supervised ENN fitted to a zoo of this regime."""
+    from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+
+    if "path" in regime.enn:
+        return ENN.load(regime.enn["path"])
+    env_kwargs = zoo_env_kwargs(regime)
+    zoo = snapshot_zoo(env_kwargs, int(regime.enn["supervised_env_steps"]), seed)
+    return fit_supervised_enn(env_kwargs, zoo, epochs=30, seed=seed)
+
+
+@dataclass
+class RowResult:
+    row: str
+    per_seed: pd.DataFrame  # seed, train/val/test accuracy
+    seconds_per_epoch: float
+    guidance: ENNGuidance | None
+
+
+def train_row(regime: Regime, row: str, seeds: list[int], enn: ENN | None, guidance_weight: float = 1.0) -> RowResult:
+    """Train one row's MLPs (one per seed, all at once) and measure them on every split.
+
+    With `guidance_every` = k > 1, the ENN's gradient is computed every k steps and reused in
+    between: it changes slowly, and it is the costly part of a guided step.
+    """
+    data = load_dataset(regime.dataset)
+    mlp = BatchedMLP(regime.layer_sizes, len(seeds), activation=regime.activation)
+    sampler = MinibatchSampler(len(data.train), regime.batch_size, len(seeds))
+    init = "he" if row.endswith("he") else "default"
+    for i, seed in enumerate(seeds):
+        generator = torch.Generator().manual_seed(int(seed))
+        mlp.initialize(i, generator, init)
+        sampler.reset(i, generator)
+    steps_per_epoch = len(data.train) // regime.batch_size
+    guidance = None
+    if row.startswith("enn"):
+        if enn is None:
+            raise ValueError(f"row {row!r} needs an ENN")
+        guidance = ENNGuidance(enn, guidance_weight, regime.guidance_schedule,
+                               total_steps=regime.epochs * steps_per_epoch // regime.guidance_every,
+                               record_every=max(1, steps_per_epoch // 20))
+    start = time.perf_counter()
+    for step in range(regime.epochs * steps_per_epoch):
+        idx = sampler.next_indices()
+        _, weight_grads, bias_grads = mlp.loss_and_gradients(data.train.x[idx], data.train.y[idx])
+        if row == "l1":
+            weight_grads = [g + regime.l1 * torch.sign(w.detach()) for g, w in zip(weight_grads, mlp.weights)]
+        if guidance is not None:
+            if step % regime.guidance_every == 0:
+                extra = guidance.weight_gradients(mlp.weights)
+                if step % guidance.record_every < regime.guidance_every:
+                    guidance.record(extra, weight_grads)
+            weight_grads = [g + e for g, e in zip(weight_grads, extra)]
+        mlp.apply_gradients(weight_grads, bias_grads, regime.lr)
+    seconds_per_epoch = (time.perf_counter() - start) / regime.epochs
+    accuracy = {split: mlp.evaluate(getattr(data, split).x, getattr(data, split).y)[1].numpy()
+                for split in ("train", "val", "test")}
+    per_seed = pd.DataFrame({"seed": seeds, **{f"{s}_accuracy": a for s, a in accuracy.items()}})
+    return RowResult(row, per_seed, seconds_per_epoch, guidance)
+
+
+def tuned_guidance_weight(regime: Regime, enn: ENN) -> float:
+    """The regime's guidance weight; a list is a grid searched on validation accuracy (tuning seeds)."""
+    if not isinstance(regime.guidance_weight, list):
+        return float(regime.guidance_weight)
+    scores = {w: train_row(regime, "enn", list(TUNING_SEEDS), enn, w).per_seed.val_accuracy.mean()
+              for w in regime.guidance_weight}
+    return float(max(scores, key=scores.get))
+
+
+def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", seeds: list[int] | None = None) -> str:
+    """Run every regime of a guide config; write results.csv, results.md, PNGs and a W&B run.
+
+    :return: the Markdown report.
+    """
+    from agents import tracking
+    from agents.benchmark import welch_p
+    from agents.enn_quality import QUALITY_SEED_BASE, collect_snapshots, quality_by_stage
+    from agents.report import atomic_write_text, markdown_table, mean_std, write_bars
+
+    regimes, config_seeds, rows = load_guide_config(config_path)
+    seeds = list(seeds or config_seeds)
+    out.mkdir(parents=True, exist_ok=True)
+    run = tracking.start_run(out, wandb_mode, name=f"guide-{out.name}", job_type="guide",
+                             config={"config": str(config_path), "seeds": seeds, "rows": rows,
+                                     "regimes": [vars(r) for r in regimes]})
+    frames, sections, bars = [], [], {}
+    try:
+        for regime in regimes:
+            enn = None
+            quality_line = ""
+            if any(r.startswith("enn") for r in rows):
+                print(f"== {regime.name}: building the ENN ({regime.enn})", flush=True)
+                enn = regime_enn(regime)
+                sizes = regime.layer_sizes
+                enn.check_shapes([(o, i) for i, o in zip(sizes[:-1], sizes[1:])])
+                quality = quality_by_stage(enn, collect_snapshots(zoo_env_kwargs(regime, enn.resolution),
+                                                                  [QUALITY_SEED_BASE + k for k in range(16)]))
+                quality_line = (f"ENN ranking quality on 16 unseen training runs of this regime: Kendall tau "
+                                f"{quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")
+                weight = tuned_guidance_weight(regime, enn)
+                quality_line += f" Guidance weight {weight:g}" + (
+                    f", chosen from {regime.guidance_weight} on validation accuracy of seeds {list(TUNING_SEEDS)}."
+                    if isinstance(regime.guidance_weight, list) else ".")
+            results = {}
+            for row in rows:
+                print(f"== {regime.name}: {ROW_NAMES[row]}, {len(seeds)} seeds x {regime.epochs} epochs", flush=True)
+                results[row] = train_row(regime, row, seeds, enn, weight if enn is not None else 0.0)
+                frame = results[row].per_seed.assign(regime=regime.name, row=row,
+                                                     seconds_per_epoch=results[row].seconds_per_epoch)
+                frames.append(frame)
+            bp = results["bp"].per_seed if "bp" in results else None
+            table_rows = []
+            for row, result in results.items():
+                s = result.per_seed
+                gap = s.train_accuracy - s.test_accuracy
+                delta = "—" if bp is None or row == "bp" else f"{100 * (s.test_accuracy.mean() - bp.test_accuracy.mean()):+.2f}"
+                p = float("nan") if bp is None or row == "bp" else welch_p(s.test_accuracy, bp.test_accuracy)
+                table_rows.append([ROW_NAMES[row], mean_std(s.test_accuracy, digits=2), mean_std(s.train_accuracy, digits=2),
+                                   mean_std(gap, digits=2), delta, "—" if np.isnan(p) else f"{p:.3g}",
+                                   f"{result.seconds_per_epoch:.2f}"])
+                bars.setdefault(regime.name, {})[ROW_NAMES[row]] = s.test_accuracy.to_numpy()
+                if result.guidance is not None and result.guidance.history and row == "enn":
+                    result.guidance.write_history(out / f"guidance_ratio_{regime.name}")
+            arch = "-".join(map(str, regime.layer_sizes))
+            header = (f"### {regime.dataset}, regime `{regime.name}`: {arch} MLP, SGD lr {regime.lr}, batch "
+                      f"{regime.batch_size}, {regime.epochs} epoch(s), {len(seeds)} seeds"
+                      + (f" ({regime.note})" if regime.note else ""))
+            table = markdown_table(["row", "test acc (%)", "train acc (%)", "train − test (points)",
+                                    "Δ test vs BP (points)", "Welch p vs BP", "s / epoch"], table_rows)
+            sections.append("\n\n".join(x for x in [header, table, quality_line] if x))
+        report = "\n\n".join(sections)
+        results_frame = pd.concat(frames, ignore_index=True)
+        atomic_write_text(out / "results.csv", results_frame.to_csv(index=False))
+        atomic_write_text(out / "results.md", report + "\n")
+        png = write_bars(out / "test_accuracy", bars, ylabel="test accuracy")
+        import wandb
+
+        run.log({"results": wandb.Table(dataframe=results_frame)})
+        tracking.log_image(run, "test_accuracy", png)
+    finally:
+        run.finish()
+    return report
