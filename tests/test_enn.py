@@ -175,3 +175,12 @@ def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) ->
     assert quality["all"]["kendall_tau"] > 0.3  # a real, if rough, ranking of unseen MLPs
     enn.save(tmp_path / "sup.pt")
     assert ENN.load(tmp_path / "sup.pt").metadata["source"]["kind"] == "supervised"
+
+
+def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "bench/enn_compare.py", "--models", str(ppo_run / "model.zip"),
+                           "--episodes", "4", "--epochs", "2", "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "| ppo critic, V(s) | 512 |" in done.stdout and "| supervised ENN (same env steps) | 512 |" in done.stdout
+    assert (tmp_path / "enn_compare.md").is_file()

@@ -1,0 +1,58 @@
+"""RL-critic ENNs against the supervised control, on the same unseen MLPs.
+
+For each trained agent given: export its critic as an ENN and calibrate it (`train_agents.py
+export` does the same); fit the supervised ENN on a snapshot zoo costing as many env steps as
+the agent's training; then measure both on the very same snapshots of unseen MLPs (every stage
+of training; half plain SGD, half random actions).
+
+    python bench/enn_compare.py --models runs/benchmark-digits/ppo/seed0/model.zip runs/benchmark-digits/sac/seed0/model.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agents.enn_quality import QUALITY_SEED_BASE, calibrate, collect_snapshots, quality_by_stage
+from agents.export import export_enn, load_agent
+from agents.report import atomic_write_text, markdown_table
+from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", type=Path, required=True, help="model.zip files (config.yaml beside)")
+    parser.add_argument("--episodes", type=int, default=64, help="unseen MLPs for calibration, and as many for quality")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs of the supervised fit")
+    parser.add_argument("--out", type=Path, default=Path("runs/enn_compare"))
+    args = parser.parse_args()
+
+    rows, supervised_done = [], {}
+    for path in args.models:
+        model, algo, env_kwargs = load_agent(path)
+        enn = export_enn(model, algo, env_kwargs, source=str(path))
+        calibrate(enn, env_kwargs, args.episodes)
+        held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(args.episodes)])
+        candidates = {f"{algo} critic, {enn.metadata['source']['critic']}": enn}
+        budget = int(model.num_timesteps)
+        key = (repr(sorted(env_kwargs.items())), budget)
+        if key not in supervised_done:  # one supervised control per env and budget
+            supervised_done[key] = fit_supervised_enn(env_kwargs, snapshot_zoo(env_kwargs, budget), epochs=args.epochs)
+            candidates["supervised ENN (same env steps)"] = supervised_done[key]
+        for name, candidate in candidates.items():
+            quality = quality_by_stage(candidate, held_out)
+            rows.append([name, f"{budget:,}", f"{quality['all']['kendall_tau']:.3f}",
+                         f"{quality['all']['spearman_rho']:.3f}", f"{100 * quality['all']['mae']:.1f}",
+                         f"{quality['early']['kendall_tau']:.3f}", f"{quality['late']['kendall_tau']:.3f}"])
+        print(f"done: {path}", flush=True)
+    table = markdown_table(["ENN", "env steps", "Kendall tau", "Spearman rho", "MAE (points)", "tau, early",
+                            "tau, late"], rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "enn_compare.md", table + "\n")
+    print(f"\nQuality on snapshots of {args.episodes} unseen MLPs at every stage of training "
+          f"(critics calibrated on {args.episodes} others):\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
