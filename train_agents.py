@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--algos", nargs="+", required=True)
     bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
+    bench.add_argument("--resume", action="store_true", help="keep runs already finished in --out (same config)")
     common(bench)
 
     export = commands.add_parser("export", help="export a trained agent's critic as a calibrated ENN")
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                        args.wandb_mode, args.out, args.eval_episodes)
     elif args.command == "benchmark":
         commands.benchmark(args.algos, args.seeds, args.timesteps, args.env_kwargs, args.n_envs, args.wandb_mode,
-                           args.out, args.eval_episodes)
+                           args.out, args.eval_episodes, args.resume)
     elif args.command == "export":
         commands.export(args.model, args.out, args.episodes)
     elif args.command == "guide":

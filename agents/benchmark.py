@@ -9,16 +9,18 @@ Welch's t-tests are over seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 
 from agents import tracking
-from agents.algorithms import load_agent_config
-from agents.evaluation import REFERENCE_POLICIES
+from agents.algorithms import AgentConfig, load_agent_config
+from agents.evaluation import REFERENCE_POLICIES, eval_seeds
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
 from agents.training import learning_curve, read_monitor, train_agent
 
@@ -42,11 +44,14 @@ def run_benchmark(
     wandb_mode: str = "offline",
     eval_episodes: int = 10,
     progress_bar: bool = True,
+    resume: bool = False,
 ) -> BenchmarkResult:
     """Train every algorithm on every seed with the same budget; write results.csv, results.md, a PNG.
 
     :param timesteps: env steps per training run (default: each config's `n_timesteps`; pass one
         number for a fair comparison).
+    :param resume: keep every (algorithm, seed) run already finished in `out` with the same config
+        and evaluation seeds, instead of training it again.
     """
     overrides = {"n_timesteps": timesteps, "n_envs": n_envs, "env_kwargs": env_kwargs or {}}
     configs = [load_agent_config(algo, overrides=overrides) for algo in algos]  # every error before any training
@@ -57,16 +62,21 @@ def run_benchmark(
     for config in configs:
         seed_curves = []
         for seed in seeds:
-            print(f"== {config.algo}, seed {seed}: {config.n_timesteps} env steps on {config.n_envs} MLPs", flush=True)
-            result = train_agent(config, seed, out / config.algo / f"seed{seed}", wandb_mode, eval_episodes,
-                                 progress_bar, group=group)
-            timing = {"train_wall_seconds": result.wall_seconds, "env_steps_per_second": result.env_steps_per_second,
-                      "env_step_share": result.env_step_seconds / result.wall_seconds}
-            for policy, summary in result.evaluation.items():
+            run_dir = out / config.algo / f"seed{seed}"
+            if resume and finished(run_dir, config, seed, eval_episodes):
+                print(f"== {config.algo}, seed {seed}: already finished in {run_dir}, kept", flush=True)
+            else:
+                print(f"== {config.algo}, seed {seed}: {config.n_timesteps} env steps on {config.n_envs} MLPs", flush=True)
+                train_agent(config, seed, run_dir, wandb_mode, eval_episodes, progress_bar, group=group)
+            cell = json.loads((run_dir / "eval.json").read_text())
+            wall = cell["train_wall_seconds"]
+            timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
+                      "env_step_share": cell["env_step_seconds"] / wall}
+            for policy, summary in cell["policies"].items():
                 is_agent = policy == config.algo
                 if is_agent or config is configs[0]:  # references: same MLPs for every algorithm, keep one copy
                     rows.append({"policy": policy, "seed": seed, **summary, **(timing if is_agent else {})})
-            x, y = learning_curve(read_monitor(result.out / "monitor.csv"), result.model.num_timesteps)
+            x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
             seed_curves.append(y)
         curves[config.algo] = np.array(seed_curves)
     results = pd.DataFrame(rows)
@@ -89,6 +99,17 @@ def run_benchmark(
     finally:
         run.finish()
     return BenchmarkResult(results, table, verdict)
+
+
+def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> bool:
+    """Whether `run_dir` holds a finished run of exactly this config, seed and evaluation."""
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        cell = json.loads((run_dir / "eval.json").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
+    return saved == expected and cell.get("eval_seeds") == eval_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
 
 
 def results_table(results: pd.DataFrame, algos: Sequence[str]) -> tuple[str, str]:

@@ -60,10 +60,11 @@ def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int 
 
 
 def benchmark(algos: list[str], seeds: list[int], timesteps: int | None, env_kwargs: dict, n_envs: int | None,
-              wandb_mode: str, out: Path, eval_episodes: int) -> None:
+              wandb_mode: str, out: Path, eval_episodes: int, resume: bool = False) -> None:
     """Train each algorithm on each seed; print the comparison table."""
     start = time.perf_counter()
-    result = run_benchmark(algos, seeds, timesteps, out, env_kwargs, n_envs, wandb_mode, eval_episodes)
+    result = run_benchmark(algos, seeds, timesteps, out, env_kwargs, n_envs, wandb_mode, eval_episodes,
+                           resume=resume)
     print(f"\n{result.table}\n\n{result.verdict}")
     print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
           f"mean ± std over seeds {seeds}; {time.perf_counter() - start:.0f} s in all. "

@@ -152,3 +152,16 @@ def test_ppo_beats_random_actions_on_unseen_mlps(tmp_path: Path) -> None:
 
     assert agent.returns.mean() > random.returns.mean()
     assert stats.ttest_rel(agent.returns, random.returns, alternative="greater").pvalue < 0.05
+
+
+def test_benchmark_resume_keeps_finished_runs_and_redoes_changed_ones(tmp_path: Path, capsys) -> None:
+    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
+    first = run_benchmark(["a2c"], [0, 1], timesteps=160, **kwargs)
+    model_time = (tmp_path / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns
+    capsys.readouterr()
+    again = run_benchmark(["a2c"], [0, 1], timesteps=160, resume=True, **kwargs)
+    assert capsys.readouterr().out.count("already finished") == 2
+    assert (tmp_path / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns == model_time
+    pd.testing.assert_frame_equal(first.results, again.results)
+    run_benchmark(["a2c"], [0], timesteps=320, resume=True, **kwargs)  # another budget: trained again
+    assert "already finished" not in capsys.readouterr().out
