@@ -77,7 +77,7 @@ def make_native(n: int, kwargs: dict) -> VecEnv:
     return SB3VecEnv(gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", **kwargs))
 
 
-def time_vec_env(venv: VecEnv, n: int, config: EnvConfig, min_seconds: float) -> float:
+def time_vec_env(venv: VecEnv, config: EnvConfig, min_seconds: float) -> float:
     """Seconds per vector step (all N envs one step), over whole episodes."""
     rng = np.random.default_rng(0)
     action_shape = (venv.num_envs, *venv.action_space.shape)
@@ -187,8 +187,8 @@ def main() -> None:
                     seconds[label] = statistics.median(time_plain_loop(n, config, args.min_seconds) for _ in range(args.repeats))
                     continue
                 venv = make(n, kwargs)
-                time_vec_env(venv, n, config, 0.0)  # warm-up
-                seconds[label] = statistics.median(time_vec_env(venv, n, config, args.min_seconds) for _ in range(args.repeats))
+                time_vec_env(venv, config, 0.0)  # warm-up
+                seconds[label] = statistics.median(time_vec_env(venv, config, args.min_seconds) for _ in range(args.repeats))
                 venv.close()
             for label, t in seconds.items():
                 env_steps = n / t
