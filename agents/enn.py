@@ -143,7 +143,7 @@ class ENN(nn.Module):
         """The weight image this ENN reads, after checking the shapes; differentiable in `weights`."""
         batched = weights[0].dim() == 3
         self.check_shapes([w.shape[-2:] for w in weights])
-        image = weight_image(weights, self.resolution)
+        image = weight_image(weights, self.resolution, self.metadata["image"].get("stats", ["mean"]))
         return image if batched else image.unsqueeze(0)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -178,14 +178,15 @@ class ENN(nn.Module):
 
 
 def enn_metadata(architecture: dict, layer_shapes: Sequence[Sequence[int]], activation: str, dataset: str,
-                 resolution: float, source: dict) -> dict[str, Any]:
-    """Metadata of a new ENN for MLPs with weight shapes `layer_shapes`, read at `resolution`."""
+                 resolution: float, source: dict, stats: Sequence[str] = ("mean",)) -> dict[str, Any]:
+    """Metadata of a new ENN for MLPs with weight shapes `layer_shapes`, read at `resolution` with `stats`."""
     shapes = [list(map(int, s)) for s in layer_shapes]
+    n_layers, height, width = image_layout(tuple(map(tuple, shapes)), float(resolution)).shape
     return {
         "architecture": architecture,
         "target": {"layer_shapes": shapes, "activation": activation, "dataset": dataset},
-        "image": {"resolution": float(resolution),
-                  "shape": list(image_layout(tuple(map(tuple, shapes)), float(resolution)).shape)},
+        "image": {"resolution": float(resolution), "stats": list(stats),
+                  "shape": [len(stats) * n_layers, height, width]},
         "calibration": {"scale": 1.0, "offset": 0.0},
         "source": source,
     }

@@ -88,7 +88,7 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
     metadata = enn_metadata(architecture, shapes, config.activation, config.dataset, config.resolution,
                             source={"kind": "critic", "algo": algo, "critic": critic, "model": source,
-                                    "env_kwargs": env_kwargs})
+                                    "env_kwargs": env_kwargs}, stats=config.image_stats)
     enn = ENN(metadata)
     enn.encoder.load_state_dict(encoder_src.encoder.state_dict())
     if algo in ON_POLICY:

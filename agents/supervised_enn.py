@@ -44,13 +44,14 @@ def supervised_enn(env_kwargs: dict, features_dim: int = 128, channels: int = 32
     sizes = (data.n_features, *config.hidden_sizes, data.n_classes)
     architecture = {
         "kind": "value",
-        "encoder": {"in_channels": len(sizes) - 1, "features_dim": features_dim, "channels": channels},
+        "encoder": {"in_channels": len(config.image_stats) * (len(sizes) - 1), "features_dim": features_dim,
+                    "channels": channels},
         "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
                  {"type": "linear", "in": hidden, "out": 1}],
     }
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
     return ENN(enn_metadata(architecture, shapes, config.activation, config.dataset, config.resolution,
-                            source={"kind": "supervised", "env_kwargs": env_kwargs}))
+                            source={"kind": "supervised", "env_kwargs": env_kwargs}, stats=config.image_stats))
 
 
 def fit_supervised_enn(

@@ -42,13 +42,15 @@ def main() -> None:
     parser.add_argument("--max-snapshots", type=int, default=10_000, help="training snapshots used at every resolution")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--quality-episodes", type=int, default=64, help="unseen MLPs for the quality measurement")
+    parser.add_argument("--image-stats", nargs="+", default=["mean"], choices=["mean", "rms"],
+                        help="what each pixel says of its weights (gi_envs.weight_image)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/enn_resolution"))
     args = parser.parse_args()
 
     rows, taus = [], {"all stages": [], "late training": []}
     for resolution in args.resolutions:
-        env_kwargs = {"dataset": args.dataset, "resolution": resolution}
+        env_kwargs = {"dataset": args.dataset, "resolution": resolution, "image_stats": tuple(args.image_stats)}
         if args.dataset != "digits":
             env_kwargs["hidden_sizes"] = (100,)
         start = time.perf_counter()
@@ -57,7 +59,7 @@ def main() -> None:
         held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(args.quality_episodes)])
         quality = quality_by_stage(enn, held_out)
         seconds = time.perf_counter() - start
-        shape = image_layout(tuple(enn.layer_shapes), resolution).shape
+        shape = tuple(enn.metadata["image"]["shape"])
         pixels = sum(h * w for h, w in image_layout(tuple(enn.layer_shapes), resolution).channel_sizes)
         weights = sum(o * i for o, i in enn.layer_shapes)
         rows.append([f"{resolution:g}", "x".join(map(str, shape)), f"{100 * pixels / weights:.1f} %",
@@ -75,7 +77,7 @@ def main() -> None:
     atomic_write_text(args.out / "resolution.md", table + "\n")
     write_curves(args.out / "resolution", {k: np.array([v]) for k, v in taus.items()},
                  ylabel="Kendall tau on unseen MLPs", xlabel="resolution", x=np.array(args.resolutions))
-    print(f"\nSupervised ENN on {args.dataset}, {args.env_steps} env steps of zoo, "
+    print(f"\nSupervised ENN on {args.dataset}, image stats {args.image_stats}, {args.env_steps} env steps of zoo, "
           f"{args.epochs} epochs; quality on {args.quality_episodes} unseen MLPs at every stage:\n")
     print(table)
     print(f"\nWritten: {args.out}/resolution.md, resolution.csv, resolution.png")

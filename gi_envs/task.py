@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from gi_envs.batched_mlp import ACTIVATIONS, INITS, BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
-from gi_envs.weight_image import ImageLayout, image_layout, upsample_action, weight_image
+from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, upsample_action, weight_image
 
 REWARDS = ("accuracy", "delta")
 OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
@@ -42,6 +42,7 @@ class EnvConfig:
     reward: str = "accuracy"
     eval_samples: int = 512
     data_dir: str | None = None
+    image_stats: tuple[str, ...] = ("mean",)
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -81,6 +82,11 @@ class EnvConfig:
         number("perturbation_scale", 0.0, 1_000.0, low_open=False)
         number("episode_length", 1, 1_000_000, integer=True, low_open=False)
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
+        stats = self.image_stats
+        if (not isinstance(stats, (tuple, list)) or not stats or len(set(stats)) != len(stats)
+                or any(s not in IMAGE_STATS for s in stats)):
+            raise ValueError(f"image_stats={stats!r} is not allowed; expected distinct entries of {list(IMAGE_STATS)}")
+        object.__setattr__(self, "image_stats", tuple(stats))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
 
@@ -127,7 +133,9 @@ class TrainingTask:
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
         self.grid_shape = (len(self.mlp.weights), *config.action_grid)
 
-        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, self.layout.shape, np.float32)
+        n_layers, height, width = self.layout.shape
+        image_shape = (len(config.image_stats) * n_layers, height, width)
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, image_shape, np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (int(np.prod(self.grid_shape)),), np.float32)
 
         self.steps = np.zeros(n_models, dtype=np.int64)
@@ -150,7 +158,7 @@ class TrainingTask:
     @torch.no_grad()
     def observations(self) -> np.ndarray:
         """(N, C, H, W) weight images, finite and inside the observation bounds."""
-        image = weight_image([w.detach() for w in self.mlp.weights], self.config.resolution)
+        image = weight_image([w.detach() for w in self.mlp.weights], self.config.resolution, self.config.image_stats)
         image = torch.nan_to_num(image, nan=0.0, posinf=OBS_LIMIT, neginf=-OBS_LIMIT)
         return image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
 

@@ -57,20 +57,38 @@ def image_layout(layer_shapes: tuple[tuple[int, int], ...], resolution: float) -
     return ImageLayout(tuple(layer_shapes), float(resolution), tuple(sizes), tuple(scales))
 
 
-def weight_image(weights: Sequence[torch.Tensor], resolution: float = 0.15) -> torch.Tensor:
+IMAGE_STATS = ("mean", "rms")
+
+
+def weight_image(
+    weights: Sequence[torch.Tensor], resolution: float = 0.15, stats: Sequence[str] = ("mean",)
+) -> torch.Tensor:
     """The (C, H, W) weight image of one MLP, or (N, C, H, W) for stacked (N, out, in) weights.
+
+    :param stats: what each pixel says of the weights it covers, one group of channels (one per
+        weight matrix) per entry: ``mean`` (area average, normalised as the module docstring says)
+        and ``rms`` (root mean square, times sqrt(fan_in): about the init's std at any resolution,
+        and it keeps the magnitude that averaging signed weights cancels).
 
     Differentiable with respect to `weights`: gradients of anything computed from the image
     (an ENN's prediction, say) flow back to every weight.
     """
+    unknown = [s for s in stats if s not in IMAGE_STATS]
+    if unknown or not stats:
+        raise ValueError(f"stats={tuple(stats)!r} must be a non-empty selection of {list(IMAGE_STATS)}")
     batched = weights[0].dim() == 3
     mats = [w if batched else w.unsqueeze(0) for w in weights]
     layout = image_layout(tuple((w.shape[1], w.shape[2]) for w in mats), float(resolution))
     _, height, width = layout.shape
     channels = []
-    for w, (h, wd), scale in zip(mats, layout.channel_sizes, layout.scales):
-        pooled = F.adaptive_avg_pool2d(w.unsqueeze(1), (h, wd)) * scale
-        channels.append(F.pad(pooled, (0, width - wd, 0, height - h)))
+    for stat in stats:
+        for w, (h, wd), scale in zip(mats, layout.channel_sizes, layout.scales):
+            if stat == "mean":
+                pooled = F.adaptive_avg_pool2d(w.unsqueeze(1), (h, wd)) * scale
+            else:
+                energy = F.adaptive_avg_pool2d(w.unsqueeze(1).square(), (h, wd))
+                pooled = torch.sqrt(energy + 1e-12) * math.sqrt(w.shape[2])
+            channels.append(F.pad(pooled, (0, width - wd, 0, height - h)))
     image = torch.cat(channels, dim=1)
     return image if batched else image.squeeze(0)
 

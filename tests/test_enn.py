@@ -184,3 +184,15 @@ def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tm
     assert done.returncode == 0, done.stderr
     assert "| ppo critic, V(s) | 512 |" in done.stdout and "| supervised ENN (same env steps) | 512 |" in done.stdout
     assert (tmp_path / "enn_compare.md").is_file()
+
+
+def test_enn_reads_the_image_stats_it_was_made_for(tmp_path: Path) -> None:
+    from agents.supervised_enn import supervised_enn
+
+    enn = supervised_enn({"image_stats": ("mean", "rms")})
+    assert enn.metadata["image"]["shape"] == [4, 5, 10]
+    mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    image = enn.image_of([mlp[0].weight, mlp[2].weight])
+    assert image.shape == (1, 4, 5, 10) and enn(image).shape == (1,)
+    enn.save(tmp_path / "e.pt")
+    assert ENN.load(tmp_path / "e.pt").metadata["image"]["stats"] == ["mean", "rms"]

@@ -168,3 +168,12 @@ def test_eval_samples_zero_uses_the_whole_validation_split() -> None:
     env = gi_envs.GradInstructorEnv(eval_samples=0)
     assert len(env.task.eval_y) == len(load_dataset("digits").val)
     assert len(gi_envs.GradInstructorEnv(eval_samples=100).task.eval_y) == 100
+
+
+def test_image_stats_add_channels_to_the_observation() -> None:
+    env = gym.make(gi_envs.ENV_ID, image_stats=("mean", "rms"), **FAST)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 5, 10) and env.observation_space.shape == (4, 5, 10)
+    assert float(obs[2:].mean()) > 0.3  # rms channels of a fresh MLP: about the init's std (0.58)
+    with pytest.raises(ValueError, match=r"image_stats=\('mean', 'mean'\)"):
+        gi_envs.GradInstructorEnv(image_stats=("mean", "mean"))

@@ -69,3 +69,17 @@ def test_action_grid_upsamples_blockwise_to_each_matrix() -> None:
     assert torch.all(up[1][0, :5, 16:] == 5)
     with pytest.raises(ValueError, match="does not fit"):
         upsample_action(grid, [(32, 64)])
+
+
+def test_rms_channels_keep_the_magnitude_that_averaging_cancels() -> None:
+    torch.manual_seed(0)
+    w = torch.sign(torch.randn(40, 80)) * 0.1  # random signs, one magnitude
+    image = weight_image([w], resolution=0.1, stats=("mean", "rms"))
+    assert image.shape == (2, 4, 8)
+    torch.testing.assert_close(image[1], torch.full((4, 8), 0.1 * 80**0.5))  # rms: the magnitude, everywhere
+    assert float(image[0].std()) > 0.1  # the signed mean varies with the signs
+    w.requires_grad_(True)
+    weight_image([w], 0.1, ("rms",)).sum().backward()
+    assert torch.isfinite(w.grad).all() and (w.grad != 0).all()
+    with pytest.raises(ValueError, match="stats"):
+        weight_image([w], 0.1, ("median",))
