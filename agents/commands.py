@@ -9,8 +9,8 @@ import numpy as np
 
 from agents.algorithms import load_agent_config
 from agents.benchmark import run_benchmark
+from agents.evaluation import evaluate_against_references
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
-from agents.rollout import random_policy, rollout_curves, zero_policy
 from agents.training import train_agent
 from gi_envs.task import EnvConfig
 
@@ -22,10 +22,7 @@ def rollout(env_kwargs: dict, episodes: int, seed: int, out: Path) -> dict[str, 
         raise ValueError(f"episodes={episodes} must be at least 1")
     seeds = list(range(seed, seed + episodes))
     start = time.perf_counter()
-    results = {
-        "zero action (plain SGD)": rollout_curves(env_kwargs, lambda space, s: zero_policy(space), seeds),
-        "random actions": rollout_curves(env_kwargs, random_policy, seeds),
-    }
+    results = evaluate_against_references(None, env_kwargs, seeds)
     elapsed = time.perf_counter() - start
 
     names = list(results)
