@@ -6,6 +6,7 @@
     python train_agents.py benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
     python train_agents.py export --model runs/ppo-seed0/model.zip --out enn.pt
     python train_agents.py guide --config configs/paper_mnist.yaml
+    python train_agents.py inspect --enn runs/guide-paper_digits/enn_paper.pt --mlp runs/guide-paper_digits/mlps/paper_bp.pt
 """
 
 from __future__ import annotations
@@ -57,7 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--algos", nargs="+", required=True)
     bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
-    bench.add_argument("--resume", action="store_true", help="keep runs already finished in --out (same config)")
+    bench.add_argument("--resume", action="store_true", help="keep cells already finished in --out (same config)")
+    bench.add_argument("--datasets", nargs="+", default=None,
+                       help="data sets of the matrix (default: --env-kwargs' dataset, else digits)")
+    bench.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: cells one after another in this process; ray: one Ray task per cell")
+    bench.add_argument("--ray-address", default=None,
+                       help="join this Ray cluster (auto, HOST:PORT or ray://HOST:10001); default: start one here")
+    bench.add_argument("--cpus-per-cell", type=int, default=1, help="CPUs (torch threads) each cell declares and uses")
+    bench.add_argument("--attempts", type=int, default=2, help="tries per cell before it is recorded as failed")
     common(bench)
 
     export = commands.add_parser("export", help="export a trained agent's critic as a calibrated ENN")
@@ -65,11 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("enn.pt"))
     export.add_argument("--episodes", type=int, default=32, help="unseen MLPs for calibration, and as many for quality")
 
-    guide = commands.add_parser("guide", help="the paper's comparison: BP, L1, He init, ENN guidance")
+    guide = commands.add_parser("guide", help="the paper's comparison: BP, L1, He init, ENN guidance, RMSGD, LFP")
     guide.add_argument("--config", type=Path, default=Path("configs/paper_mnist.yaml"))
     guide.add_argument("--seeds", nargs="+", type=int, default=None, help="override the config's seeds")
+    guide.add_argument("--rows", nargs="+", default=None,
+                       help="override the config's rows: bp l1 he enn enn+he bp-tuned rmsgd lfp")
+    guide.add_argument("--regimes", nargs="+", default=None, help="run only these regimes of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
     guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
+
+    inspect = commands.add_parser("inspect", help="Grad-CAM of an ENN over MLP weights; the lottery-ticket test")
+    inspect.add_argument("--enn", type=Path, required=True, help="an ENN file (export, guide's enn_REGIME.pt)")
+    inspect.add_argument("--mlp", type=Path, default=None,
+                         help="MLP checkpoint (guide's mlps/REGIME_ROW.pt); default: train --mlps fresh ones")
+    inspect.add_argument("--model", type=int, default=0, help="which MLP of the checkpoint gets the heatmap figure")
+    inspect.add_argument("--mlps", type=int, default=5, help="fresh MLPs to train when no --mlp is given")
+    inspect.add_argument("--epochs", type=int, default=10, help="epochs of SGD for fresh MLPs")
+    inspect.add_argument("--keep", nargs="+", type=float, default=None, help="percents kept when pruning (5 10 25 50)")
+    inspect.add_argument("--seed", type=int, default=0)
+    inspect.add_argument("--out", type=Path, default=Path("runs/inspect"))
+    inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
     quick = commands.add_parser("quickstart", help="the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=int, default=0)
@@ -89,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                        args.wandb_mode, args.out, args.eval_episodes)
     elif args.command == "benchmark":
         commands.benchmark(args.algos, args.seeds, args.timesteps, args.env_kwargs, args.n_envs, args.wandb_mode,
-                           args.out, args.eval_episodes, args.resume)
+                           args.out, args.eval_episodes, args.resume, args.datasets, args.engine, args.ray_address,
+                           args.cpus_per_cell, args.attempts)
     elif args.command == "export":
         commands.export(args.model, args.out, args.episodes)
     elif args.command == "guide":
-        commands.guide(args.config, args.out, args.wandb_mode, args.seeds)
+        commands.guide(args.config, args.out, args.wandb_mode, args.seeds, args.rows, args.regimes)
+    elif args.command == "inspect":
+        commands.inspect(args.enn, args.mlp, args.out, args.wandb_mode, args.model, args.mlps, args.epochs, args.seed,
+                         args.keep)
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0

@@ -1,15 +1,15 @@
 """Compare algorithms on one env budget and the same seeds, against plain SGD and random actions.
 
-For every (algorithm, seed): train with `agents.training.train_agent`, then evaluate the final
-policy on fresh MLPs from seeds no training run used, beside the zero action (plain SGD) and
-random actions on the very same MLPs. A seed is one sample: means, standard deviations and
+For every (data set, algorithm, seed), one cell of the matrix that `agents.engine` runs: train
+with `agents.training.train_agent`, then evaluate the final policy on fresh MLPs from seeds no
+training run used, beside the zero action (plain SGD) and random actions on the very same MLPs. A seed is one sample: means, standard deviations and
 Welch's t-tests are over seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +20,39 @@ from scipy import stats
 
 from agents import tracking
 from agents.algorithms import AgentConfig, load_agent_config
+from agents.engine import Cell, MatrixOutcome, run_matrix
 from agents.evaluation import REFERENCE_POLICIES, eval_seeds
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
 from agents.training import learning_curve, read_monitor, train_agent
+from gi_envs.task import EnvConfig
 
 ZERO, RANDOM = REFERENCE_POLICIES
 
 
 @dataclass
 class BenchmarkResult:
-    results: pd.DataFrame  # one row per (policy, seed)
-    table: str  # Markdown
+    results: pd.DataFrame  # one row per (dataset, policy, seed)
+    table: str  # Markdown, one section per data set
     verdict: str
+    outcome: MatrixOutcome
+
+
+@dataclass
+class BenchmarkCell:
+    """The work of one cell: train `configs[(dataset, algo)]` on `seed` into the cell's folder.
+
+    A picklable callable, so that Ray can ship it to a worker.
+    """
+
+    configs: dict[tuple[str, str], AgentConfig]
+    wandb_mode: str
+    eval_episodes: int
+    group: str
+
+    def __call__(self, cell: Cell, folder: Path) -> None:
+        dataset, algo, seed = cell.key
+        train_agent(self.configs[dataset, algo], seed, folder, self.wandb_mode, self.eval_episodes,
+                    progress_bar=False, group=self.group)
 
 
 def run_benchmark(
@@ -45,60 +66,102 @@ def run_benchmark(
     eval_episodes: int = 10,
     progress_bar: bool = True,
     resume: bool = False,
+    datasets: Sequence[str] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    cpus_per_cell: int = 1,
+    attempts: int = 2,
 ) -> BenchmarkResult:
-    """Train every algorithm on every seed with the same budget; write results.csv, results.md, a PNG.
+    """Train every algorithm on every seed and data set with the same budget; write results.csv,
+    results.md and one learning-curve PNG per data set.
+
+    The matrix's cells, (dataset, algorithm, seed), run on `agents.engine` (`local` or `ray`)
+    and land in `out/DATASET/ALGO/seedSEED/` the moment each finishes; a cell that keeps failing is
+    marked failed in the table and the matrix goes on. Every cell's W&B run belongs to the group
+    `out.name`.
 
     :param timesteps: env steps per training run (default: each config's `n_timesteps`; pass one
         number for a fair comparison).
-    :param resume: keep every (algorithm, seed) run already finished in `out` with the same config
-        and evaluation seeds, instead of training it again.
+    :param datasets: data sets of the matrix (default: the one in `env_kwargs`, else digits).
+    :param resume: keep every cell already finished in `out` with the same config and evaluation
+        seeds, instead of training it again.
     """
-    overrides = {"n_timesteps": timesteps, "n_envs": n_envs, "env_kwargs": env_kwargs or {}}
-    configs = [load_agent_config(algo, overrides=overrides) for algo in algos]  # every error before any training
+    env_kwargs = dict(env_kwargs or {})
+    default_dataset = env_kwargs.get("dataset", EnvConfig.dataset)
+    datasets = list(datasets or [default_dataset])
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds={list(seeds)} must be distinct and non-empty")
+    if len(set(datasets)) != len(datasets):
+        raise ValueError(f"datasets={datasets} must be distinct")
+    # env_kwargs stay as given for their own data set, so that --resume recognises runs made without --datasets
+    kwargs_of = {d: env_kwargs if d == default_dataset else {**env_kwargs, "dataset": d} for d in datasets}
+    configs = {(d, algo): load_agent_config(algo, overrides={"n_timesteps": timesteps, "n_envs": n_envs,
+                                                             "env_kwargs": kwargs_of[d]})
+               for d in datasets for algo in algos}  # every error before any training
+    cells = [Cell((d, algo, seed), f"{d}/{algo}/seed{seed}") for d in datasets for algo in algos for seed in seeds]
     group = out.name
-    rows, curves = [], {}
-    for config in configs:
-        seed_curves = []
-        for seed in seeds:
-            run_dir = out / config.algo / f"seed{seed}"
-            if resume and finished(run_dir, config, seed, eval_episodes):
-                print(f"== {config.algo}, seed {seed}: already finished in {run_dir}, kept", flush=True)
-            else:
-                print(f"== {config.algo}, seed {seed}: {config.n_timesteps} env steps on {config.n_envs} MLPs", flush=True)
-                train_agent(config, seed, run_dir, wandb_mode, eval_episodes, progress_bar, group=group)
-            cell = json.loads((run_dir / "eval.json").read_text())
-            wall = cell["train_wall_seconds"]
-            timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
-                      "env_step_share": cell["env_step_seconds"] / wall}
-            for policy, summary in cell["policies"].items():
-                is_agent = policy == config.algo
-                if is_agent or config is configs[0]:  # references: same MLPs for every algorithm, keep one copy
-                    rows.append({"policy": policy, "seed": seed, **summary, **(timing if is_agent else {})})
-            x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
-            seed_curves.append(y)
-        curves[config.algo] = np.array(seed_curves)
-    results = pd.DataFrame(rows)
-    references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean() for p in (ZERO, RANDOM)}
-    write_curves(out / "learning_curves", curves, ylabel="final validation accuracy of training episodes",
-                 xlabel="env steps", x=x, references=references)
-    table, verdict = results_table(results, [c.algo for c in configs])
+
+    def is_finished(cell: Cell, folder: Path) -> bool:
+        dataset, algo, seed = cell.key
+        return finished(folder, configs[dataset, algo], seed, eval_episodes)
+
+    outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished, engine,
+                         resume, cpus_per_cell, attempts, ray_address, progress_bar)
+    failed = {cell.key for cell in outcome.failed}
+    frames, tables, verdicts, pngs = [], [], [], {}
+    for dataset in datasets:
+        rows, curves, references_of = [], {}, {}
+        for algo in algos:
+            seed_curves = []
+            for seed in seeds:
+                if (dataset, algo, seed) in failed:
+                    continue
+                run_dir = out / dataset / algo / f"seed{seed}"
+                cell = json.loads((run_dir / "eval.json").read_text())
+                wall = cell["train_wall_seconds"]
+                timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
+                          "env_step_share": cell["env_step_seconds"] / wall}
+                for policy, summary in cell["policies"].items():
+                    if policy == algo:
+                        rows.append({"dataset": dataset, "policy": policy, "seed": seed, **summary, **timing})
+                    elif (policy, seed) not in references_of:  # references: same MLPs in every cell of a seed
+                        references_of[policy, seed] = {"dataset": dataset, "policy": policy, "seed": seed, **summary}
+                x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
+                seed_curves.append(y)
+            if seed_curves:
+                curves[algo] = np.array(seed_curves)
+        results = pd.DataFrame(rows + list(references_of.values()))
+        failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
+        if curves:
+            references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean()
+                          for p in (ZERO, RANDOM)}
+            pngs[dataset] = write_curves(out / f"learning_curves_{dataset}", curves, references=references,
+                                         ylabel="final validation accuracy of training episodes", xlabel="env steps",
+                                         x=x)[1]
+        table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
+        tables.append(f"#### {dataset}\n\n{table}")
+        verdicts.append(f"{dataset}: {verdict}")
+        frames.append(results)
+    results = pd.concat(frames, ignore_index=True)
+    table, verdict = "\n\n".join(tables), "\n".join(verdicts)
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "results.md", f"{table}\n\n{verdict}\n")
 
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
-                             config={"algos": list(algos), "seeds": list(seeds), "timesteps": timesteps,
-                                     "env_kwargs": env_kwargs or {}, "eval_episodes": eval_episodes})
+                             config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
+                                     "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
+                                     "engine": engine, "cpus_per_cell": cpus_per_cell})
     try:
         import wandb
 
         run.log({"results": wandb.Table(dataframe=results.fillna(0.0))})
-        tracking.log_image(run, "learning_curves", out / "learning_curves.png")
+        for dataset, png in pngs.items():
+            tracking.log_image(run, f"learning_curves_{dataset}", png)
         run.summary["verdict"] = verdict
+        run.summary["failed_cells"] = [str(cell) for cell in outcome.failed]
     finally:
         run.finish()
-    return BenchmarkResult(results, table, verdict)
+    return BenchmarkResult(results, table, verdict, outcome)
 
 
 def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> bool:
@@ -112,16 +175,28 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
     return saved == expected and cell.get("eval_seeds") == eval_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
 
 
-def results_table(results: pd.DataFrame, algos: Sequence[str]) -> tuple[str, str]:
-    """Markdown table (mean ± std over seeds) with Welch's t-test of each agent against the zero action."""
-    zero = results[results.policy == ZERO].set_index("seed")
-    header = ["policy", "final val acc (%)", "final test acc (%)", "episode return", "Δ val vs SGD (pts)",
+def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
+                  n_seeds: int | None = None) -> tuple[str, str]:
+    """Markdown table (mean ± std over seeds) with Welch's t-test of each agent against the zero action.
+
+    The `cells` column counts each agent's finished seeds and names the failed ones.
+    """
+    failed_seeds = failed_seeds or {}
+    zero = results[results.policy == ZERO].set_index("seed") if len(results) else pd.DataFrame()
+    header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return", "Δ val vs SGD (pts)",
               "Welch p (val)", "Δ test vs SGD (pts)", "Welch p (test)", "train wall (s)", "env steps/s",
               "time in env.step"]
     rows, winners = [], []
     for policy in [*algos, ZERO, RANDOM]:
-        part = results[results.policy == policy].set_index("seed")
-        row = [policy, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
+        part = results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
+        failed = failed_seeds.get(policy, [])
+        cells = f"{len(part)}/{n_seeds or len(part) + len(failed)}"
+        if failed:
+            cells += f", failed: seed {', '.join(map(str, failed))}"
+        if part.empty or zero.empty:
+            rows.append([policy, cells, *["—"] * (len(header) - 2)])
+            continue
+        row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
                mean_std(part.episode_return, scale=1.0, digits=2)]
         for metric in ("final_val_accuracy", "final_test_accuracy"):
             delta = 100 * (part[metric].mean() - zero[metric].mean())
@@ -135,11 +210,14 @@ def results_table(results: pd.DataFrame, algos: Sequence[str]) -> tuple[str, str
         else:
             row += ["—", "—", "—"]
         rows.append(row)
-    n = results.seed.nunique()
+    n = results.seed.nunique() if len(results) else 0
     if winners:
         verdict = f"Beats plain SGD on final validation accuracy (Welch p < 0.05, {n} seeds): {', '.join(winners)}."
     else:
         verdict = f"No policy beats plain SGD (the zero action) on final validation accuracy at p < 0.05 over {n} seed(s)."
+    n_failed = sum(len(v) for v in failed_seeds.values())
+    if n_failed:
+        verdict += f" {n_failed} cell(s) failed (see the cells column and their failed.json)."
     return markdown_table(header, rows), verdict
 
 

@@ -57,15 +57,19 @@ def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int 
 
 
 def benchmark(algos: list[str], seeds: list[int], timesteps: int | None, env_kwargs: dict, n_envs: int | None,
-              wandb_mode: str, out: Path, eval_episodes: int, resume: bool = False) -> None:
-    """Train each algorithm on each seed; print the comparison table."""
+              wandb_mode: str, out: Path, eval_episodes: int, resume: bool = False, datasets: list[str] | None = None,
+              engine: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1, attempts: int = 2) -> None:
+    """Train each algorithm on each seed (and data set), on the local or the Ray engine; print the tables."""
     start = time.perf_counter()
     result = run_benchmark(algos, seeds, timesteps, out, env_kwargs, n_envs, wandb_mode, eval_episodes,
-                           resume=resume)
+                           resume=resume, datasets=datasets, engine=engine, ray_address=ray_address,
+                           cpus_per_cell=cpus_per_cell, attempts=attempts)
     print(f"\n{result.table}\n\n{result.verdict}")
+    outcome = result.outcome
     print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
-          f"mean ± std over seeds {seeds}; {time.perf_counter() - start:.0f} s in all. "
-          f"Written: {out}/results.csv, results.md, learning_curves.png")
+          f"mean ± std over seeds {seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
+          f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({engine} engine). "
+          f"Written: {out}/results.csv, results.md, learning_curves_*.png")
 
 
 def export(model_path: Path, out: Path, episodes: int) -> None:
@@ -85,21 +89,86 @@ def export(model_path: Path, out: Path, episodes: int) -> None:
     print(f"\nsaved to {out}")
 
 
-def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int] | None) -> None:
-    """The paper's comparison of BP, L1, He init and ENN guidance; print the tables."""
+def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int] | None,
+          rows: list[str] | None = None, regimes: list[str] | None = None) -> None:
+    """The paper's comparison of BP, L1, He init, ENN guidance and the RMSGD / LFP baselines; print the tables."""
     from agents.guided_training import run_guide
 
     out = out or Path("runs") / f"guide-{config_path.stem}"
     start = time.perf_counter()
-    report = run_guide(config_path, out, wandb_mode, seeds)
+    report = run_guide(config_path, out, wandb_mode, seeds, rows, regimes)
     print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written: {out}/results.csv, results.md, "
-          f"test_accuracy.png, guidance_ratio_*.png")
+          f"test_accuracy.png, guidance_ratio_*.png, enn_*.pt, mlps/*.pt")
+
+
+def inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: str, model: int = 0, n_mlps: int = 5,
+            epochs: int = 10, seed: int = 0, keep_percents: list[float] | None = None) -> Path:
+    """Grad-CAM heatmaps of an ENN over an MLP's weights, and the lottery-ticket measurements.
+
+    The MLPs come from a checkpoint (`guide` writes them to `mlps/REGIME_ROW.pt`) or, without
+    one, `n_mlps` fresh MLPs of the ENN's own architecture and data set trained on the spot by
+    plain SGD (lr 0.1, batch 32, `epochs` epochs, seeds `seed`...).
+
+    :return: the heatmap PNG of MLP `model`.
+    """
+    from agents import tracking
+    from agents.enn import ENN
+    from agents.gradcam import enn_gradcam, save_heatmap_figure
+    from agents.guided_training import Regime, train_row
+    from agents.lottery import KEEP_PERCENTS, lottery_report, lottery_study, write_pruning_figure
+    from gi_envs.batched_mlp import BatchedMLP
+    from gi_envs.datasets import load_dataset
+
+    enn = ENN.load(enn_path)
+    target = enn.metadata["target"]
+    if mlp_path is not None:
+        mlp, info = BatchedMLP.load(mlp_path)
+        source = f"{mlp_path} ({info.get('row', 'MLPs')}, seeds {info.get('seeds', '?')})"
+    else:
+        shapes = enn.layer_shapes
+        regime = Regime(name="inspect", dataset=target["dataset"], hidden_sizes=[o for o, _ in shapes[:-1]], lr=0.1,
+                        batch_size=32, epochs=epochs, activation=target["activation"])
+        print(f"training {n_mlps} fresh {target['dataset']} MLPs for the ENN's architecture ({epochs} epochs of SGD)")
+        mlp = train_row(regime, "bp", list(range(seed, seed + n_mlps)), None).mlp
+        info = {"dataset": target["dataset"]}
+        source = f"{n_mlps} fresh MLPs, seeds {seed}..{seed + n_mlps - 1}"
+    enn.check_shapes(mlp.layer_shapes)
+    dataset = info.get("dataset", target["dataset"])
+    if dataset != target["dataset"]:
+        raise ValueError(f"the ENN was made for {target['dataset']!r} MLPs, the checkpoint holds {dataset!r} MLPs")
+    if not 0 <= model < mlp.n_models:
+        raise ValueError(f"--model {model} is out of range: the checkpoint holds {mlp.n_models} MLPs")
+
+    title = f"{dataset} {'-'.join(map(str, mlp.layer_sizes))} MLPs, ENN {enn_path.name}"
+    heatmaps = enn_gradcam(enn, [w[model] for w in mlp.weights])
+    heatmap_png = save_heatmap_figure(out / f"gradcam_model{model}.png", [w[model] for w in mlp.weights], heatmaps,
+                                      title=f"{title}: MLP {model} of {source}")
+    spearman, pruning = lottery_study(enn, mlp, load_dataset(dataset).test, keep_percents or KEEP_PERCENTS, seed)
+    atomic_write_text(out / "spearman.csv", spearman.to_csv(index=False))
+    atomic_write_text(out / "pruning.csv", pruning.to_csv(index=False))
+    report = lottery_report(spearman, pruning, f"{title} ({source})")
+    atomic_write_text(out / "lottery.md", report + "\n")
+    pruning_png = write_pruning_figure(out / "pruning", pruning, title)
+    run = tracking.start_run(out, wandb_mode, name=f"inspect-{out.name}", job_type="inspect",
+                             config={"enn": str(enn_path), "mlp": str(mlp_path), "source": source, "model": model})
+    try:
+        import wandb
+
+        run.log({"gradcam": wandb.Image(str(heatmap_png)), "pruning_curve": wandb.Image(str(pruning_png)),
+                 "spearman": wandb.Table(dataframe=spearman), "pruning": wandb.Table(dataframe=pruning)})
+    finally:
+        run.finish()
+    print(f"\n{report}\n\nWritten: {out}/spearman.csv, pruning.csv, pruning.png, lottery.md, "
+          f"{heatmap_png.with_suffix('.npz').name}")
+    print(f"Grad-CAM heatmap of MLP {model}: {heatmap_png}")
+    return heatmap_png
 
 
 def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     """The whole pipeline on the embedded default (digits), in a few minutes on two cores:
-    the reference policies, PPO against them, its critic exported as an ENN, and the paper's
-    comparison with that ENN guiding plain SGD."""
+    the reference policies, PPO against them, its critic exported as an ENN, the paper's
+    comparison with that ENN guiding plain SGD (beside the RMSGD and LFP baselines), and a
+    Grad-CAM heatmap of the ENN over one of the comparison's BP-trained MLPs."""
     import yaml
 
     rollout({}, episodes=5, seed=seed, out=out / "rollout")
@@ -108,12 +177,15 @@ def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     benchmark(["ppo"], seeds, None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)
     print()
     enn_path = out / "enn.pt"
-    export(out / "benchmark" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
+    export(out / "benchmark" / "digits" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
     print()
     digits = yaml.safe_load(Path(__file__).resolve().parent.parent.joinpath("configs/paper_digits.yaml").read_text())
     paper = {**digits["regimes"]["paper"], "enn": {"path": str(enn_path)},
              "note": "the ENN is the PPO critic exported above"}
     config_path = out / "guide.yaml"
     atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": digits["rows"],
-                                                   "regimes": {"paper": paper}}, sort_keys=False))
+                                                   "lr_grid": digits["lr_grid"], "regimes": {"paper": paper}},
+                                                  sort_keys=False))
     guide(config_path, out / "guide", wandb_mode, None)
+    print()
+    inspect(enn_path, out / "guide" / "mlps" / "paper_bp.pt", out / "inspect", wandb_mode)

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from agents.encoder import WeightImageEncoder
+from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.weight_image import image_layout, weight_image
 
 ENN_FORMAT = "grad-instructor-enn/1"
@@ -148,30 +147,13 @@ class ENN(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": ENN_FORMAT, "metadata": json.dumps(self.metadata), "state_dict": self.state_dict()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save({"format": ENN_FORMAT, "metadata": json.dumps(self.metadata),
+                           "state_dict": self.state_dict()}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ENN:
         """Read an ENN written by `save`; tensors and JSON only, no pickled objects."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no ENN file at {path}")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{path} is not an ENN file written by ENN.save: {err}") from err
-        if not isinstance(payload, dict) or payload.get("format") != ENN_FORMAT:
-            raise ValueError(f"{path} is not an ENN file (expected format {ENN_FORMAT!r})")
+        payload = load_torch_payload(path, ENN_FORMAT, "an ENN file", "ENN.save")
         enn = cls(json.loads(payload["metadata"]))
         enn.load_state_dict(payload["state_dict"])
         return enn.eval()

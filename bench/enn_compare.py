@@ -5,7 +5,7 @@ export` does the same); fit the supervised ENN on a snapshot zoo costing as many
 the agent's training; then measure both on the very same snapshots of unseen MLPs (every stage
 of training; half plain SGD, half random actions).
 
-    python bench/enn_compare.py --models runs/benchmark-digits/ppo/seed0/model.zip runs/benchmark-digits/sac/seed0/model.zip
+    python bench/enn_compare.py --models runs/benchmark-digits/digits/ppo/seed0/model.zip runs/benchmark-digits/digits/sac/seed0/model.zip
 """
 
 from __future__ import annotations

@@ -9,19 +9,25 @@ experiments all train through this class.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gi_envs.files import atomic_torch_save, load_torch_payload
+
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 INITS = ("default", "he")
 SQRT_HALF = math.sqrt(0.5)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+MLP_FORMAT = "grad-instructor-mlps/1"
 EVAL_CHUNK = 4096  # samples per evaluation chunk: bounds memory at (N, chunk, widest layer)
 
 
@@ -228,6 +234,24 @@ class BatchedMLP:
         for w, b, linear in zip(self.weights, self.biases, linears):
             w[model].copy_(linear.weight)
             b[model].copy_(linear.bias)
+
+    def save(self, path: str | os.PathLike, **info: Any) -> None:
+        """Write all N MLPs (tensors) and `info` (JSON: dataset, seeds, ...) to `path`, atomically."""
+        atomic_torch_save({"format": MLP_FORMAT, "layer_sizes": list(self.layer_sizes), "activation": self.activation,
+                           "weights": [w.detach() for w in self.weights], "biases": [b.detach() for b in self.biases],
+                           "info": json.dumps(info)}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> tuple[BatchedMLP, dict[str, Any]]:
+        """The MLPs and the info dict of a file written by `save` (tensors and JSON only, no pickle)."""
+        payload = load_torch_payload(path, MLP_FORMAT, "an MLP checkpoint", "BatchedMLP.save")
+        mlp = cls(payload["layer_sizes"], payload["weights"][0].shape[0], payload["activation"])
+        with torch.no_grad():
+            for dst, src in zip(mlp.parameters, [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]):
+                if dst.shape != src.shape:
+                    raise ValueError(f"{path}: parameter of shape {tuple(src.shape)} where {tuple(dst.shape)} was expected")
+                dst.copy_(src)
+        return mlp, json.loads(payload["info"])
 
 
 def gradient_rms(grad: torch.Tensor) -> torch.Tensor:

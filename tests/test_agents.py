@@ -111,8 +111,9 @@ def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> N
     table = (tmp_path / "results.md").read_text()
     assert "Welch p (val)" in table and "| a2c |" in table and "| random actions |" in table
     assert "plain SGD" in result.verdict
-    assert (tmp_path / "learning_curves.png").stat().st_size > 1000
-    curves = pd.read_csv(tmp_path / "learning_curves.csv")
+    assert "| a2c | 2/2 |" in table
+    assert (tmp_path / "learning_curves_digits.png").stat().st_size > 1000
+    curves = pd.read_csv(tmp_path / "learning_curves_digits.csv")
     assert set(curves.name) == {"a2c", "ars"} and set(curves.run) == {0, 1}
 
 
@@ -157,11 +158,12 @@ def test_ppo_beats_random_actions_on_unseen_mlps(tmp_path: Path) -> None:
 def test_benchmark_resume_keeps_finished_runs_and_redoes_changed_ones(tmp_path: Path, capsys) -> None:
     kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
     first = run_benchmark(["a2c"], [0, 1], timesteps=160, **kwargs)
-    model_time = (tmp_path / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns
+    model_time = (tmp_path / "digits" / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns
     capsys.readouterr()
-    again = run_benchmark(["a2c"], [0, 1], timesteps=160, resume=True, **kwargs)
-    assert capsys.readouterr().out.count("already finished") == 2
-    assert (tmp_path / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns == model_time
+    again = run_benchmark(["a2c"], [0, 1], timesteps=160, resume=True, **{**kwargs, "progress_bar": True})
+    assert "kept 2 finished cell(s)" in capsys.readouterr().out
+    assert (tmp_path / "digits" / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns == model_time
     pd.testing.assert_frame_equal(first.results, again.results)
-    run_benchmark(["a2c"], [0], timesteps=320, resume=True, **kwargs)  # another budget: trained again
-    assert "already finished" not in capsys.readouterr().out
+    assert len(again.outcome.kept) == 2 and not again.outcome.finished
+    retrained = run_benchmark(["a2c"], [0], timesteps=320, resume=True, **kwargs)  # another budget: trained again
+    assert not retrained.outcome.kept and len(retrained.outcome.finished) == 1

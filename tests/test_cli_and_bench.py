@@ -63,3 +63,11 @@ def test_resolution_study_writes_its_table(tmp_path) -> None:
 def test_guidance_overhead_benchmark_prints_its_table() -> None:
     out = run_script("bench/guidance_overhead.py", "--datasets", "digits", "--steps", "20", "--repeats", "1")
     assert "| digits 64-32-10 | Sequential + SGD, guided |" in out and "guided every 10th step" in out
+
+
+def test_engine_overhead_benchmark_prints_its_table() -> None:
+    out = run_script("bench/engine_overhead.py", "--cells", "4", "--steps", "5")
+    for engine in ["no engine (plain loop)", "local engine"]:
+        assert f"| {engine} |" in out
+    assert "| ray engine, " in out and "cells at a time |" in out
+    assert "Ray cluster start" in out

@@ -15,8 +15,11 @@ TINY = {"dataset": "digits", "hidden_sizes": [16], "lr": 0.05, "batch_size": 32,
         "guidance_weight": [0.5, 2.0], "guidance_every": 2, "enn": {"supervised_env_steps": 200}}
 
 
+PAPER_ROWS = ["bp", "l1", "he", "enn", "enn+he"]
+
+
 def write_config(tmp_path: Path, **changes) -> Path:
-    raw = {"seeds": [0, 1], "rows": ["bp", "l1", "he", "enn", "enn+he"], "regimes": {"tiny": {**TINY, **changes}}}
+    raw = {"seeds": [0, 1], "rows": PAPER_ROWS, "regimes": {"tiny": {**TINY, **changes}}}
     path = tmp_path / "guide.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -25,10 +28,10 @@ def write_config(tmp_path: Path, **changes) -> Path:
 def test_short_guide_run_on_digits_writes_its_table(tmp_path: Path) -> None:
     report = run_guide(write_config(tmp_path), tmp_path / "out", wandb_mode="disabled")
     results = pd.read_csv(tmp_path / "out" / "results.csv")
-    assert len(results) == 5 * 2 and set(results.row) == set(ROW_NAMES)
+    assert len(results) == 5 * 2 and set(results.row) == set(PAPER_ROWS)
     assert results.test_accuracy.between(0.5, 1.0).all()  # one epoch of digits already learns
-    for name in ROW_NAMES.values():
-        assert f"| {name} |" in report
+    for row in PAPER_ROWS:
+        assert f"| {ROW_NAMES[row]} |" in report
     assert "Welch p vs BP" in report and "Kendall tau" in report and "chosen from [0.5, 2.0]" in report
     for png in ["test_accuracy.png", "guidance_ratio_tiny.png"]:
         assert (tmp_path / "out" / png).stat().st_size > 1000
@@ -54,8 +57,8 @@ def test_enn_rows_check_the_enn_and_configs_fail_clearly(tmp_path: Path) -> None
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
         load_guide_config(write_config(tmp_path, epoch=3))
     bad_rows = tmp_path / "rows.yaml"
-    bad_rows.write_text(yaml.safe_dump({"rows": ["bp", "lfp"], "regimes": {"r": TINY}}))
-    with pytest.raises(ValueError, match=r"unknown row\(s\) \['lfp'\]"):
+    bad_rows.write_text(yaml.safe_dump({"rows": ["bp", "adam"], "regimes": {"r": TINY}}))
+    with pytest.raises(ValueError, match=r"unknown row/trainer\(s\) \['adam'\]; known: \[.*'rmsgd', 'lfp'\]"):
         load_guide_config(bad_rows)
     with pytest.raises(ValueError, match="dataset='cifar'"):
         load_guide_config(write_config(tmp_path, dataset="cifar"))

@@ -1,0 +1,115 @@
+"""Literature baselines as trainers of one `nn.Sequential` MLP: RMSGD and LFP, through their own packages.
+
+Both come from PyPI and install with the `[baselines]` extra:
+
+- **RMSGD** (Hosseini et al., CVPR 2022; `rmsgd`): SGD whose per-layer learning rate follows
+  the layer's "knowledge gain", an EVBMF low-rank metric of the weight matrix, updated once per
+  epoch by `epoch_step()`. It needs `linear=True` to look at `Linear` weights at all (the
+  default adapts only 4-D convolution kernels) and one parameter group (its per-layer rates
+  index `model.parameters()` in order). Biases inherit their layer's rate.
+- **LFP** (Weber et al., arXiv 2308.12053; `lfprop`): Layer-wise Feedback Propagation. Inside
+  `LFPEpsilonComposite().context(model)` a "reward" (`SoftmaxLossReward`: logits times
+  one-hot minus softmax) is propagated backwards like an LRP relevance, leaving a `.feedback`
+  on every parameter; the update is `w += lr * feedback`. On a ReLU MLP this equals gradient
+  descent with each weight's step scaled by |w| (Theorem 1 of the paper; tested here). The
+  feedback is summed over the batch: we divide it by the batch size (our choice) so that one
+  learning-rate grid means the same step size for BP, RMSGD and LFP.
+
+The guided-training comparison (`agents.guided_training`) keeps initialisation, data order and
+evaluation in the shared `BatchedMLP` and hands each seed's MLP to one of these trainers as a
+`Sequential` (`BatchedMLP.to_sequential`), then loads it back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TRAINERS = ("rmsgd", "lfp")
+EXTRA = "baselines"
+
+
+class SequentialTrainer(Protocol):
+    """Trains one `nn.Sequential` MLP: one call per minibatch, one per finished epoch."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None: ...
+
+    def end_epoch(self) -> None: ...
+
+
+def _require(module: str):
+    """Import an optional baseline package, or say which extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"the {module!r} package is not installed; it comes with the [{EXTRA}] extra: "
+                          f"pip install -e '.[{EXTRA}]'") from error
+
+
+class RMSGDTrainer:
+    """Minibatch cross-entropy with `rmsgd.RMSGD(linear=True)`; `epoch_step()` after every epoch."""
+
+    def __init__(self, model: nn.Sequential, lr: float):
+        rmsgd = _require("rmsgd")
+        self.model = model
+        self.optimizer = rmsgd.RMSGD(list(model.parameters()), lr=lr, linear=True)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        F.cross_entropy(self.model(x), y).backward()
+        self.optimizer.step()
+
+    def end_epoch(self) -> None:
+        self.optimizer.epoch_step()
+
+    @property
+    def layer_lrs(self) -> list[float]:
+        """The current learning rate of each weight matrix (biases share their layer's)."""
+        params = list(self.model.parameters())
+        return [float(lr) for lr, p in zip(self.optimizer.lr_vector, params) if p.dim() == 2]
+
+
+class LFPTrainer:
+    """LFP-epsilon feedback (`lfprop`) with the softmax-loss reward, applied by plain SGD."""
+
+    def __init__(self, model: nn.Sequential, lr: float):
+        _require("lfprop")
+        from lfprop.propagation.propagator_lxt import LFPEpsilonComposite
+        from lfprop.rewards.reward_functions import SoftmaxLossReward
+
+        self.model = model
+        self.composite = LFPEpsilonComposite()
+        self.reward = SoftmaxLossReward(torch.device("cpu"))
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def feedback(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Each parameter's LFP feedback for one batch, summed over the batch (lfprop's convention)."""
+        with warnings.catch_warnings():  # lxt warns on every context exit that removal is "not yet fully tested"
+            warnings.filterwarnings("ignore", message="This functionality is not yet fully tested")
+            with self.composite.context(self.model) as modified:
+                inputs = x.detach().requires_grad_(True)
+                logits = modified(inputs)
+                torch.autograd.grad((logits,), (inputs,), grad_outputs=(self.reward(logits, y),))
+        return [p.feedback for p in self.model.parameters()]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        for p, feedback in zip(self.model.parameters(), self.feedback(x, y)):
+            p.grad = -feedback / len(x)
+        self.optimizer.step()
+
+    def end_epoch(self) -> None:
+        pass
+
+
+def make_trainer(name: str, model: nn.Sequential, lr: float) -> SequentialTrainer:
+    """The baseline trainer `name` for `model`; unknown names list the known ones."""
+    if name == "rmsgd":
+        return RMSGDTrainer(model, lr)
+    if name == "lfp":
+        return LFPTrainer(model, lr)
+    raise ValueError(f"unknown trainer {name!r}; known trainers: {list(TRAINERS)}")
