@@ -134,8 +134,9 @@ def inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: str, m
         source = f"{n_mlps} fresh MLPs, seeds {seed}..{seed + n_mlps - 1}"
     enn.check_shapes(mlp.layer_shapes)
     dataset = info.get("dataset", target["dataset"])
-    if dataset != target["dataset"]:
-        raise ValueError(f"the ENN was made for {target['dataset']!r} MLPs, the checkpoint holds {dataset!r} MLPs")
+    if (dataset, mlp.activation) != (target["dataset"], target["activation"]):
+        raise ValueError(f"the ENN was made for {target['activation']} MLPs on {target['dataset']!r}, "
+                         f"the checkpoint holds {mlp.activation} MLPs on {dataset!r}")
     if not 0 <= model < mlp.n_models:
         raise ValueError(f"--model {model} is out of range: the checkpoint holds {mlp.n_models} MLPs")
 

@@ -87,8 +87,11 @@ def test_lr_grid_tunes_on_validation_and_the_table_shows_it(tmp_path: Path) -> N
     report = run_guide(config, tmp_path / "out", wandb_mode="disabled")
     assert "| RMSGD, lr tuned |" in report and "| LFP, lr tuned |" in report
     assert "chosen from [0.1, 1.0] on validation accuracy" in report
-    out = run_guide(config, tmp_path / "only-bp", wandb_mode="disabled", rows=["bp"])
-    assert "RMSGD" not in out
+    out = run_guide(config, tmp_path / "only-bp", wandb_mode="disabled", rows=["bp"], regime_names=["tiny"])
+    assert "RMSGD" not in out and "| conventional BP |" in out
+    assert (tmp_path / "only-bp" / "mlps" / "tiny_bp.pt").is_file()  # the checkpoint `inspect` reads
+    with pytest.raises(ValueError, match=r"--regimes: unknown regime\(s\) \['huge'\]"):
+        run_guide(config, tmp_path / "x", wandb_mode="disabled", regime_names=["huge"])
 
 
 def test_unknown_trainer_and_missing_extra_fail_clearly(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from agents import benchmark as benchmark_module
@@ -19,7 +20,7 @@ from agents.engine import LOOPBACK_ENV, Cell, read_failure, run_matrix
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 TIMING = ["train_wall_seconds", "env_steps_per_second", "env_step_share"]
-LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
+LOOPBACK = {"127.0.0.1", "::1"}
 KW = dict(timesteps=160, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
 
 
@@ -68,6 +69,12 @@ def test_a_failing_cell_is_marked_and_resume_completes_the_matrix(tmp_path: Path
     assert "| a2c | 2/2 |" in second.table
 
 
+def listening_addresses() -> set[str]:
+    """host:port of every listening TCP socket on this machine (IPv4-mapped IPv6 written as IPv4)."""
+    return {f"{c.laddr.ip.removeprefix('::ffff:')}:{c.laddr.port}"
+            for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+
+
 def write_marker_then_die(cell: Cell, folder: Path) -> None:
     """Cell work for Ray: the first attempt of cell 'b' kills its worker; cell 'c' always raises."""
     marker = Path(os.environ["GI_TEST_MARKERS"]) / f"{cell.path}.tried"
@@ -77,8 +84,8 @@ def write_marker_then_die(cell: Cell, folder: Path) -> None:
     if cell.path == "c":
         raise ValueError("cell c always fails")
     (folder / "value.json").write_text(json.dumps({"cell": cell.path}))
-    if cell.path == "a":  # what is listening while the local Ray cluster runs, with owning processes
-        (folder / "ss.txt").write_text(subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout)
+    if cell.path == "a":  # what is listening while the local Ray cluster runs
+        (folder / "listening.json").write_text(json.dumps(sorted(listening_addresses())))
 
 
 def test_ray_survives_a_killed_worker_and_records_a_raising_cell(tmp_path: Path, monkeypatch) -> None:
@@ -86,6 +93,7 @@ def test_ray_survives_a_killed_worker_and_records_a_raising_cell(tmp_path: Path,
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # ship this test's function to the workers
     monkeypatch.setenv("GI_TEST_MARKERS", str(tmp_path))
+    before = listening_addresses()
     cells = [Cell((name,), name) for name in "abc"]
     outcome = run_matrix(cells, write_marker_then_die, tmp_path / "out", lambda c, f: (f / "value.json").exists(),
                          engine="ray", attempts=2, progress=False)
@@ -93,9 +101,9 @@ def test_ray_survives_a_killed_worker_and_records_a_raising_cell(tmp_path: Path,
     assert [str(c) for c in outcome.failed] == ["c"] and "cell c always fails" in outcome.failed[cells[2]]
     assert json.loads((tmp_path / "out" / "b" / "value.json").read_text()) == {"cell": "b"}
     assert read_failure(tmp_path / "out" / "c")["attempts"] == 2
-    ray_sockets = [line.split()[3] for line in (tmp_path / "out" / "a" / "ss.txt").read_text().splitlines()
-                   if any(name in line for name in ('"raylet"', '"gcs_server"', '"ray::'))]
-    assert ray_sockets and all(a.rsplit(":", 1)[0] in LOOPBACK for a in ray_sockets), ray_sockets
+    during = set(json.loads((tmp_path / "out" / "a" / "listening.json").read_text()))
+    ours = {address.rsplit(":", 1)[0] for address in during - before}  # what the Ray cluster opened
+    assert ours and ours <= LOOPBACK, ours
 
 
 def test_ray_engine_without_the_extra_names_it(tmp_path: Path, monkeypatch) -> None:
@@ -110,12 +118,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def listening_addresses() -> set[str]:
-    """host:port of every listening TCP socket on this machine."""
-    lines = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout.splitlines()
-    return {line.split()[3] for line in lines if line.strip()}
 
 
 def test_matrix_runs_on_a_ray_head_node_joined_by_address(tmp_path: Path) -> None:

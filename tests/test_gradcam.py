@@ -113,3 +113,7 @@ def test_bad_checkpoints_and_foreign_enns_fail_clearly(tmp_path: Path, enn, mlps
         main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "wide.pt"), "--out", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="made for an MLP with weight shapes"):
         enn_gradcam(supervised_enn({"hidden_sizes": [8]}), mlps.weights)
+    tanh = BatchedMLP((64, 16, 10), 2, activation="tanh")
+    tanh.save(tmp_path / "tanh.pt", dataset="digits")
+    with pytest.raises(ValueError, match="made for relu MLPs on 'digits', the checkpoint holds tanh MLPs"):
+        main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "tanh.pt"), "--out", str(tmp_path / "o")])
