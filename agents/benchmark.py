@@ -2,8 +2,8 @@
 
 For every (data set, algorithm, seed), one cell of the matrix that `agents.engine` runs: train
 with `agents.training.train_agent`, then evaluate the final policy on fresh MLPs from seeds no
-training run used, beside the zero action (plain SGD) and random actions on the very same MLPs. A seed is one sample: means, standard deviations and
-Welch's t-tests are over seeds.
+training run used, beside the zero action (plain SGD) and random actions on the very same MLPs.
+A seed is one sample: means, standard deviations and Welch's t-tests are over seeds.
 """
 
 from __future__ import annotations
@@ -110,34 +110,14 @@ def run_benchmark(
     failed = {cell.key for cell in outcome.failed}
     frames, tables, verdicts, pngs = [], [], [], {}
     for dataset in datasets:
-        rows, curves, references_of = [], {}, {}
-        for algo in algos:
-            seed_curves = []
-            for seed in seeds:
-                if (dataset, algo, seed) in failed:
-                    continue
-                run_dir = out / dataset / algo / f"seed{seed}"
-                cell = json.loads((run_dir / "eval.json").read_text())
-                wall = cell["train_wall_seconds"]
-                timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
-                          "env_step_share": cell["env_step_seconds"] / wall}
-                for policy, summary in cell["policies"].items():
-                    if policy == algo:
-                        rows.append({"dataset": dataset, "policy": policy, "seed": seed, **summary, **timing})
-                    elif (policy, seed) not in references_of:  # references: same MLPs in every cell of a seed
-                        references_of[policy, seed] = {"dataset": dataset, "policy": policy, "seed": seed, **summary}
-                x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
-                seed_curves.append(y)
-            if seed_curves:
-                curves[algo] = np.array(seed_curves)
-        results = pd.DataFrame(rows + list(references_of.values()))
-        failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
+        results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
         if curves:
             references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean()
                           for p in (ZERO, RANDOM)}
             pngs[dataset] = write_curves(out / f"learning_curves_{dataset}", curves, references=references,
                                          ylabel="final validation accuracy of training episodes", xlabel="env steps",
                                          x=x)[1]
+        failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
         table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
         tables.append(f"#### {dataset}\n\n{table}")
         verdicts.append(f"{dataset}: {verdict}")
@@ -162,6 +142,33 @@ def run_benchmark(
     finally:
         run.finish()
     return BenchmarkResult(results, table, verdict, outcome)
+
+
+def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequence[int],
+                    failed: set[tuple]) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray | None]:
+    """The finished cells of one data set: one row per (policy, seed), and each algorithm's learning
+    curves (one per seed) with their x axis."""
+    rows, curves, references_of, x = [], {}, {}, None
+    for algo in algos:
+        seed_curves = []
+        for seed in seeds:
+            if (dataset, algo, seed) in failed:
+                continue
+            run_dir = out / dataset / algo / f"seed{seed}"
+            cell = json.loads((run_dir / "eval.json").read_text())
+            wall = cell["train_wall_seconds"]
+            timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
+                      "env_step_share": cell["env_step_seconds"] / wall}
+            for policy, summary in cell["policies"].items():
+                if policy == algo:
+                    rows.append({"dataset": dataset, "policy": policy, "seed": seed, **summary, **timing})
+                elif (policy, seed) not in references_of:  # references: same MLPs in every cell of a seed
+                    references_of[policy, seed] = {"dataset": dataset, "policy": policy, "seed": seed, **summary}
+            x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
+            seed_curves.append(y)
+        if seed_curves:
+            curves[algo] = np.array(seed_curves)
+    return pd.DataFrame(rows + list(references_of.values())), curves, x
 
 
 def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> bool:

@@ -38,6 +38,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from agents.report import atomic_write_text
+
 ENGINES = ("local", "ray")
 DISTRIBUTED_EXTRA = "distributed"
 FAILED_FILE = "failed.json"
@@ -100,10 +102,8 @@ def install(scratch: Path, final: Path) -> None:
 
 
 def record_failure(final: Path, cell: Cell, attempts: int, error: str) -> None:
-    final.mkdir(parents=True, exist_ok=True)
-    tmp = final / f".{FAILED_FILE}.tmp"
-    tmp.write_text(json.dumps({"cell": list(cell.key), "attempts": attempts, "error": error}, indent=2))
-    os.replace(tmp, final / FAILED_FILE)
+    atomic_write_text(final / FAILED_FILE, json.dumps({"cell": list(cell.key), "attempts": attempts, "error": error},
+                                                      indent=2))
 
 
 def read_failure(folder: Path) -> dict[str, Any] | None:
