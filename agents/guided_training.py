@@ -21,6 +21,7 @@ data, architecture, learning rate and batch size, each episode one whole trainin
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,13 +231,18 @@ def _train_with_package(mlp: BatchedMLP, sampler: MinibatchSampler, train: Split
         mlp.load_sequential(i, model)
 
 
+def search_on_validation(candidates: list[float], run: Callable[[float], RowResult]) -> tuple[float, dict[float, float]]:
+    """The candidate whose tuning-seed MLPs reach the best mean validation accuracy, and every candidate's."""
+    scores = {float(c): float(run(float(c)).per_seed.val_accuracy.mean()) for c in candidates}
+    return max(scores, key=scores.get), scores
+
+
 def tuned_guidance_weight(regime: Regime, enn: ENN) -> float:
     """The regime's guidance weight; a list is a grid searched on validation accuracy (tuning seeds)."""
     if not isinstance(regime.guidance_weight, list):
         return float(regime.guidance_weight)
-    scores = {w: train_row(regime, "enn", list(TUNING_SEEDS), enn, w).per_seed.val_accuracy.mean()
-              for w in regime.guidance_weight}
-    return float(max(scores, key=scores.get))
+    return search_on_validation(regime.guidance_weight,
+                                lambda w: train_row(regime, "enn", list(TUNING_SEEDS), enn, w))[0]
 
 
 def tuned_lr(regime: Regime, row: str) -> tuple[float, dict[float, float]]:
@@ -248,9 +254,7 @@ def tuned_lr(regime: Regime, row: str) -> tuple[float, dict[float, float]]:
     """
     if row not in LR_TUNED_ROWS or not regime.lr_grid:
         return regime.lr, {}
-    scores = {float(lr): float(np.nanmean(train_row(regime, row, list(TUNING_SEEDS), None, lr=lr).per_seed.val_accuracy))
-              for lr in regime.lr_grid}
-    return max(scores, key=scores.get), scores
+    return search_on_validation(regime.lr_grid, lambda lr: train_row(regime, row, list(TUNING_SEEDS), None, lr=lr))
 
 
 def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", seeds: list[int] | None = None,
