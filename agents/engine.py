@@ -66,10 +66,6 @@ class MatrixOutcome:
     kept: list[Cell] = field(default_factory=list)  # already on disk (resume)
     failed: dict[Cell, str] = field(default_factory=dict)  # cell -> last error
 
-    @property
-    def done(self) -> list[Cell]:
-        return self.kept + self.finished
-
 
 Work = Callable[[Cell, Path], None]
 
@@ -121,12 +117,10 @@ class Progress:
         self.enabled = enabled
         self.bar = tqdm(total=total, initial=kept, unit="cell", disable=not enabled, dynamic_ncols=True)
         self.failed = 0
-        self.running = 0
         self._start = time.perf_counter()
         self.update(0)
 
     def update(self, running: int) -> None:
-        self.running = running
         self.bar.set_postfix_str(f"done {self.bar.n}, running {running}, failed {self.failed}")
 
     def line(self, text: str) -> None:

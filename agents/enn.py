@@ -153,7 +153,7 @@ class ENN(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike) -> ENN:
         """Read an ENN written by `save`; tensors and JSON only, no pickled objects."""
-        payload = load_torch_payload(path, ENN_FORMAT, "an ENN file", "ENN.save")
+        payload = load_torch_payload(path, ENN_FORMAT, "ENN file", "ENN.save")
         enn = cls(json.loads(payload["metadata"]))
         enn.load_state_dict(payload["state_dict"])
         return enn.eval()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from gi_envs.files import replacing
 
 
 def mean_std(values: Sequence[float] | np.ndarray, scale: float = 100.0, digits: int = 1) -> str:
@@ -26,15 +26,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        tmp.write_text(text, newline="")
 
 
 def write_curves(
@@ -109,12 +102,9 @@ def save_figure(fig, png_path: Path) -> Path:
     """Save a matplotlib figure as PNG atomically, then close it."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(dir=png_path.parent, prefix=f".{png_path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, png_path)
+        with replacing(png_path) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return png_path

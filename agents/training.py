@@ -9,7 +9,6 @@ episode: return, length, final validation and test accuracy), `progress.csv` (SB
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from agents.algorithms import AgentConfig, build_model
 from agents.evaluation import eval_seeds, evaluate_against_references, summarize
 from agents.report import atomic_write_text, write_curves
 from gi_envs import make_sb3_vec_env
+from gi_envs.files import replacing
 
 MONITOR_KEYS = ("val_accuracy", "test_accuracy")
 
@@ -108,8 +108,8 @@ def train_agent(
         model.learn(config.n_timesteps, callback=EpisodeAccuracyCallback(), progress_bar=progress_bar)
         wall = time.perf_counter() - start
         model_path = out / "model.zip"
-        model.save(out / ".model.tmp.zip")
-        os.replace(out / ".model.tmp.zip", model_path)
+        with replacing(model_path) as tmp:
+            model.save(tmp)
         venv.close()
 
         curves = evaluate_against_references(model, config.env_kwargs, eval_seeds(seed, eval_episodes), config.algo)

@@ -244,7 +244,7 @@ class BatchedMLP:
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple[BatchedMLP, dict[str, Any]]:
         """The MLPs and the info dict of a file written by `save` (tensors and JSON only, no pickle)."""
-        payload = load_torch_payload(path, MLP_FORMAT, "an MLP checkpoint", "BatchedMLP.save")
+        payload = load_torch_payload(path, MLP_FORMAT, "MLP checkpoint", "BatchedMLP.save")
         mlp = cls(payload["layer_sizes"], payload["weights"][0].shape[0], payload["activation"])
         with torch.no_grad():
             for dst, src in zip(mlp.parameters, [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]):
