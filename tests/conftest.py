@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,14 @@ def data_dir() -> Path:
             pytest.fail(f"CI needs MNIST under {root} (set GI_DATA_DIR)")
         pytest.skip(f"no MNIST under {root}; set GI_DATA_DIR to run this test")
     return root
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}-thread{'s' if n > 1 else ''}")
+def torch_threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run an equivalence test at 1 and at 2 torch threads: sums are ordered differently in each."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)

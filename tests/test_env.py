@@ -29,7 +29,7 @@ def test_env_passes_gymnasium_and_sb3_checkers(dataset: str, data_dir) -> None:
     assert obs.shape == expected
 
 
-def test_zero_action_is_exactly_plain_sgd_on_a_sequential() -> None:
+def test_zero_action_is_exactly_plain_sgd_on_a_sequential(torch_threads: int) -> None:
     lr, batch, steps, length = 0.05, 32, 10, 8
     env = gym.make(gi_envs.ENV_ID, lr=lr, batch_size=batch, steps_per_action=steps, episode_length=length)
     _, info = env.reset(seed=7)

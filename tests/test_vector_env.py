@@ -12,6 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormali
 
 import gi_envs
 from gi_envs import ENV_ID, SB3VecEnv
+from tests.floats import FLOAT32_ATOL, FLOAT32_RTOL, assert_float32_close
 
 SHORT = {"episode_length": 3, "steps_per_action": 2}
 # lr 100 with strong perturbations: MLPs diverge at different steps, so sub-envs reset out of step
@@ -29,13 +30,13 @@ def assert_infos_equal(mine: dict, theirs: dict) -> None:
             assert_infos_equal(mine[key], value)
         elif key == "final_obs":
             for a, b in zip(mine[key], value):
-                assert (a is None and b is None) or np.allclose(a, b, atol=1e-5)
+                assert (a is None and b is None) or np.allclose(a, b, rtol=FLOAT32_RTOL, atol=1e-5)
         else:
-            np.testing.assert_allclose(mine[key], value, atol=1e-5, err_msg=key)
+            assert_float32_close(mine[key], value, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.parametrize("kwargs", [SHORT, DIVERGING], ids=["truncations", "staggered-divergence"])
-def test_native_vector_env_matches_single_envs_with_the_same_seeds(kwargs: dict) -> None:
+def test_native_vector_env_matches_single_envs_with_the_same_seeds(kwargs: dict, torch_threads: int) -> None:
     envs = native(4, **kwargs)
     reference = gym.make_vec(
         ENV_ID, num_envs=4, vectorization_mode="sync",
@@ -51,8 +52,8 @@ def test_native_vector_env_matches_single_envs_with_the_same_seeds(kwargs: dict)
     for _ in range(10):
         actions = rng.uniform(-1, 1, envs.action_space.shape).astype(np.float32)
         mine, theirs = envs.step(actions), reference.step(actions)
-        np.testing.assert_allclose(mine[0], theirs[0], atol=1e-5)
-        np.testing.assert_allclose(mine[1], theirs[1], atol=1e-6)
+        assert_float32_close(mine[0], theirs[0], atol=1e-5)
+        assert_float32_close(mine[1], theirs[1])
         np.testing.assert_array_equal(mine[2], theirs[2])
         np.testing.assert_array_equal(mine[3], theirs[3])
         assert_infos_equal(mine[4], theirs[4])
@@ -91,7 +92,7 @@ def test_gymnasium_sync_and_async_modes_run_the_single_env(mode: str) -> None:
     assert np.array_equal(gi_envs.GradInstructorEnv(**SHORT).reset(seed=4)[0], reference[1])
 
 
-def test_sb3_adapter_gives_what_dummy_vec_env_gives() -> None:
+def test_sb3_adapter_gives_what_dummy_vec_env_gives(torch_threads: int) -> None:
     mine = SB3VecEnv(native(3, **DIVERGING))
     theirs = DummyVecEnv([lambda: gym.make(ENV_ID, **DIVERGING) for _ in range(3)])
     mine.seed(5)
@@ -104,16 +105,16 @@ def test_sb3_adapter_gives_what_dummy_vec_env_gives() -> None:
         actions = rng.uniform(-1, 1, (3, *mine.action_space.shape)).astype(np.float32)
         obs, rewards, dones, infos = mine.step(actions)
         ref_obs, ref_rewards, ref_dones, ref_infos = theirs.step(actions)
-        np.testing.assert_allclose(obs, ref_obs, atol=1e-5)
-        np.testing.assert_allclose(rewards, ref_rewards, atol=1e-6)
+        assert_float32_close(obs, ref_obs, atol=1e-5)
+        assert_float32_close(rewards, ref_rewards)
         np.testing.assert_array_equal(dones, ref_dones)
         for a, b in zip(infos, ref_infos):
             if "terminal_observation" in b:
-                np.testing.assert_allclose(a.pop("terminal_observation"), b.pop("terminal_observation"), atol=1e-5)
+                assert_float32_close(a.pop("terminal_observation"), b.pop("terminal_observation"), atol=1e-5)
             assert a.keys() == b.keys()
-            assert all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6) for k in b)
+            assert all(a[k] == pytest.approx(b[k], rel=FLOAT32_RTOL, abs=FLOAT32_ATOL) for k in b)
         for a, b in zip(mine.reset_infos, theirs.reset_infos):
-            assert a == pytest.approx(b)
+            assert a == pytest.approx(b, rel=FLOAT32_RTOL, abs=FLOAT32_ATOL)
         dones_seen += int(dones.sum())
     assert dones_seen >= 3
 
