@@ -1,4 +1,4 @@
-"""What each `train_agents.py` subcommand does, one function each, readable top to bottom."""
+"""What each `grad-instructor` subcommand prints, one function each; the work happens in the layers below."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.algorithms import load_agent_config
-from agents.benchmark import run_benchmark
-from agents.evaluation import evaluate_against_references
+from agents.config_files import default_config
+from agents.experiments.benchmark import run_benchmark
+from agents.experiments.engine import EngineOptions
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
-from agents.training import train_agent
+from agents.rl.algorithms import load_agent_config
+from agents.rl.evaluation import evaluate_against_references
+from agents.rl.training import train_agent
 from gi_envs.task import EnvConfig
 
 
@@ -56,30 +58,26 @@ def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int 
           f"inside env.step); model, config, monitor and eval in {out}")
 
 
-def benchmark(algos: list[str], seeds: list[int], timesteps: int | None, env_kwargs: dict, n_envs: int | None,
-              wandb_mode: str, out: Path, eval_episodes: int, resume: bool = False, datasets: list[str] | None = None,
-              engine: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1, attempts: int = 2) -> None:
+def benchmark(algos: list[str], seeds: list[int], *, out: Path, timesteps: int | None = None,
+              env_kwargs: dict | None = None, n_envs: int | None = None, datasets: list[str] | None = None,
+              eval_episodes: int = 10, wandb_mode: str = "offline", options: EngineOptions = EngineOptions()) -> None:
     """Train each algorithm on each seed (and data set), on the local or the Ray engine; print the tables."""
     start = time.perf_counter()
-    result = run_benchmark(algos, seeds, timesteps, out, env_kwargs, n_envs, wandb_mode, eval_episodes,
-                           resume=resume, datasets=datasets, engine=engine, ray_address=ray_address,
-                           cpus_per_cell=cpus_per_cell, attempts=attempts)
+    result = run_benchmark(algos, seeds, out=out, timesteps=timesteps, env_kwargs=env_kwargs, n_envs=n_envs,
+                           datasets=datasets, eval_episodes=eval_episodes, wandb_mode=wandb_mode, options=options)
     print(f"\n{result.table}\n\n{result.verdict}")
     outcome = result.outcome
     print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
           f"mean ± std over seeds {seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
-          f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({engine} engine). "
+          f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine} engine). "
           f"Written: {out}/results.csv, results.md, learning_curves_*.png")
 
 
 def export(model_path: Path, out: Path, episodes: int) -> None:
     """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
-    from agents.enn_quality import calibrate
-    from agents.export import export_enn, load_agent
+    from agents.rl.export import export_calibrated_enn
 
-    model, algo, env_kwargs = load_agent(model_path)
-    enn = export_enn(model, algo, env_kwargs, source=str(model_path))
-    report = calibrate(enn, env_kwargs, episodes)
+    enn, algo, report = export_calibrated_enn(model_path, episodes)
     enn.save(out)
     rows = [[stage, f"{q['kendall_tau']:.3f}", f"{q['spearman_rho']:.3f}", f"{100 * q['mae']:.1f}", q["n"]]
             for stage, q in report.items()]
@@ -92,9 +90,9 @@ def export(model_path: Path, out: Path, episodes: int) -> None:
 def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int] | None,
           rows: list[str] | None = None, regimes: list[str] | None = None) -> None:
     """The paper's comparison of BP, L1, He init, ENN guidance and the RMSGD / LFP baselines; print the tables."""
-    from agents.guided_training import run_guide
+    from agents.experiments.guide import run_guide
 
-    out = out or Path("runs") / f"guide-{config_path.stem}"
+    out = out or Path("runs") / f"guide-{Path(config_path).stem}"
     start = time.perf_counter()
     report = run_guide(config_path, out, wandb_mode, seeds, rows, regimes)
     print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written: {out}/results.csv, results.md, "
@@ -103,66 +101,17 @@ def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int]
 
 def inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: str, model: int = 0, n_mlps: int = 5,
             epochs: int = 10, seed: int = 0, keep_percents: list[float] | None = None) -> Path:
-    """Grad-CAM heatmaps of an ENN over an MLP's weights, and the lottery-ticket measurements.
-
-    The MLPs come from a checkpoint (`guide` writes them to `mlps/REGIME_ROW.pt`) or, without
-    one, `n_mlps` fresh MLPs of the ENN's own architecture and data set trained on the spot by
-    plain SGD (lr 0.1, batch 32, `epochs` epochs, seeds `seed`...).
+    """Grad-CAM heatmaps of an ENN over an MLP's weights and the lottery-ticket measurements; print them.
 
     :return: the heatmap PNG of MLP `model`.
     """
-    from agents import tracking
-    from agents.enn import ENN
-    from agents.gradcam import enn_gradcam, save_heatmap_figure
-    from agents.guided_training import Regime, train_row
-    from agents.lottery import KEEP_PERCENTS, lottery_report, lottery_study, write_pruning_figure
-    from gi_envs.batched_mlp import BatchedMLP
-    from gi_envs.datasets import load_dataset
+    from agents.experiments.inspect import run_inspect
 
-    enn = ENN.load(enn_path)
-    target = enn.metadata["target"]
-    if mlp_path is not None:
-        mlp, info = BatchedMLP.load(mlp_path)
-        source = f"{mlp_path} ({info.get('row', 'MLPs')}, seeds {info.get('seeds', '?')})"
-    else:
-        shapes = enn.layer_shapes
-        regime = Regime(name="inspect", dataset=target["dataset"], hidden_sizes=[o for o, _ in shapes[:-1]], lr=0.1,
-                        batch_size=32, epochs=epochs, activation=target["activation"])
-        print(f"training {n_mlps} fresh {target['dataset']} MLPs for the ENN's architecture ({epochs} epochs of SGD)")
-        mlp = train_row(regime, "bp", list(range(seed, seed + n_mlps)), None).mlp
-        info = {"dataset": target["dataset"]}
-        source = f"{n_mlps} fresh MLPs, seeds {seed}..{seed + n_mlps - 1}"
-    enn.check_shapes(mlp.layer_shapes)
-    dataset = info.get("dataset", target["dataset"])
-    if (dataset, mlp.activation) != (target["dataset"], target["activation"]):
-        raise ValueError(f"the ENN was made for {target['activation']} MLPs on {target['dataset']!r}, "
-                         f"the checkpoint holds {mlp.activation} MLPs on {dataset!r}")
-    if not 0 <= model < mlp.n_models:
-        raise ValueError(f"--model {model} is out of range: the checkpoint holds {mlp.n_models} MLPs")
-
-    title = f"{dataset} {'-'.join(map(str, mlp.layer_sizes))} MLPs, ENN {enn_path.name}"
-    heatmaps = enn_gradcam(enn, [w[model] for w in mlp.weights])
-    heatmap_png = save_heatmap_figure(out / f"gradcam_model{model}.png", [w[model] for w in mlp.weights], heatmaps,
-                                      title=f"{title}: MLP {model} of {source}")
-    spearman, pruning = lottery_study(enn, mlp, load_dataset(dataset).test, keep_percents or KEEP_PERCENTS, seed)
-    atomic_write_text(out / "spearman.csv", spearman.to_csv(index=False))
-    atomic_write_text(out / "pruning.csv", pruning.to_csv(index=False))
-    report = lottery_report(spearman, pruning, f"{title} ({source})")
-    atomic_write_text(out / "lottery.md", report + "\n")
-    pruning_png = write_pruning_figure(out / "pruning", pruning, title)
-    run = tracking.start_run(out, wandb_mode, name=f"inspect-{out.name}", job_type="inspect",
-                             config={"enn": str(enn_path), "mlp": str(mlp_path), "source": source, "model": model})
-    try:
-        import wandb
-
-        run.log({"gradcam": wandb.Image(str(heatmap_png)), "pruning_curve": wandb.Image(str(pruning_png)),
-                 "spearman": wandb.Table(dataframe=spearman), "pruning": wandb.Table(dataframe=pruning)})
-    finally:
-        run.finish()
-    print(f"\n{report}\n\nWritten: {out}/spearman.csv, pruning.csv, pruning.png, lottery.md, "
-          f"{heatmap_png.with_suffix('.npz').name}")
-    print(f"Grad-CAM heatmap of MLP {model}: {heatmap_png}")
-    return heatmap_png
+    result = run_inspect(enn_path, mlp_path, out, wandb_mode, model=model, n_mlps=n_mlps, epochs=epochs, seed=seed,
+                         keep_percents=keep_percents)
+    print(f"\n{result.report}\n\nWritten: {', '.join(str(p) for p in result.written)}")
+    print(f"Grad-CAM heatmap of MLP {model}: {result.heatmap_png}")
+    return result.heatmap_png
 
 
 def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
@@ -175,12 +124,12 @@ def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     rollout({}, episodes=5, seed=seed, out=out / "rollout")
     print()
     seeds = [seed, seed + 1, seed + 2]
-    benchmark(["ppo"], seeds, None, {}, None, wandb_mode, out / "benchmark", eval_episodes=10)
+    benchmark(["ppo"], seeds, out=out / "benchmark", wandb_mode=wandb_mode)
     print()
     enn_path = out / "enn.pt"
     export(out / "benchmark" / "digits" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
     print()
-    digits = yaml.safe_load(Path(__file__).resolve().parent.parent.joinpath("configs/paper_digits.yaml").read_text())
+    digits = yaml.safe_load(default_config("paper_digits.yaml").read_text())
     paper = {**digits["regimes"]["paper"], "enn": {"path": str(enn_path)},
              "note": "the ENN is the PPO critic exported above"}
     config_path = out / "guide.yaml"

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
 from gi_envs.files import replacing
 
@@ -108,3 +110,10 @@ def save_figure(fig, png_path: Path) -> Path:
     finally:
         plt.close(fig)
     return png_path
+
+
+def welch_p(a: pd.Series, b: pd.Series) -> float:
+    """Two-sided p-value of Welch's t-test; nan with fewer than two samples or no variance."""
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return float("nan")
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from agents.engine import Cell, run_matrix, start_ray
+from agents.experiments.engine import Cell, EngineOptions, run_matrix, start_ray
 from agents.report import markdown_table
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import load_dataset
@@ -51,7 +51,8 @@ def time_engine(engine: str, cells: int, steps: int, cpus_per_cell: int) -> floa
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         outcome = run_matrix([Cell((i,), f"cell{i}") for i in range(cells)], TinyCell(steps), Path(out),
-                             lambda c, f: False, engine, cpus_per_cell=cpus_per_cell, progress=False)
+                             lambda c, f: False,
+                             options=EngineOptions(engine=engine, cpus_per_cell=cpus_per_cell, progress=False))
         seconds = time.perf_counter() - start
     if outcome.failed or len(outcome.finished) != cells:
         raise RuntimeError(f"{engine}: {len(outcome.failed)} cell(s) failed")

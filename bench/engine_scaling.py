@@ -27,9 +27,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from agents.algorithms import ALGORITHMS
-from agents.benchmark import run_benchmark
-from agents.engine import CELL_FILE
+from agents.rl.algorithms import ALGORITHMS
+from agents.experiments.benchmark import run_benchmark
+from agents.experiments.engine import CELL_FILE, EngineOptions
 from agents.report import markdown_table
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -52,8 +52,8 @@ def run_matrix_on_ray(algos: list[str], seeds: list[int], timesteps: int, cpus: 
     """Wall seconds of the matrix on a fresh local Ray cluster, and every cell's own seconds."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = run_benchmark(algos, seeds, timesteps, Path(out), wandb_mode="disabled", progress_bar=False,
-                               engine="ray", cpus_per_cell=cpus)
+        result = run_benchmark(algos, seeds, timesteps=timesteps, out=Path(out), wandb_mode="disabled",
+                               options=EngineOptions(engine="ray", cpus_per_cell=cpus, progress=False))
         wall = time.perf_counter() - start
         if result.outcome.failed:
             raise RuntimeError(f"{len(result.outcome.failed)} cell(s) failed")
@@ -66,8 +66,8 @@ def dataset_factors(timesteps: int) -> dict[str, float]:
     seconds = {}
     for dataset in DATASETS:
         with tempfile.TemporaryDirectory() as out:
-            run_benchmark(["ppo"], [0], timesteps, Path(out), datasets=[dataset], wandb_mode="disabled",
-                          progress_bar=False)
+            run_benchmark(["ppo"], [0], timesteps=timesteps, out=Path(out), datasets=[dataset],
+                          wandb_mode="disabled", options=EngineOptions(progress=False))
             seconds[dataset] = json.loads(next(Path(out).glob(f"*/*/seed*/{CELL_FILE}")).read_text())["seconds"]
     return {d: s / seconds["digits"] for d, s in seconds.items()}
 

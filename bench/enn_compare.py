@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.enn_quality import QUALITY_SEED_BASE, calibrate, collect_snapshots, quality_by_stage
-from agents.export import export_enn, load_agent
+from agents.enn.quality import calibrate, collect_snapshots, quality_by_stage
+from agents.seeds import quality_seeds
+from agents.rl.export import export_enn, load_agent
 from agents.report import atomic_write_text, markdown_table
-from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
         model, algo, env_kwargs = load_agent(path)
         enn = export_enn(model, algo, env_kwargs, source=str(path))
         calibrate(enn, env_kwargs, args.episodes)
-        held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(args.episodes)])
+        held_out = collect_snapshots(env_kwargs, quality_seeds(args.episodes))
         candidates = {f"{algo} critic, {enn.metadata['source']['critic']}": enn}
         budget = int(model.num_timesteps)
         key = (repr(sorted(env_kwargs.items())), budget)

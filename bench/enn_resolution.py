@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.enn_quality import QUALITY_SEED_BASE, Snapshots, collect_snapshots, quality_by_stage
+from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage
+from agents.seeds import quality_seeds
 from agents.report import atomic_write_text, markdown_table, write_curves
-from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
 from gi_envs.weight_image import image_layout
 
 
@@ -56,7 +57,7 @@ def main() -> None:
         start = time.perf_counter()
         zoo = subsample(snapshot_zoo(env_kwargs, args.env_steps, args.seed), args.max_snapshots, args.seed)
         enn = fit_supervised_enn(env_kwargs, zoo, epochs=args.epochs, seed=args.seed)
-        held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(args.quality_episodes)])
+        held_out = collect_snapshots(env_kwargs, quality_seeds(args.quality_episodes))
         quality = quality_by_stage(enn, held_out)
         seconds = time.perf_counter() - start
         shape = tuple(enn.metadata["image"]["shape"])

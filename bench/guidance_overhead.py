@@ -20,9 +20,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from agents.guidance import ENNGuidance
+from agents.enn.guidance import ENNGuidance
 from agents.report import markdown_table
-from agents.supervised_enn import supervised_enn
+from agents.enn.supervised import supervised_enn
 from gi_envs import BatchedMLP, MinibatchSampler, load_dataset
 
 SHAPES = {"digits": (32,), "mnist": (32,), "mnist-100": (100,)}

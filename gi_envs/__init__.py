@@ -8,6 +8,7 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import GradInstructorEnv
+from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig, TrainingTask
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
@@ -40,6 +41,8 @@ __all__ = [
     "EnvConfig",
     "GradInstructorEnv",
     "GradInstructorVectorEnv",
+    "ImageSpec",
+    "MLPSpec",
     "SB3VecEnv",
     "MinibatchSampler",
     "TrainingTask",

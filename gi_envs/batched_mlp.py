@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,10 +62,11 @@ class BatchedMLP:
         """(out, in) of every weight matrix, input layer first."""
         return [(w.shape[1], w.shape[2]) for w in self.weights]
 
-    @property
-    def parameters(self) -> list[torch.Tensor]:
-        """Weights and biases interleaved, in the order of `nn.Sequential.parameters()`."""
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """Weights and biases interleaved, in the order of `nn.Sequential.parameters()` (as `nn.Module` has it)."""
+        for weight, bias in zip(self.weights, self.biases):
+            yield weight
+            yield bias
 
     @torch.no_grad()
     def initialize(self, model: int, generator: torch.Generator, init: str = "default") -> None:
@@ -247,7 +248,7 @@ class BatchedMLP:
         payload = load_torch_payload(path, MLP_FORMAT, "MLP checkpoint", "BatchedMLP.save")
         mlp = cls(payload["layer_sizes"], payload["weights"][0].shape[0], payload["activation"])
         with torch.no_grad():
-            for dst, src in zip(mlp.parameters, [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]):
+            for dst, src in zip(mlp.parameters(), [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]):
                 if dst.shape != src.shape:
                     raise ValueError(f"{path}: parameter of shape {tuple(src.shape)} where {tuple(dst.shape)} was expected")
                 dst.copy_(src)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASET_DIMS = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}  # (features, classes)
 DATA_DIR_ENV = "GI_DATA_DIR"
 DEFAULT_VAL_FRACTION = 0.2
 DIGITS_TEST_FRACTION = 0.2  # load_digits has no official test split; we carve one with split_seed
@@ -118,13 +119,15 @@ def _load_cached(
         xs = torch.from_numpy(((x - mean) / std).astype(np.float32))
         return Split(x=xs, y=torch.from_numpy(y.astype(np.int64)))
 
-    return Dataset(
+    dataset = Dataset(
         name=name,
         train=split(x_train, y_trainval[train_idx]),
         val=split(x_trainval[val_idx], y_trainval[val_idx]),
         test=split(x_test, y_test),
         n_classes=int(y_trainval.max()) + 1,
     )
+    assert (dataset.n_features, dataset.n_classes) == DATASET_DIMS[name], f"{name}: unexpected input/output widths"
+    return dataset
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from gi_envs.batched_mlp import ACTIVATIONS, INITS, BatchedMLP, MinibatchSampler
-from gi_envs.datasets import DATASETS, Dataset, load_dataset
-from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, upsample_action, weight_image
+from gi_envs.batched_mlp import MinibatchSampler
+from gi_envs.datasets import Dataset, load_dataset
+from gi_envs.spec import ImageSpec, MLPSpec
+from gi_envs.weight_image import ImageLayout, upsample_action
 
 REWARDS = ("accuracy", "delta")
 OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
@@ -49,14 +50,13 @@ class EnvConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected one of {list(allowed)}")
 
-        def positive_ints(name: str, length: int | None) -> None:
+        def positive_ints(name: str, length: int) -> None:
             value = getattr(self, name)
             ok = isinstance(value, (tuple, list)) and all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
             )
-            if not ok or (length is not None and len(value) != length) or len(value) == 0:
-                shape = f"{length} positive integers" if length else "a non-empty sequence of positive integers"
-                raise ValueError(f"{name}={value!r} is not allowed; expected {shape}")
+            if not ok or len(value) != length:
+                raise ValueError(f"{name}={value!r} is not allowed; expected {length} positive integers")
             object.__setattr__(self, name, tuple(int(v) for v in value))
 
         def number(name: str, low: float, high: float, integer: bool = False, low_open: bool = True) -> None:
@@ -69,26 +69,41 @@ class EnvConfig:
                 what = "an integer" if integer else "a number"
                 raise ValueError(f"{name}={value!r} is not allowed; expected {what} in {bracket}{low}, {high}]")
 
-        choice("dataset", DATASETS)
-        choice("activation", list(ACTIVATIONS))
-        choice("init", INITS)
+        mlp = MLPSpec(self.dataset, self.hidden_sizes, self.activation, self.init)  # validates those four
+        image = ImageSpec(self.resolution, self.image_stats)  # and these two
+        object.__setattr__(self, "hidden_sizes", mlp.hidden_sizes)
+        object.__setattr__(self, "image_stats", image.stats)
         choice("reward", REWARDS)
-        positive_ints("hidden_sizes", None)
         positive_ints("action_grid", 2)
-        number("resolution", 0.0, 1.0)
         number("steps_per_action", 1, 10_000, integer=True, low_open=False)
         number("batch_size", 1, 1_000_000, integer=True, low_open=False)
         number("lr", 0.0, 100.0)
         number("perturbation_scale", 0.0, 1_000.0, low_open=False)
         number("episode_length", 1, 1_000_000, integer=True, low_open=False)
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
-        stats = self.image_stats
-        if (not isinstance(stats, (tuple, list)) or not stats or len(set(stats)) != len(stats)
-                or any(s not in IMAGE_STATS for s in stats)):
-            raise ValueError(f"image_stats={stats!r} is not allowed; expected distinct entries of {list(IMAGE_STATS)}")
-        object.__setattr__(self, "image_stats", tuple(stats))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
+
+    @property
+    def mlp(self) -> MLPSpec:
+        """The target MLP these arguments describe."""
+        return MLPSpec(self.dataset, self.hidden_sizes, self.activation, self.init)
+
+    @property
+    def image(self) -> ImageSpec:
+        """The weight image the agent observes."""
+        return ImageSpec(self.resolution, self.image_stats)
+
+    @classmethod
+    def from_specs(cls, mlp: MLPSpec, image: ImageSpec | None = None, **kwargs: object) -> EnvConfig:
+        """Arguments for MLPs of `mlp` seen as `image` (default: the env's image), plus other arguments."""
+        image = image or ImageSpec()
+        return cls.from_kwargs(dataset=mlp.dataset, hidden_sizes=mlp.hidden_sizes, activation=mlp.activation,
+                               init=mlp.init, resolution=image.resolution, image_stats=image.stats, **kwargs)
+
+    def to_kwargs(self) -> dict[str, object]:
+        """The keyword arguments that rebuild this config, as `gym.make` takes them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> EnvConfig:
@@ -124,18 +139,16 @@ class TrainingTask:
     def __init__(self, config: EnvConfig, n_models: int = 1):
         self.config = config
         self.n_models = n_models
+        self.mlp_spec, self.image_spec = config.mlp, config.image
         self.data: Dataset = load_dataset(config.dataset, data_dir=config.data_dir)
-        sizes = (self.data.n_features, *config.hidden_sizes, self.data.n_classes)
-        self.mlp = BatchedMLP(sizes, n_models, activation=config.activation)
+        self.mlp = self.mlp_spec.build(n_models)
         self.sampler = MinibatchSampler(len(self.data.train), config.batch_size, n_models)
-        self.layout: ImageLayout = image_layout(tuple(self.mlp.layer_shapes), config.resolution)
+        self.layout: ImageLayout = self.image_spec.layout(self.mlp_spec)
         n_eval = config.eval_samples or len(self.data.val)
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
         self.grid_shape = (len(self.mlp.weights), *config.action_grid)
 
-        n_layers, height, width = self.layout.shape
-        image_shape = (len(config.image_stats) * n_layers, height, width)
-        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, image_shape, np.float32)
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, self.image_spec.shape(self.mlp_spec), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (int(np.prod(self.grid_shape)),), np.float32)
 
         self.steps = np.zeros(n_models, dtype=np.int64)
@@ -158,7 +171,7 @@ class TrainingTask:
     @torch.no_grad()
     def observations(self) -> np.ndarray:
         """(N, C, H, W) weight images, finite and inside the observation bounds."""
-        image = weight_image([w.detach() for w in self.mlp.weights], self.config.resolution, self.config.image_stats)
+        image = self.image_spec.image([w.detach() for w in self.mlp.weights])
         image = torch.nan_to_num(image, nan=0.0, posinf=OBS_LIMIT, neginf=-OBS_LIMIT)
         return image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
 

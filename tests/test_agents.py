@@ -14,12 +14,14 @@ import pytest
 import torch
 import yaml
 
-from agents.algorithms import ALGORITHMS, load_agent_config
-from agents.benchmark import run_benchmark
-from agents.evaluation import agent_policy, eval_seeds
-from agents.features import WeightImageCNN
-from agents.rollout import random_policy, rollout_curves
-from agents.training import train_agent
+from agents.rl.algorithms import ALGORITHMS, load_agent_config
+from agents.experiments.benchmark import run_benchmark
+from agents.experiments.engine import EngineOptions
+from agents.rl.evaluation import agent_policy
+from agents.seeds import evaluation_seeds
+from agents.rl.features import WeightImageCNN
+from agents.rl.rollout import random_policy, rollout_curves
+from agents.rl.training import train_agent
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 
@@ -35,7 +37,7 @@ def test_every_algorithm_trains_saves_and_reloads(algo: str, tmp_path: Path) -> 
     assert saved["algo"] == algo and saved["seed"] == 0 and saved["env_kwargs"] == TINY_ENV
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert set(evaluation["policies"]) == {algo, "zero action (plain SGD)", "random actions"}
-    assert evaluation["eval_seeds"] == eval_seeds(0, 2)
+    assert evaluation["eval_seeds"] == evaluation_seeds(0, 2)
     assert 0.0 < evaluation["policies"][algo]["final_test_accuracy"] <= 1.0
     reloaded = ALGORITHMS[algo].load(tmp_path / "model.zip", device="cpu")
     curves = rollout_curves(TINY_ENV, agent_policy(reloaded), [5])
@@ -44,8 +46,8 @@ def test_every_algorithm_trains_saves_and_reloads(algo: str, tmp_path: Path) -> 
 
 def test_critics_sit_on_the_enn_body() -> None:
     config = load_agent_config("ppo", overrides={"n_timesteps": 64, "env_kwargs": TINY_ENV})
-    from agents.algorithms import build_model
-    from agents.training import make_training_env
+    from agents.rl.algorithms import build_model
+    from agents.rl.training import make_training_env
 
     model = build_model(config, make_training_env(TINY_ENV, 2, 0, None), seed=0)
     assert isinstance(model.policy.features_extractor, WeightImageCNN)
@@ -102,7 +104,7 @@ def test_enn_body_reads_small_and_wide_weight_images(shape) -> None:
 
 def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> None:
     result = run_benchmark(["a2c", "ars"], [0, 1], timesteps=160, out=tmp_path, env_kwargs=TINY_ENV,
-                           wandb_mode="disabled", eval_episodes=2, progress_bar=False)
+                           wandb_mode="disabled", eval_episodes=2, options=EngineOptions(progress=False))
     results = pd.read_csv(tmp_path / "results.csv")
     assert sorted(results.policy.unique()) == ["a2c", "ars", "random actions", "zero action (plain SGD)"]
     assert len(results) == 4 * 2
@@ -146,7 +148,7 @@ def test_wandb_offline_run_holds_config_metrics_image_and_model(tmp_path: Path) 
 def test_ppo_beats_random_actions_on_unseen_mlps(tmp_path: Path) -> None:
     config = load_agent_config("ppo")
     result = train_agent(config, seed=0, out=tmp_path, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
-    seeds = eval_seeds(0, 30)
+    seeds = evaluation_seeds(0, 30)
     agent = rollout_curves({}, agent_policy(result.model), seeds)
     random = rollout_curves({}, random_policy, seeds)
     from scipy import stats
@@ -156,14 +158,15 @@ def test_ppo_beats_random_actions_on_unseen_mlps(tmp_path: Path) -> None:
 
 
 def test_benchmark_resume_keeps_finished_runs_and_redoes_changed_ones(tmp_path: Path, capsys) -> None:
-    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
-    first = run_benchmark(["a2c"], [0, 1], timesteps=160, **kwargs)
+    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2)
+    first = run_benchmark(["a2c"], [0, 1], timesteps=160, options=EngineOptions(progress=False), **kwargs)
     model_time = (tmp_path / "digits" / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns
     capsys.readouterr()
-    again = run_benchmark(["a2c"], [0, 1], timesteps=160, resume=True, **{**kwargs, "progress_bar": True})
+    again = run_benchmark(["a2c"], [0, 1], timesteps=160, options=EngineOptions(resume=True), **kwargs)
     assert "kept 2 finished cell(s)" in capsys.readouterr().out
     assert (tmp_path / "digits" / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns == model_time
     pd.testing.assert_frame_equal(first.results, again.results)
     assert len(again.outcome.kept) == 2 and not again.outcome.finished
-    retrained = run_benchmark(["a2c"], [0], timesteps=320, resume=True, **kwargs)  # another budget: trained again
+    retrained = run_benchmark(["a2c"], [0], timesteps=320, options=EngineOptions(resume=True, progress=False),
+                              **kwargs)  # another budget: trained again
     assert not retrained.outcome.kept and len(retrained.outcome.finished) == 1

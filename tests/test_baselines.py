@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from agents.baselines import LFPTrainer, RMSGDTrainer, make_trainer
-from agents.guided_training import Regime, run_guide, train_row, tuned_lr
+from agents.experiments.baselines import LFPTrainer, RMSGDTrainer, make_trainer
+from agents.experiments.guide import Regime, run_guide, train_row, tuned_lr
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import load_dataset
 from train_agents import main
@@ -65,7 +65,7 @@ def test_rmsgd_per_layer_learning_rates_change_across_epochs() -> None:
 
 
 def test_baseline_rows_train_from_the_same_start_and_learn() -> None:
-    regime = Regime(name="tiny", **TINY)
+    regime = Regime.from_settings("tiny", TINY)
     rows = {row: train_row(regime, row, [0, 1], None, lr=lr) for row, lr in
             [("bp", 0.05), ("rmsgd", 0.05), ("lfp", 1.0)]}
     for row, result in rows.items():
@@ -77,7 +77,7 @@ def test_baseline_rows_train_from_the_same_start_and_learn() -> None:
 
 
 def test_lr_grid_tunes_on_validation_and_the_table_shows_it(tmp_path: Path) -> None:
-    regime = Regime(name="tiny", **TINY, lr_grid=[0.001, 0.1])
+    regime = Regime.from_settings("tiny", {**TINY, "lr_grid": [0.001, 0.1]})
     lr, scores = tuned_lr(regime, "bp-tuned")
     assert set(scores) == {0.001, 0.1} and lr == 0.1 and scores[0.1] > scores[0.001]
     assert tuned_lr(regime, "bp") == (0.05, {})  # the reference row keeps the regime's lr

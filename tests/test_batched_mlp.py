@@ -50,7 +50,7 @@ def test_batched_models_train_exactly_like_separate_ones(torch_threads: int) -> 
         for i, single in enumerate(alone):
             single.sgd_step(data.train.x[idx[i : i + 1]], data.train.y[idx[i : i + 1]], lr=0.1)
     for i, single in enumerate(alone):
-        for a, b in zip(together.parameters, single.parameters):
+        for a, b in zip(together.parameters(), single.parameters()):
             torch.testing.assert_close(a[i], b[0], atol=1e-6, rtol=1e-5)
     loss, acc = together.evaluate(data.val.x, data.val.y)
     assert acc.min() > 0.8 and torch.isfinite(loss).all()

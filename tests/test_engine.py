@@ -14,14 +14,15 @@ import pandas as pd
 import psutil
 import pytest
 
-from agents import benchmark as benchmark_module
-from agents.benchmark import run_benchmark
-from agents.engine import LOOPBACK_ENV, Cell, read_failure, run_matrix
+from agents.experiments import benchmark as benchmark_module
+from agents.experiments.benchmark import run_benchmark
+from agents.experiments.engine import LOOPBACK_ENV, Cell, EngineOptions, read_failure, run_matrix
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 TIMING = ["train_wall_seconds", "env_steps_per_second", "env_step_share"]
 LOOPBACK = {"127.0.0.1", "::1"}
-KW = dict(timesteps=160, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
+KW = dict(timesteps=160, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2)
+QUIET = EngineOptions(progress=False)
 
 
 def sorted_numbers(results: pd.DataFrame) -> pd.DataFrame:
@@ -29,8 +30,8 @@ def sorted_numbers(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_local_and_ray_engines_give_identical_cells(tmp_path: Path) -> None:
-    local = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "local", **KW)
-    ray = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "ray", engine="ray", **KW)
+    local = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "local", options=QUIET, **KW)
+    ray = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "ray", options=EngineOptions(engine="ray", progress=False), **KW)
     assert len(ray.outcome.finished) == 4 and not ray.outcome.failed
     pd.testing.assert_frame_equal(sorted_numbers(local.results), sorted_numbers(ray.results))
     for cell in ["digits/a2c/seed0", "digits/ars/seed1"]:  # the same files, delivered by the driver
@@ -50,7 +51,7 @@ def test_a_failing_cell_is_marked_and_resume_completes_the_matrix(tmp_path: Path
         return real_train(config, seed, *args, **kwargs)
 
     monkeypatch.setattr(benchmark_module, "train_agent", train_failing_seed1)
-    first = run_benchmark(["a2c"], [0, 1], out=tmp_path, attempts=2, **{**KW, "progress_bar": True})
+    first = run_benchmark(["a2c"], [0, 1], out=tmp_path, options=EngineOptions(attempts=2), **KW)
     out = capsys.readouterr().out
     assert "retrying digits/a2c/seed1" in out and "FAILED digits/a2c/seed1 after 2 attempt(s)" in out
     assert [str(c) for c in first.outcome.failed] == ["digits/a2c/seed1"]
@@ -61,7 +62,7 @@ def test_a_failing_cell_is_marked_and_resume_completes_the_matrix(tmp_path: Path
     stamp = finished.stat().st_mtime_ns
 
     monkeypatch.setattr(benchmark_module, "train_agent", real_train)
-    second = run_benchmark(["a2c"], [0, 1], out=tmp_path, resume=True, **KW)
+    second = run_benchmark(["a2c"], [0, 1], out=tmp_path, options=EngineOptions(resume=True, progress=False), **KW)
     assert [str(c) for c in second.outcome.kept] == ["digits/a2c/seed0"]
     assert [str(c) for c in second.outcome.finished] == ["digits/a2c/seed1"] and not second.outcome.failed
     assert finished.stat().st_mtime_ns == stamp  # the finished cell survived untouched
@@ -96,7 +97,7 @@ def test_ray_survives_a_killed_worker_and_records_a_raising_cell(tmp_path: Path,
     before = listening_addresses()
     cells = [Cell((name,), name) for name in "abc"]
     outcome = run_matrix(cells, write_marker_then_die, tmp_path / "out", lambda c, f: (f / "value.json").exists(),
-                         engine="ray", attempts=2, progress=False)
+                         options=EngineOptions(engine="ray", attempts=2, progress=False))
     assert sorted(str(c) for c in outcome.finished) == ["a", "b"]
     assert [str(c) for c in outcome.failed] == ["c"] and "cell c always fails" in outcome.failed[cells[2]]
     assert json.loads((tmp_path / "out" / "b" / "value.json").read_text()) == {"cell": "b"}
@@ -109,9 +110,10 @@ def test_ray_survives_a_killed_worker_and_records_a_raising_cell(tmp_path: Path,
 def test_ray_engine_without_the_extra_names_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"\[distributed\] extra"):
-        run_matrix([Cell(("a",), "a")], lambda c, f: None, tmp_path, lambda c, f: False, engine="ray")
+        run_matrix([Cell(("a",), "a")], lambda c, f: None, tmp_path, lambda c, f: False,
+                   options=EngineOptions(engine="ray"))
     with pytest.raises(ValueError, match=r"unknown engine 'dask'; known engines: \['local', 'ray'\]"):
-        run_matrix([], lambda c, f: None, tmp_path, lambda c, f: False, engine="dask")
+        run_matrix([], lambda c, f: None, tmp_path, lambda c, f: False, options=EngineOptions(engine="dask"))
 
 
 def free_port() -> int:
@@ -129,8 +131,8 @@ def test_matrix_runs_on_a_ray_head_node_joined_by_address(tmp_path: Path) -> Non
                     "--include-dashboard=false", "--disable-usage-stats"], env=env, check=True, capture_output=True)
     try:
         out = tmp_path / "matrix-on-head"
-        result = run_benchmark(["ars"], [0, 1], out=out, engine="ray", ray_address=f"127.0.0.1:{port}",
-                               **{**KW, "wandb_mode": "offline"})
+        result = run_benchmark(["ars"], [0, 1], out=out, **{**KW, "wandb_mode": "offline"},
+                               options=EngineOptions(engine="ray", ray_address=f"127.0.0.1:{port}", progress=False))
         assert len(result.outcome.finished) == 2 and "| ars | 2/2 |" in result.table
         run_dir = next((out / "digits" / "ars" / "seed1" / "wandb").glob("offline-run-*"))  # shipped back by Ray
         records = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--json",

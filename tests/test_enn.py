@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.algorithms import load_agent_config
+from agents.rl.algorithms import load_agent_config
 from agents.enn import ENN
-from agents.enn_quality import collect_snapshots, fit_calibration, ranking_quality
-from agents.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
-from agents.guidance import ENNGuidance
-from agents.training import train_agent
+from agents.enn.quality import collect_snapshots, fit_calibration, ranking_quality
+from agents.rl.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
+from agents.enn.guidance import ENNGuidance
+from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
 from tests.conftest import REPO
 
@@ -164,13 +164,14 @@ def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, caps
 
 
 def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) -> None:
-    from agents.enn_quality import QUALITY_SEED_BASE, quality_by_stage
-    from agents.supervised_enn import fit_supervised_enn, snapshot_zoo
+    from agents.enn.quality import quality_by_stage
+    from agents.seeds import quality_seeds
+    from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
 
     zoo = snapshot_zoo({}, env_steps=800)  # 40 whole default episodes of 20 steps
     assert len(np.unique(zoo.episodes)) == 40 and len(zoo.accuracy) == 40 * 21
     enn = fit_supervised_enn({}, zoo, epochs=30)
-    held_out = collect_snapshots({}, [QUALITY_SEED_BASE + k for k in range(16)])
+    held_out = collect_snapshots({}, quality_seeds(16))
     quality = quality_by_stage(enn, held_out)
     assert quality["all"]["kendall_tau"] > 0.3  # a real, if rough, ranking of unseen MLPs
     enn.save(tmp_path / "sup.pt")
@@ -187,7 +188,7 @@ def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tm
 
 
 def test_enn_reads_the_image_stats_it_was_made_for(tmp_path: Path) -> None:
-    from agents.supervised_enn import supervised_enn
+    from agents.enn.supervised import supervised_enn
 
     enn = supervised_enn({"image_stats": ("mean", "rms")})
     assert enn.metadata["image"]["shape"] == [4, 5, 10]

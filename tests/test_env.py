@@ -58,7 +58,7 @@ def test_zero_action_is_exactly_plain_sgd_on_a_sequential(torch_threads: int) ->
             optimizer.zero_grad()
             F.cross_entropy(model(data.train.x[idx]), data.train.y[idx]).backward()
             optimizer.step()
-        for mine, theirs in zip(task.mlp.parameters, model.parameters()):
+        for mine, theirs in zip(task.mlp.parameters(), model.parameters()):
             torch.testing.assert_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=1e-5)
         with torch.no_grad():
             accuracy = (model(data.val.x).argmax(1) == data.val.y).float().mean()

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.gradcam import enn_gradcam
-from agents.guided_training import Regime, train_row
-from agents.lottery import CRITERIA, keep_top, lottery_report, lottery_study
-from agents.supervised_enn import fit_supervised_enn, snapshot_zoo, supervised_enn
+from agents.enn.gradcam import enn_gradcam
+from agents.experiments.guide import Regime, train_row
+from gi_envs.spec import MLPSpec
+from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lottery_study
+from agents.enn.supervised import fit_supervised_enn, snapshot_zoo, supervised_enn
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import load_dataset
 from train_agents import main
@@ -32,7 +33,7 @@ def enn():
 
 @pytest.fixture(scope="module")
 def mlps() -> BatchedMLP:
-    regime = Regime(name="t", dataset="digits", hidden_sizes=[16], lr=0.1, batch_size=32, epochs=3)
+    regime = Regime(name="t", mlp=MLPSpec("digits", (16,)), lr=0.1, batch_size=32, epochs=3)
     return train_row(regime, "bp", [0, 1, 2], None).mlp
 
 

@@ -1,8 +1,8 @@
 """The supervised control: the same ENN network fitted by regression on a zoo of MLP snapshots.
 
 The zoo costs what an RL agent's training costs: `env_steps` GradInstructor steps, spread over
-episodes of plain SGD and random actions from their own seeds (`ZOO_SEED_BASE` onwards, apart
-from every other seed family). The network is `ENN(kind="value")` over our `WeightImageEncoder`,
+episodes of plain SGD and random actions from their own seeds (`agents.seeds.supervised_zoo_seeds`,
+apart from every other seed family). The network is `ENN(kind="value")` over our `WeightImageEncoder`,
 fitted to measured validation accuracy with a mean-squared error, early-stopped on held-out
 episodes. If an RL critic ranks MLPs no better than this, the RL detour bought nothing.
 """
@@ -13,12 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.enn import ENN, enn_metadata
-from agents.enn_quality import Snapshots, collect_snapshots
-from gi_envs.datasets import load_dataset
+from agents.enn.network import ENN, enn_metadata
+from agents.enn.quality import Snapshots, collect_snapshots
+from agents.seeds import supervised_zoo_seeds
 from gi_envs.task import EnvConfig
 
-ZOO_SEED_BASE = 4_000_000
 ZOO_CHUNK = 256  # episodes per vector env
 
 
@@ -26,7 +25,7 @@ def snapshot_zoo(env_kwargs: dict, env_steps: int, seed: int = 0) -> Snapshots:
     """Snapshots of every stage of `env_steps / episode_length` episodes (half plain SGD, half random)."""
     length = EnvConfig.from_kwargs(**env_kwargs).episode_length
     episodes = max(2, env_steps // length)
-    seeds = [ZOO_SEED_BASE + 100_000 * seed + k for k in range(episodes)]
+    seeds = supervised_zoo_seeds(seed, episodes)
     parts = [collect_snapshots(env_kwargs, seeds[i : i + ZOO_CHUNK]) for i in range(0, episodes, ZOO_CHUNK)]
     offsets = np.cumsum([0] + [p.episodes.max() + 1 for p in parts[:-1]])
     return Snapshots(
@@ -40,18 +39,15 @@ def snapshot_zoo(env_kwargs: dict, env_steps: int, seed: int = 0) -> Snapshots:
 def supervised_enn(env_kwargs: dict, features_dim: int = 128, channels: int = 32, hidden: int = 64) -> ENN:
     """An untrained value-shaped ENN for the MLPs of `env_kwargs`."""
     config = EnvConfig.from_kwargs(**env_kwargs)
-    data = load_dataset(config.dataset, data_dir=config.data_dir)
-    sizes = (data.n_features, *config.hidden_sizes, data.n_classes)
     architecture = {
         "kind": "value",
-        "encoder": {"in_channels": len(config.image_stats) * (len(sizes) - 1), "features_dim": features_dim,
+        "encoder": {"in_channels": config.image.shape(config.mlp)[0], "features_dim": features_dim,
                     "channels": channels},
         "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
                  {"type": "linear", "in": hidden, "out": 1}],
     }
-    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
-    return ENN(enn_metadata(architecture, shapes, config.activation, config.dataset, config.resolution,
-                            source={"kind": "supervised", "env_kwargs": env_kwargs}, stats=config.image_stats))
+    return ENN(enn_metadata(architecture, config.mlp, config.image, source={"kind": "supervised",
+                                                                            "env_kwargs": env_kwargs}))
 
 
 def fit_supervised_enn(

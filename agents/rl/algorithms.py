@@ -6,7 +6,7 @@ constructor arguments plus a few keys of ours:
 - `n_envs`, `n_timesteps`: how many MLPs train side by side, and the env-step budget;
 - `policy`: the SB3 policy alias (`MlpPolicy`, or `MlpLstmPolicy` for RecurrentPPO);
 - `env_kwargs`: GradInstructor-v0 arguments (the command line's `--env-kwargs` override them);
-- `enn`: the ENN body under every policy (`features_dim`, `channels`; see `agents.features`);
+- `enn`: the ENN body under every policy (`features_dim`, `channels`; see `agents.rl.features`);
 - `action_noise`: `{type: normal | ornstein-uhlenbeck, sigma: 0.1}` for TD3 / DDPG.
 
 Every key is checked against the algorithm's and the policy's signatures before any training,
@@ -28,7 +28,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.features import enn_policy_kwargs
+from agents.config_files import default_config
+from agents.rl.features import enn_policy_kwargs
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
 
@@ -36,7 +37,6 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "ddpg": DDPG,
     "tqc": TQC, "trpo": TRPO, "crossq": CrossQ, "ars": ARS, "recurrentppo": RecurrentPPO,
 }
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise"}
 SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model", "action_noise"}
 ENN_KEYS = {"features_dim", "channels"}
@@ -86,18 +86,23 @@ def load_agent_config(
         ``env_kwargs`` is merged into the file's ``env_kwargs``).
     """
     name = algorithm_name(algo)
-    path = Path(path) if path is not None else CONFIG_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist (expected a YAML mapping of {name} settings)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    if path is None:
+        config = default_config(f"{name}.yaml")
+        source = f"the default config {name}.yaml"
+    else:
+        config = Path(path)
+        if not config.is_file():
+            raise FileNotFoundError(f"config file {config} does not exist (expected a YAML mapping of {name} settings)")
+        source = str(config)
+    raw = yaml.safe_load(config.read_text()) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a YAML mapping, got {type(raw).__name__}")
+        raise ValueError(f"{source}: expected a YAML mapping, got {type(raw).__name__}")
     raw.pop("algo", None)
     overrides = dict(overrides or {})
     env_overrides = overrides.pop("env_kwargs", None) or {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     raw["env_kwargs"] = {**(raw.get("env_kwargs") or {}), **env_overrides}
-    return check_agent_config(name, raw, source=str(path))
+    return check_agent_config(name, raw, source=source)
 
 
 def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -> AgentConfig:

@@ -8,15 +8,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.rollout import Policy, RolloutCurves, random_policy, rollout_curves, zero_policy
+from agents.rl.rollout import Policy, RolloutCurves, random_policy, rollout_curves, zero_policy
 
-EVAL_SEED_BASE = 1_000_000  # evaluation episodes reset the env with seeds from here on, never used in training
 REFERENCE_POLICIES = ("zero action (plain SGD)", "random actions")
-
-
-def eval_seeds(train_seed: int, episodes: int) -> list[int]:
-    """Seeds of the evaluation MLPs for an agent trained with `train_seed`: disjoint per training seed."""
-    return [EVAL_SEED_BASE + 1000 * int(train_seed) + k for k in range(episodes)]
 
 
 def agent_policy(model: BaseAlgorithm) -> Callable[[gym.spaces.Box, int], Policy]:

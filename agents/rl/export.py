@@ -23,10 +23,10 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
-from agents.algorithms import ALGORITHMS, algorithm_name
-from agents.enn import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
-from agents.features import WeightImageCNN
-from gi_envs.datasets import load_dataset
+from agents.rl.algorithms import ALGORITHMS, algorithm_name
+from agents.enn.quality import calibrate
+from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
+from agents.rl.features import WeightImageCNN
 from gi_envs.task import EnvConfig
 
 ON_POLICY = ("ppo", "a2c", "trpo", "recurrentppo")
@@ -53,6 +53,14 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
                              f"retrain it: {str(warning.message).splitlines()[0]}")
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model, algo, dict(config.get("env_kwargs") or {})
+
+
+def export_calibrated_enn(model_path: str | Path, episodes: int) -> tuple[ENN, str, dict[str, dict[str, float]]]:
+    """The calibrated ENN of the agent saved at `model_path`, its algorithm, and its ranking report
+    (calibration fitted on `episodes` unseen MLPs, quality measured on as many others)."""
+    model, algo, env_kwargs = load_agent(model_path)
+    enn = export_enn(model, algo, env_kwargs, source=str(model_path))
+    return enn, algo, calibrate(enn, env_kwargs, episodes)
 
 
 def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], source: str = "") -> ENN:
@@ -83,12 +91,9 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
         raise ValueError(f"no export rule for algorithm {algo!r}")
 
     config = EnvConfig.from_kwargs(**env_kwargs)
-    data = load_dataset(config.dataset, data_dir=config.data_dir)
-    sizes = (data.n_features, *config.hidden_sizes, data.n_classes)
-    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
-    metadata = enn_metadata(architecture, shapes, config.activation, config.dataset, config.resolution,
+    metadata = enn_metadata(architecture, config.mlp, config.image,
                             source={"kind": "critic", "algo": algo, "critic": critic, "model": source,
-                                    "env_kwargs": env_kwargs}, stats=config.image_stats)
+                                    "env_kwargs": env_kwargs})
     enn = ENN(metadata)
     enn.encoder.load_state_dict(encoder_src.encoder.state_dict())
     if algo in ON_POLICY:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn import ENN
+from agents.enn.network import ENN
 from agents.report import write_curves
 from gi_envs.batched_mlp import BatchedMLP
 

@@ -22,9 +22,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import CSVOutputFormat, Logger
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
-from agents import tracking
-from agents.algorithms import AgentConfig, build_model
-from agents.evaluation import eval_seeds, evaluate_against_references, summarize
+from agents.rl import tracking
+from agents.rl.algorithms import AgentConfig, build_model
+from agents.rl.evaluation import evaluate_against_references, summarize
+from agents.seeds import evaluation_seeds
 from agents.report import atomic_write_text, write_curves
 from gi_envs import make_sb3_vec_env
 from gi_envs.files import replacing
@@ -112,10 +113,10 @@ def train_agent(
             model.save(tmp)
         venv.close()
 
-        curves = evaluate_against_references(model, config.env_kwargs, eval_seeds(seed, eval_episodes), config.algo)
+        curves = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes), config.algo)
         evaluation = {name: summarize(c) for name, c in curves.items()}
         evaluation_doc = {
-            "eval_seeds": eval_seeds(seed, eval_episodes), "policies": evaluation,
+            "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation,
             "train_wall_seconds": wall, "env_step_seconds": venv.seconds, "timesteps": model.num_timesteps,
         }
         atomic_write_text(out / "eval.json", json.dumps(evaluation_doc, indent=2))

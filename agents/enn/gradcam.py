@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.enn import ENN
+from agents.enn.network import ENN
 from gi_envs.weight_image import image_layout
 
 

@@ -15,11 +15,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from agents.enn import ENN
+from agents.enn.network import ENN
+from agents.seeds import CALIBRATION_BASE, QUALITY_BASE, calibration_seeds, quality_seeds
 from gi_envs import ENV_ID
-
-CALIBRATION_SEED_BASE = 2_000_000
-QUALITY_SEED_BASE = 3_000_000
 
 
 @dataclass
@@ -97,10 +95,10 @@ def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, floa
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
     """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
     on another; the report is also stored in `enn.metadata["quality"]`."""
-    fit = collect_snapshots(env_kwargs, [CALIBRATION_SEED_BASE + k for k in range(episodes)])
+    fit = collect_snapshots(env_kwargs, calibration_seeds(episodes))
     enn.set_calibration(*fit_calibration(predict(enn, fit.images, raw=True), fit.accuracy))
-    held_out = collect_snapshots(env_kwargs, [QUALITY_SEED_BASE + k for k in range(episodes)])
+    held_out = collect_snapshots(env_kwargs, quality_seeds(episodes))
     report = quality_by_stage(enn, held_out)
-    enn.metadata["quality"] = {"episodes": episodes, "calibration_seeds_from": CALIBRATION_SEED_BASE,
-                               "quality_seeds_from": QUALITY_SEED_BASE, **report}
+    enn.metadata["quality"] = {"episodes": episodes, "calibration_seeds_from": CALIBRATION_BASE,
+                               "quality_seeds_from": QUALITY_BASE, **report}
     return report

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from agents.enn import ENN
-from agents.gradcam import enn_gradcam
+from agents.enn.network import ENN
+from agents.enn.gradcam import enn_gradcam
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import Split
 from gi_envs.weight_image import image_layout

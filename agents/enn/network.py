@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.encoder import WeightImageEncoder
+from agents.enn.encoder import WeightImageEncoder
 from gi_envs.files import atomic_torch_save, load_torch_payload
-from gi_envs.weight_image import image_layout, weight_image
+from gi_envs.spec import ImageSpec, MLPSpec
 
 ENN_FORMAT = "grad-instructor-enn/1"
 ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU,
@@ -81,14 +81,15 @@ class ENN(nn.Module):
     """Predicts validation accuracy from a weight image (N, C, H, W) -> (N,), or from an MLP.
 
     :param metadata: what `ENN.load` reads back: ``architecture`` (``kind``, ``encoder``,
-        ``head`` or ``actor_encoder``/``actor``/``q_nets``), ``target`` (``layer_shapes``,
-        ``activation``, ``dataset``), ``image`` (``resolution``, ``shape``), ``calibration``
-        (``scale``, ``offset``), and free-form ``source`` / ``quality``.
+        ``head`` or ``actor_encoder``/``actor``/``q_nets``), ``target`` (an `MLPSpec`), ``image``
+        (an `ImageSpec`), ``calibration`` (``scale``, ``offset``), and free-form ``source`` / ``quality``.
     """
 
     def __init__(self, metadata: dict[str, Any]):
         super().__init__()
         self.metadata = json.loads(json.dumps(metadata))  # a plain JSON copy
+        self.mlp_spec = MLPSpec.from_dict(self.metadata["target"])
+        self.image_spec = ImageSpec.from_dict(self.metadata["image"])
         arch = self.metadata["architecture"]
         self.kind = arch["kind"]
         self.encoder = WeightImageEncoder(**arch["encoder"])
@@ -107,11 +108,11 @@ class ENN(nn.Module):
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
         """(out, in) of the target MLP's weight matrices this ENN was made for."""
-        return [tuple(s) for s in self.metadata["target"]["layer_shapes"]]
+        return list(self.mlp_spec.layer_shapes)
 
     @property
     def resolution(self) -> float:
-        return float(self.metadata["image"]["resolution"])
+        return self.image_spec.resolution
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
         """The critic's (or regressor's) own output, before calibration."""
@@ -133,16 +134,13 @@ class ENN(nn.Module):
 
     def check_shapes(self, layer_shapes: Sequence[Sequence[int]]) -> None:
         """Raise a ValueError if an MLP's weight shapes differ from those this ENN was made for."""
-        shapes = [tuple(int(d) for d in s) for s in layer_shapes]
-        if shapes != self.layer_shapes:
-            raise ValueError(f"this ENN was made for an MLP with weight shapes {self.layer_shapes} "
-                             f"(out, in), got {shapes}")
+        self.mlp_spec.check_shapes(layer_shapes, what="this ENN")
 
     def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
         """The weight image this ENN reads, after checking the shapes; differentiable in `weights`."""
         batched = weights[0].dim() == 3
         self.check_shapes([w.shape[-2:] for w in weights])
-        image = weight_image(weights, self.resolution, self.metadata["image"].get("stats", ["mean"]))
+        image = self.image_spec.image(weights)
         return image if batched else image.unsqueeze(0)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -159,16 +157,12 @@ class ENN(nn.Module):
         return enn.eval()
 
 
-def enn_metadata(architecture: dict, layer_shapes: Sequence[Sequence[int]], activation: str, dataset: str,
-                 resolution: float, source: dict, stats: Sequence[str] = ("mean",)) -> dict[str, Any]:
-    """Metadata of a new ENN for MLPs with weight shapes `layer_shapes`, read at `resolution` with `stats`."""
-    shapes = [list(map(int, s)) for s in layer_shapes]
-    n_layers, height, width = image_layout(tuple(map(tuple, shapes)), float(resolution)).shape
+def enn_metadata(architecture: dict, mlp: MLPSpec, image: ImageSpec, source: dict) -> dict[str, Any]:
+    """Metadata of a new, uncalibrated ENN for MLPs of `mlp` read as `image`."""
     return {
         "architecture": architecture,
-        "target": {"layer_shapes": shapes, "activation": activation, "dataset": dataset},
-        "image": {"resolution": float(resolution), "stats": list(stats),
-                  "shape": [len(stats) * n_layers, height, width]},
+        "target": mlp.to_dict(),
+        "image": image.to_dict(mlp),
         "calibration": {"scale": 1.0, "offset": 0.0},
         "source": source,
     }

@@ -1,7 +1,7 @@
 """Compare algorithms on one env budget and the same seeds, against plain SGD and random actions.
 
-For every (data set, algorithm, seed), one cell of the matrix that `agents.engine` runs: train
-with `agents.training.train_agent`, then evaluate the final policy on fresh MLPs from seeds no
+For every (data set, algorithm, seed), one cell of the matrix that `agents.experiments.engine` runs: train
+with `agents.rl.training.train_agent`, then evaluate the final policy on fresh MLPs from seeds no
 training run used, beside the zero action (plain SGD) and random actions on the very same MLPs.
 A seed is one sample: means, standard deviations and Welch's t-tests are over seeds.
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
-from agents import tracking
-from agents.algorithms import AgentConfig, load_agent_config
-from agents.engine import Cell, MatrixOutcome, run_matrix
-from agents.evaluation import REFERENCE_POLICIES, eval_seeds
-from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
-from agents.training import learning_curve, read_monitor, train_agent
+from agents.rl import tracking
+from agents.rl.algorithms import AgentConfig, load_agent_config
+from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
+from agents.rl.evaluation import REFERENCE_POLICIES
+from agents.seeds import evaluation_seeds
+from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
+from agents.rl.training import learning_curve, read_monitor, train_agent
 from gi_envs.task import EnvConfig
 
 ZERO, RANDOM = REFERENCE_POLICIES
@@ -58,33 +58,29 @@ class BenchmarkCell:
 def run_benchmark(
     algos: Sequence[str],
     seeds: Sequence[int],
-    timesteps: int | None,
+    *,
     out: Path,
+    timesteps: int | None = None,
     env_kwargs: dict | None = None,
     n_envs: int | None = None,
-    wandb_mode: str = "offline",
-    eval_episodes: int = 10,
-    progress_bar: bool = True,
-    resume: bool = False,
     datasets: Sequence[str] | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    cpus_per_cell: int = 1,
-    attempts: int = 2,
+    eval_episodes: int = 10,
+    wandb_mode: str = "offline",
+    options: EngineOptions = EngineOptions(),
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
 
-    The matrix's cells, (dataset, algorithm, seed), run on `agents.engine` (`local` or `ray`)
-    and land in `out/DATASET/ALGO/seedSEED/` the moment each finishes; a cell that keeps failing is
-    marked failed in the table and the matrix goes on. Every cell's W&B run belongs to the group
-    `out.name`.
+    The matrix's cells, (dataset, algorithm, seed), run on `agents.experiments.engine` (local or
+    Ray, as `options` says) and land in `out/DATASET/ALGO/seedSEED/` the moment each finishes; a
+    cell that keeps failing is marked failed in the table and the matrix goes on. Every cell's
+    W&B run belongs to the group `out.name`.
 
     :param timesteps: env steps per training run (default: each config's `n_timesteps`; pass one
         number for a fair comparison).
     :param datasets: data sets of the matrix (default: the one in `env_kwargs`, else digits).
-    :param resume: keep every cell already finished in `out` with the same config and evaluation
-        seeds, instead of training it again.
+    :param options: the engine; with `resume`, every cell already finished in `out` with the same
+        config and evaluation seeds is kept instead of trained again.
     """
     env_kwargs = dict(env_kwargs or {})
     default_dataset = env_kwargs.get("dataset", EnvConfig.dataset)
@@ -105,8 +101,8 @@ def run_benchmark(
         dataset, algo, seed = cell.key
         return finished(folder, configs[dataset, algo], seed, eval_episodes)
 
-    outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished, engine,
-                         resume, cpus_per_cell, attempts, ray_address, progress_bar)
+    outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
+                         options=options)
     failed = {cell.key for cell in outcome.failed}
     frames, tables, verdicts, pngs = [], [], [], {}
     for dataset in datasets:
@@ -130,11 +126,9 @@ def run_benchmark(
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
                              config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
                                      "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
-                                     "engine": engine, "cpus_per_cell": cpus_per_cell})
+                                     "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
     try:
-        import wandb
-
-        run.log({"results": wandb.Table(dataframe=results.fillna(0.0))})
+        tracking.log_table(run, "results", results.fillna(0.0))
         for dataset, png in pngs.items():
             tracking.log_image(run, f"learning_curves_{dataset}", png)
         run.summary["verdict"] = verdict
@@ -179,7 +173,7 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
     except (OSError, ValueError, yaml.YAMLError):
         return False
     expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
-    return saved == expected and cell.get("eval_seeds") == eval_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
+    return saved == expected and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
 
 
 def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
@@ -226,10 +220,3 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     if n_failed:
         verdict += f" {n_failed} cell(s) failed (see the cells column and their failed.json)."
     return markdown_table(header, rows), verdict
-
-
-def welch_p(a: pd.Series, b: pd.Series) -> float:
-    """Two-sided p-value of Welch's t-test; nan with fewer than two samples or no variance."""
-    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
-        return float("nan")
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)

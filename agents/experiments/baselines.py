@@ -15,7 +15,7 @@ Both come from PyPI and install with the `[baselines]` extra:
   feedback is summed over the batch: we divide it by the batch size (our choice) so that one
   learning-rate grid means the same step size for BP, RMSGD and LFP.
 
-The guided-training comparison (`agents.guided_training`) keeps initialisation, data order and
+The guided-training comparison (`agents.experiments.guide`) keeps initialisation, data order and
 evaluation in the shared `BatchedMLP` and hands each seed's MLP to one of these trainers as a
 `Sequential` (`BatchedMLP.to_sequential`), then loads it back.
 """

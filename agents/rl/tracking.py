@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import wandb
 from stable_baselines3.common.logger import KVWriter
 
@@ -52,6 +53,11 @@ def log_model(run: wandb.sdk.wandb_run.Run, path: Path, name: str, metadata: Map
     artifact = wandb.Artifact(name=name, type="model", metadata=dict(metadata))
     artifact.add_file(str(path))
     run.log_artifact(artifact)
+
+
+def log_table(run: wandb.sdk.wandb_run.Run, key: str, frame: pd.DataFrame) -> None:
+    """A data frame as a W&B table."""
+    run.log({key: wandb.Table(dataframe=frame)})
 
 
 def log_image(run: wandb.sdk.wandb_run.Run, key: str, png: Path, step: int | None = None) -> None:

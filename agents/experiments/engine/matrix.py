@@ -1,0 +1,221 @@
+"""The matrix protocol both engines share: cells, their folders, one retry-or-fail path, the progress bar.
+
+A cell is one unit of work that fills one folder (for the agent benchmark: train one algorithm
+on one seed and data set). Every engine runs the same `work(cell, folder)` function and delivers
+its folder the same way:
+
+- the cell works in a scratch folder (on a Ray worker, that worker's own disk);
+- when it returns, its folder is moved into `out/<cell path>` with one atomic rename;
+- a cell that raises, or whose Ray worker dies, is tried again up to `attempts` times in all,
+  then recorded as failed (`out/<cell path>/failed.json`, with the error) while the matrix goes on;
+- `resume` skips every cell whose folder is already finished.
+
+Both engines set torch's thread count to `cpus_per_cell` inside the cell, so a cell computes the
+same numbers on either engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from agents.report import atomic_write_text
+
+ENGINES = ("local", "ray")
+FAILED_FILE = "failed.json"
+CELL_FILE = "cell.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a matrix: its coordinates, and the folder (relative to the matrix's) it fills."""
+
+    key: tuple[Any, ...]
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a matrix runs, validated once.
+
+    :param engine: ``local`` (cells one after another in this process) or ``ray`` (one Ray task each).
+    :param resume: keep cells already finished in the output folder.
+    :param cpus_per_cell: CPUs (torch threads) each cell declares and uses.
+    :param attempts: tries per cell before it is recorded as failed.
+    :param ray_address: a Ray cluster to join (``auto``, ``HOST:PORT``, ``ray://HOST:10001``); default:
+        start one on this machine, bound to 127.0.0.1.
+    :param progress: show the progress bar and a line per cell.
+    """
+
+    engine: str = "local"
+    resume: bool = False
+    cpus_per_cell: int = 1
+    attempts: int = 2
+    ray_address: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; known engines: {list(ENGINES)}")
+        if self.attempts < 1 or self.cpus_per_cell < 1:
+            raise ValueError(f"attempts={self.attempts} and cpus_per_cell={self.cpus_per_cell} must be at least 1")
+        if self.ray_address and self.engine != "ray":
+            raise ValueError("--ray-address needs --engine ray")
+
+
+@dataclass
+class MatrixOutcome:
+    """What happened to every cell of a run."""
+
+    finished: list[Cell] = field(default_factory=list)  # computed now
+    kept: list[Cell] = field(default_factory=list)  # already on disk (resume)
+    failed: dict[Cell, str] = field(default_factory=dict)  # cell -> last error
+
+
+Work = Callable[[Cell, Path], None]
+
+
+def run_cell(work: Work, cell: Cell, folder: Path, threads: int, engine: str) -> float:
+    """Run `work` with torch limited to `threads` threads (restored afterwards); record its cost.
+
+    Writes `CELL_FILE` (seconds, CPUs, engine) beside the work's own files, which is what
+    projections of a matrix's cost read back. :return: the seconds the work took.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        work(cell, folder)
+    finally:
+        torch.set_num_threads(before)
+    seconds = time.perf_counter() - start
+    (folder / CELL_FILE).write_text(json.dumps({"cell": list(cell.key), "seconds": seconds, "cpus": threads,
+                                                "engine": engine}))
+    return seconds
+
+
+def install(scratch: Path, final: Path) -> None:
+    """Move a finished cell's scratch folder to `final` in one rename, replacing a failed record there."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(scratch, final)
+
+
+def read_failure(folder: Path) -> dict[str, Any] | None:
+    """The failure record of a cell folder, if its last run failed."""
+    try:
+        return json.loads((folder / FAILED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Progress:
+    """One bar over cells (done / running / failed, ETA) and one line per finished cell; silent when disabled."""
+
+    def __init__(self, total: int, kept: int, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = tqdm(total=total, initial=kept, unit="cell", disable=not enabled, dynamic_ncols=True)
+        self.failed = 0
+        self._start = time.perf_counter()
+        self.update(0)
+
+    def update(self, running: int) -> None:
+        self.bar.set_postfix_str(f"done {self.bar.n}, running {running}, failed {self.failed}")
+
+    def line(self, text: str) -> None:
+        if self.enabled:
+            tqdm.write(f"[{time.perf_counter() - self._start:7.1f} s] {text}")
+
+    def cell_done(self, cell: Cell, seconds: float, running: int) -> None:
+        self.bar.update(1)
+        self.update(running)
+        self.line(f"finished {cell} in {seconds:.1f} s")
+
+    def cell_failed(self, cell: Cell, attempts: int, error: str, running: int) -> None:
+        self.failed += 1
+        self.bar.update(1)
+        self.update(running)
+        self.line(f"FAILED {cell} after {attempts} attempt(s): {last_line(error)}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def last_line(error: str) -> str:
+    """The last line of an error or traceback: what a progress line shows of it."""
+    lines = error.strip().splitlines()
+    return lines[-1] if lines else "(no message)"
+
+
+@dataclass
+class MatrixRun:
+    """A matrix under way: where cells land, what happened to them, and the one retry-or-fail rule."""
+
+    out: Path
+    attempts: int
+    outcome: MatrixOutcome
+    bar: Progress
+
+    def succeeded(self, cell: Cell, scratch: Path, seconds: float, running: int) -> None:
+        """Install a finished cell's scratch folder into its place."""
+        install(scratch, self.out / cell.path)
+        self.outcome.finished.append(cell)
+        self.bar.cell_done(cell, seconds, running)
+
+    def failed(self, cell: Cell, attempt: int, error: str, running: int) -> bool:
+        """Handle a failed attempt. :return: whether to try the cell again (else it is recorded as failed)."""
+        if attempt < self.attempts:
+            self.bar.line(f"retrying {cell} (attempt {attempt} failed: {last_line(error)})")
+            return True
+        atomic_write_text(self.out / cell.path / FAILED_FILE,
+                          json.dumps({"cell": list(cell.key), "attempts": attempt, "error": error}, indent=2))
+        self.outcome.failed[cell] = error
+        self.bar.cell_failed(cell, attempt, error, running)
+        return False
+
+
+def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callable[[Cell, Path], bool], *,
+               options: EngineOptions = EngineOptions()) -> MatrixOutcome:
+    """Run every cell not already finished (with `options.resume`); see the module docstring.
+
+    :param is_finished: whether a cell's folder holds a finished, matching result.
+    """
+    if len({c.path for c in cells}) != len(cells):
+        raise ValueError("cells must have distinct paths")
+    out.mkdir(parents=True, exist_ok=True)
+    outcome = MatrixOutcome()
+    todo = []
+    for cell in cells:
+        if options.resume and is_finished(cell, out / cell.path):
+            outcome.kept.append(cell)
+        else:
+            todo.append(cell)
+    bar = Progress(len(cells), len(outcome.kept), options.progress)
+    if outcome.kept:
+        bar.line(f"kept {len(outcome.kept)} finished cell(s) already in {out}")
+    matrix = MatrixRun(out, options.attempts, outcome, bar)
+    try:
+        if options.engine == "local":
+            from agents.experiments.engine.local import run_local
+
+            run_local(todo, work, matrix, options.cpus_per_cell)
+        else:
+            from agents.experiments.engine.ray_engine import run_ray
+
+            run_ray(todo, work, matrix, options.cpus_per_cell, options.ray_address)
+    finally:
+        bar.close()
+    return outcome

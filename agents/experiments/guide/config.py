@@ -1,0 +1,136 @@
+"""What a `guide` YAML says: the rows to compare, the seeds, and one `Regime` per training setting.
+
+A regime's MLP is an `MLPSpec` and the images of its on-the-spot ENN an `ImageSpec`, the same
+objects the env and the ENN metadata hold; the YAML writes their fields flat (``dataset``,
+``hidden_sizes``, ``activation``; ``resolution``, ``image_stats``) beside the training settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.config_files import find_config
+from agents.enn.guidance import SCHEDULES
+from agents.experiments.baselines import TRAINERS
+from gi_envs.datasets import load_dataset
+from gi_envs.spec import ImageSpec, MLPSpec
+from gi_envs.task import EnvConfig
+
+ROWS = ("bp", "l1", "he", "enn", "enn+he", "bp-tuned", "rmsgd", "lfp")
+ROW_NAMES = {"bp": "conventional BP", "l1": "L1 regularisation", "he": "He initialisation",
+             "enn": "ENN-guided", "enn+he": "ENN-guided + He", "bp-tuned": "BP, lr tuned",
+             "rmsgd": "RMSGD, lr tuned", "lfp": "LFP, lr tuned"}
+LR_TUNED_ROWS = ("bp-tuned", *TRAINERS)  # rows whose learning rate is searched on `lr_grid`
+ZOO_EPISODE_STEPS = 20  # env steps per zoo episode; one episode spans one whole training run
+MLP_KEYS = ("dataset", "hidden_sizes", "activation")
+IMAGE_KEYS = {"resolution": "resolution", "image_stats": "stats"}
+CONFIG_KEYS = ("seeds", "rows", "lr_grid", "regimes")
+
+
+@dataclass
+class Regime:
+    """One training setting of the comparison; every row uses it unchanged.
+
+    :param mlp: the MLPs every row trains (rows ``he`` and ``enn+he`` swap in He init).
+    :param image: the images of an ENN fitted on the spot (an ENN from a file brings its own).
+    :param enn: ``{path: FILE}`` or ``{supervised_env_steps: N}``.
+    """
+
+    name: str
+    mlp: MLPSpec
+    lr: float
+    batch_size: int
+    epochs: int
+    image: ImageSpec = field(default_factory=ImageSpec)
+    l1: float = 1e-4
+    guidance_weight: float | list[float] = 1.0
+    guidance_schedule: str = "constant"
+    guidance_every: int = 1
+    enn: dict[str, Any] = field(default_factory=lambda: {"supervised_env_steps": 4000})
+    lr_grid: list[float] | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.guidance_schedule not in SCHEDULES:
+            raise ValueError(f"regime {self.name!r}: guidance_schedule={self.guidance_schedule!r} "
+                             f"is not one of {list(SCHEDULES)}")
+        for key in ("lr", "batch_size", "epochs", "guidance_every"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"regime {self.name!r}: {key}={getattr(self, key)!r} must be positive")
+        if set(self.enn) - {"path", "supervised_env_steps"} or len(self.enn) != 1:
+            raise ValueError(f"regime {self.name!r}: enn={self.enn!r} must be {{path: FILE}} or "
+                             "{supervised_env_steps: N}")
+        if self.lr_grid is not None and (not self.lr_grid or min(self.lr_grid) <= 0):
+            raise ValueError(f"regime {self.name!r}: lr_grid={self.lr_grid!r} must be a non-empty list of positive rates")
+
+    @classmethod
+    def from_settings(cls, name: str, settings: Mapping[str, Any]) -> Regime:
+        """A regime from a YAML mapping whose MLP and image fields are written flat."""
+        settings = dict(settings)
+        known = set(MLP_KEYS) | set(IMAGE_KEYS) | {f.name for f in dataclasses.fields(cls)} - {"name", "mlp", "image"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"regime {name!r} has unknown key(s) {unknown}; expected some of {sorted(known)}")
+        missing = [k for k in ("dataset", "hidden_sizes", "lr", "batch_size", "epochs") if k not in settings]
+        if missing:
+            raise ValueError(f"regime {name!r} lacks {missing}")
+        try:
+            mlp = MLPSpec(**{k: settings.pop(k) for k in MLP_KEYS if k in settings})
+            image = ImageSpec(**{field_name: settings.pop(key) for key, field_name in IMAGE_KEYS.items()
+                                 if key in settings})
+        except ValueError as error:
+            raise ValueError(f"regime {name!r}: {error}") from None
+        return cls(name=name, mlp=mlp, image=image, **settings)
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Widths from input to output of the regime's MLPs."""
+        return self.mlp.layer_sizes
+
+    def steps_per_epoch(self) -> int:
+        """Minibatches per epoch (the last partial batch dropped)."""
+        return len(load_dataset(self.mlp.dataset).train) // self.batch_size
+
+    def zoo_env_kwargs(self, image: ImageSpec | None = None) -> dict[str, Any]:
+        """GradInstructor-v0 arguments whose episodes are whole training runs of this regime, seen as
+        `image` (default the regime's): the snapshots an ENN of that image is fitted or judged on."""
+        total = self.epochs * self.steps_per_epoch()
+        config = EnvConfig.from_specs(self.mlp, image or self.image, lr=self.lr, batch_size=self.batch_size,
+                                      steps_per_action=max(1, total // ZOO_EPISODE_STEPS),
+                                      episode_length=ZOO_EPISODE_STEPS, eval_samples=0)
+        return config.to_kwargs()
+
+
+def check_rows(rows: list[str], where: str = "rows") -> list[str]:
+    """`rows` unchanged, or a clear error naming the unknown rows (trainers included) and the known ones."""
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise ValueError(f"{where}: unknown row/trainer(s) {unknown}; known: {list(ROWS)}")
+    return rows
+
+
+def load_guide_config(path: str | Path) -> tuple[list[Regime], list[int], list[str]]:
+    """Regimes, seeds and rows of a `guide` YAML (see configs/paper_mnist.yaml); every regime is
+    checked here, before anything trains."""
+    path = find_config(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = set(raw) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
+    rows = check_rows(list(raw.get("rows", ROWS)), str(path))
+    seeds = list(raw.get("seeds", range(10)))
+    regimes = []
+    for name, settings in (raw.get("regimes") or {}).items():
+        try:
+            regimes.append(Regime.from_settings(name, {"lr_grid": raw.get("lr_grid"), **settings}))  # its own grid wins
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+    if not regimes:
+        raise ValueError(f"{path}: no regimes")
+    return regimes, seeds, rows

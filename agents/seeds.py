@@ -1,0 +1,42 @@
+"""Every family of seeds the project draws MLPs from, named once, so that no two jobs share an MLP.
+
+Training runs reset their envs from the user's `--seed`; everything below lives far from small
+integers, and each family far from the others, so an MLP used to train, tune, calibrate or judge
+something is never reused for another of these jobs.
+
+| family              | seeds                              | used by                                         |
+|---------------------|------------------------------------|-------------------------------------------------|
+| evaluation          | 1,000,000 + 1000 * train_seed + k  | an agent's final evaluation (`agents.rl`)       |
+| calibration         | 2,000,000 + k                      | fitting an exported ENN's calibration           |
+| quality             | 3,000,000 + k                      | reporting an ENN's ranking quality              |
+| supervised zoo      | 4,000,000 + 100,000 * seed + k     | the snapshots a supervised ENN is fitted on     |
+| tuning              | 1000, 1001, 1002                   | choosing guidance weights and learning rates    |
+"""
+
+from __future__ import annotations
+
+EVALUATION_BASE = 1_000_000
+CALIBRATION_BASE = 2_000_000
+QUALITY_BASE = 3_000_000
+SUPERVISED_ZOO_BASE = 4_000_000
+TUNING_SEEDS = (1000, 1001, 1002)
+
+
+def evaluation_seeds(train_seed: int, episodes: int) -> list[int]:
+    """The unseen MLPs an agent trained with `train_seed` is judged on: disjoint per training seed."""
+    return [EVALUATION_BASE + 1000 * int(train_seed) + k for k in range(episodes)]
+
+
+def calibration_seeds(episodes: int) -> list[int]:
+    """The MLPs an exported ENN's affine calibration is fitted on."""
+    return [CALIBRATION_BASE + k for k in range(episodes)]
+
+
+def quality_seeds(episodes: int) -> list[int]:
+    """The MLPs an ENN's ranking quality is reported on (never used for fitting or calibration)."""
+    return [QUALITY_BASE + k for k in range(episodes)]
+
+
+def supervised_zoo_seeds(seed: int, episodes: int) -> list[int]:
+    """The MLPs whose snapshots a supervised ENN fitted with `seed` learns from."""
+    return [SUPERVISED_ZOO_BASE + 100_000 * int(seed) + k for k in range(episodes)]
