@@ -27,10 +27,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from agents.rl.algorithms import ALGORITHMS
 from agents.experiments.benchmark import run_benchmark
 from agents.experiments.engine import CELL_FILE, EngineOptions
 from agents.report import markdown_table
+from agents.rl.algorithms import ALGORITHMS
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 FULL_SEEDS = 5

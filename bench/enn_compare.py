@@ -14,10 +14,10 @@ import argparse
 from pathlib import Path
 
 from agents.enn.quality import calibrate, collect_snapshots, quality_by_stage
-from agents.seeds import quality_seeds
-from agents.rl.export import export_enn, load_agent
-from agents.report import atomic_write_text, markdown_table
 from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
+from agents.report import atomic_write_text, markdown_table
+from agents.rl.export import export_enn, load_agent
+from agents.seeds import quality_seeds
 
 
 def main() -> None:

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage
-from agents.seeds import quality_seeds
-from agents.report import atomic_write_text, markdown_table, write_curves
 from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
-from gi_envs.weight_image import image_layout
+from agents.report import atomic_write_text, markdown_table, write_curves
+from agents.seeds import quality_seeds
 
 
 def subsample(zoo: Snapshots, max_snapshots: int, seed: int) -> Snapshots:
@@ -61,7 +60,7 @@ def main() -> None:
         quality = quality_by_stage(enn, held_out)
         seconds = time.perf_counter() - start
         shape = tuple(enn.metadata["image"]["shape"])
-        pixels = sum(h * w for h, w in image_layout(tuple(enn.layer_shapes), resolution).channel_sizes)
+        pixels = sum(h * w for h, w in enn.image_spec.layout(enn.mlp_spec).channel_sizes)
         weights = sum(o * i for o, i in enn.layer_shapes)
         rows.append([f"{resolution:g}", "x".join(map(str, shape)), f"{100 * pixels / weights:.1f} %",
                      f"{quality['all']['kendall_tau']:.3f}", f"{quality['all']['spearman_rho']:.3f}",

@@ -49,15 +49,11 @@ def time_plain_loop(config: EnvConfig, episodes: int) -> float:
     """Seconds per env-step-equivalent of a hand-written loop: same minibatches and evaluations."""
     data = gi_envs.load_dataset(config.dataset, data_dir=config.data_dir)
     eval_x, eval_y = data.val.x[: config.eval_samples or None], data.val.y[: config.eval_samples or None]
-    sizes = (data.n_features, *config.hidden_sizes, data.n_classes)
     generator = torch.Generator().manual_seed(0)
     n, batch = len(data.train), config.batch_size
     start = time.perf_counter()
     for _ in range(episodes):
-        layers: list[torch.nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers += [torch.nn.Linear(fan_in, fan_out)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
-        model = torch.nn.Sequential(*layers)
+        model = config.mlp.sequential()
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
         order, cursor = torch.randperm(n, generator=generator), 0
         for _ in range(config.episode_length):

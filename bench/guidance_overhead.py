@@ -21,19 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from agents.enn.guidance import ENNGuidance
-from agents.report import markdown_table
 from agents.enn.supervised import supervised_enn
-from gi_envs import BatchedMLP, MinibatchSampler, load_dataset
+from agents.report import markdown_table
+from gi_envs import BatchedMLP, MinibatchSampler, MLPSpec, load_dataset
 
 SHAPES = {"digits": (32,), "mnist": (32,), "mnist-100": (100,)}
 
 
 def time_sequential(data, hidden, guidance: ENNGuidance | None, steps: int, batch: int = 64) -> float:
-    sizes = (data.n_features, *hidden, data.n_classes)
-    layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
-    model = torch.nn.Sequential(*layers)
+    model = MLPSpec(data.name, hidden).sequential()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     order = torch.randperm(len(data.train))
     start = time.perf_counter()

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from gi_envs.batched_mlp import ACTIVATIONS, INITS, BatchedMLP
+from gi_envs.batched_mlp import ACTIVATION_MODULES, ACTIVATIONS, INITS, BatchedMLP
 from gi_envs.datasets import DATASET_DIMS, DATASETS
 from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, weight_image
 
@@ -72,6 +73,15 @@ class MLPSpec:
     def build(self, n_models: int) -> BatchedMLP:
         """`n_models` MLPs of this spec, all zero until `BatchedMLP.initialize` draws them (with `self.init`)."""
         return BatchedMLP(self.layer_sizes, n_models, activation=self.activation)
+
+    def sequential(self) -> nn.Sequential:
+        """A fresh `nn.Sequential` of this architecture with PyTorch's own `nn.Linear` init (global RNG)."""
+        layers: list[nn.Module] = []
+        for i, (fan_out, fan_in) in enumerate(self.layer_shapes):
+            layers.append(nn.Linear(fan_in, fan_out))
+            if i < len(self.hidden_sizes):
+                layers.append(ACTIVATION_MODULES[self.activation]())
+        return nn.Sequential(*layers)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: the four fields, plus the derived shapes for readers of the file."""

@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 
-from agents.rl.algorithms import ALGORITHMS, load_agent_config
 from agents.experiments.benchmark import run_benchmark
 from agents.experiments.engine import EngineOptions
+from agents.rl.algorithms import ALGORITHMS, load_agent_config
 from agents.rl.evaluation import agent_policy
-from agents.seeds import evaluation_seeds
 from agents.rl.features import WeightImageCNN
 from agents.rl.rollout import random_policy, rollout_curves
 from agents.rl.training import train_agent
+from agents.seeds import evaluation_seeds
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 

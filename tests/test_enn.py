@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.rl.algorithms import load_agent_config
 from agents.enn import ENN
-from agents.enn.quality import collect_snapshots, fit_calibration, ranking_quality
-from agents.rl.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
 from agents.enn.guidance import ENNGuidance
+from agents.enn.quality import collect_snapshots, fit_calibration, ranking_quality
+from agents.rl.algorithms import load_agent_config
+from agents.rl.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
 from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
 from tests.conftest import REPO
@@ -165,8 +165,8 @@ def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, caps
 
 def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) -> None:
     from agents.enn.quality import quality_by_stage
-    from agents.seeds import quality_seeds
     from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
+    from agents.seeds import quality_seeds
 
     zoo = snapshot_zoo({}, env_steps=800)  # 40 whole default episodes of 20 steps
     assert len(np.unique(zoo.episodes)) == 40 and len(zoo.accuracy) == 40 * 21

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from agents.enn.gradcam import enn_gradcam
-from agents.experiments.guide import Regime, train_row
-from gi_envs.spec import MLPSpec
-from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lottery_study
 from agents.enn.supervised import fit_supervised_enn, snapshot_zoo, supervised_enn
+from agents.experiments.guide import Regime, train_row
+from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lottery_study
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import load_dataset
+from gi_envs.spec import MLPSpec
 from train_agents import main
 
 ENV = {"hidden_sizes": [16], "episode_length": 5, "steps_per_action": 20, "eval_samples": 0}

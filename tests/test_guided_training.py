@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from agents.experiments.guide import ROW_NAMES, load_guide_config, run_guide, train_row
 from agents.enn.supervised import supervised_enn
+from agents.experiments.guide import ROW_NAMES, load_guide_config, run_guide, train_row
 
 TINY = {"dataset": "digits", "hidden_sizes": [16], "lr": 0.05, "batch_size": 32, "epochs": 1,
         "guidance_weight": [0.5, 2.0], "guidance_every": 2, "enn": {"supervised_env_steps": 200}}

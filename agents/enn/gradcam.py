@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 from agents.enn.network import ENN
-from gi_envs.weight_image import image_layout
 
 
 def enn_gradcam(enn: ENN, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -40,7 +39,7 @@ def enn_gradcam(enn: ENN, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]
     batched = weights[0].dim() == 3
     image = enn.image_of([w.detach() for w in weights]).detach()  # checks the shapes against the ENN's
     cam = LayerGradCam(enn, enn.encoder.conv[-1]).attribute(image, relu_attributions=True)  # (N, 1, H, W)
-    layout = image_layout(tuple(enn.layer_shapes), enn.resolution)
+    layout = enn.image_spec.layout(enn.mlp_spec)
     heatmaps = []
     for (h, w), shape in zip(layout.channel_sizes, enn.layer_shapes):
         heat = F.interpolate(cam[:, :, :h, :w], size=shape, mode="bilinear", align_corners=False).squeeze(1)

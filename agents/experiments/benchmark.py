@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
+from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, load_agent_config
-from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
 from agents.rl.evaluation import REFERENCE_POLICIES
-from agents.seeds import evaluation_seeds
-from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl.training import learning_curve, read_monitor, train_agent
+from agents.seeds import evaluation_seeds
 from gi_envs.task import EnvConfig
 
 ZERO, RANDOM = REFERENCE_POLICIES

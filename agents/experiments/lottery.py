@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from agents.enn.network import ENN
 from agents.enn.gradcam import enn_gradcam
+from agents.enn.network import ENN
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import Split
-from gi_envs.weight_image import image_layout
 
 KEEP_PERCENTS = (5, 10, 25, 50)
 CRITERIA = ("gradcam", "magnitude", "random")
@@ -70,7 +69,7 @@ def lottery_study(enn: ENN, mlp: BatchedMLP, test: Split, keep_percents=KEEP_PER
     """
     heatmaps = enn_gradcam(enn, mlp.weights)
     magnitudes = [w.detach().abs() for w in mlp.weights]
-    layout = image_layout(tuple(enn.layer_shapes), enn.resolution)
+    layout = enn.image_spec.layout(enn.mlp_spec)
     rows = []
     for layer, (heat, mag, block) in enumerate(zip(heatmaps, magnitudes, layout.channel_sizes)):
         heat_blocks, mag_blocks = (F.adaptive_avg_pool2d(t.unsqueeze(1), block).flatten(1) for t in (heat, mag))

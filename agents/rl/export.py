@@ -23,9 +23,9 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
-from agents.rl.algorithms import ALGORITHMS, algorithm_name
-from agents.enn.quality import calibrate
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
+from agents.enn.quality import calibrate
+from agents.rl.algorithms import ALGORITHMS, algorithm_name
 from agents.rl.features import WeightImageCNN
 from gi_envs.task import EnvConfig
 

@@ -22,11 +22,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import CSVOutputFormat, Logger
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from agents.report import atomic_write_text, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, build_model
 from agents.rl.evaluation import evaluate_against_references, summarize
 from agents.seeds import evaluation_seeds
-from agents.report import atomic_write_text, write_curves
 from gi_envs import make_sb3_vec_env
 from gi_envs.files import replacing
 
