@@ -114,11 +114,11 @@ class ENNGuidance:
             raise RuntimeError("after_backward() needs loss.backward() to have filled the weights' .grad")
         self.record(guidance_grads, [w.grad - g for w, g in zip(weights, guidance_grads)])
 
-    def write_history(self, path_stem: Path) -> list[Path]:
-        """The recorded gradient-size ratio against training step, as CSV and PNG."""
+    def write_history(self, path_stem: str | Path) -> list[Path]:
+        """The recorded gradient-size ratio against training step, as `<stem>.csv` and `<stem>.png`."""
         if not self.history:
             raise ValueError("nothing recorded yet: call after_backward() (record_every > 0) during training")
         steps = np.array([h["step"] for h in self.history], dtype=float)
         ratios = np.array([[h["ratio"] for h in self.history]])
-        return write_curves(path_stem, {"|guidance grad| / |task grad|": ratios}, x=steps,
+        return write_curves(Path(path_stem), {"|guidance grad| / |task grad|": ratios}, x=steps,
                             ylabel="gradient norm ratio", xlabel="training step")
