@@ -14,101 +14,162 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-
-import yaml
 
 PROG = "grad-instructor"
 WANDB_MODES = ["offline", "online", "disabled"]
+SEED_LIMIT = 2**32  # numpy's and SB3's seeds are 32-bit
+# Errors a user can cause (a bad value, a missing or foreign file, a missing extra, no cluster at an address):
+# one line and exit code 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, ImportError, ConnectionError)
 
 
-def env_kwargs_arg(text: str) -> dict:
-    """`--env-kwargs` as a YAML / JSON mapping, e.g. "{dataset: mnist, hidden_sizes: [100]}"."""
-    value = yaml.safe_load(text) if text.strip() else {}
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"--env-kwargs must be a mapping such as '{{dataset: mnist}}', got {text!r}")
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (YAML and Ray messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def integer(low: int, high: int | None = None, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high), named in the message when it is not."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = integer(1, what="a positive integer")
+seed_int = integer(0, SEED_LIMIT, what="a seed in [0, 2**32 - 1]")
+index_int = integer(0, what="an index >= 0")
+
+
+def percent(text: str) -> float:
+    """An argparse type: a share of weights in percent, in (0, 100)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage in (0, 100), got {text!r}") from None
+    if not 0.0 < value < 100.0:
+        raise argparse.ArgumentTypeError(f"expected a percentage in (0, 100), got {value:g}")
     return value
 
 
+def env_kwargs_arg(text: str) -> dict:
+    """`--env-kwargs` as a YAML / JSON mapping, e.g. "{dataset: mnist, hidden_sizes: [100], lr: 1e-3}"."""
+    from agents.config_files import load_yaml
+
+    try:
+        value = load_yaml(text, "--env-kwargs") if text.strip() else {}
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--env-kwargs ")) from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a mapping such as '{{dataset: mnist}}', got {text!r}")
+    return value
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other user error of this command line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
+    parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
                                      "RL critics as Evaluation Neural Networks that guide training.")
     commands = parser.add_subparsers(dest="command", required=True)
+    debug = OneLineErrors(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
-    def common(sub: argparse.ArgumentParser, seed_help: str = "random seed") -> None:
+    def subcommand(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[debug], help=summary, description=summary)
+
+    def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
         sub.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline", help="Weights & Biases mode")
-        sub.add_argument("--timesteps", type=int, default=None, help="env steps per training run (default: config)")
-        sub.add_argument("--n-envs", type=int, default=None, help="MLPs trained side by side (default: config)")
-        sub.add_argument("--eval-episodes", type=int, default=10, help="unseen MLPs for the final evaluation")
+        sub.add_argument("--timesteps", type=positive_int, default=None,
+                         help="env steps per training run (default: config)")
+        sub.add_argument("--n-envs", type=positive_int, default=None, help="MLPs trained side by side (default: config)")
+        sub.add_argument("--eval-episodes", type=positive_int, default=10, help="unseen MLPs for the final evaluation")
 
-    rollout = commands.add_parser("rollout", help="roll out the zero-action (plain SGD) and random policies")
+    rollout = subcommand("rollout", "roll out the zero-action (plain SGD) and random policies")
     rollout.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
-    rollout.add_argument("--episodes", type=int, default=5, help="episodes (fresh MLPs) per policy")
-    rollout.add_argument("--seed", type=int, default=0, help="episode e uses seed + e")
+    rollout.add_argument("--episodes", type=positive_int, default=5, help="episodes (fresh MLPs) per policy")
+    rollout.add_argument("--seed", type=seed_int, default=0, help="episode e uses seed + e")
     rollout.add_argument("--out", type=Path, default=Path("runs/rollout"), help="folder for curves.csv/png")
 
-    train = commands.add_parser("train", help="train one RL agent")
+    train = subcommand("train", "train one RL agent")
     train.add_argument("--algo", required=True, help="ppo, a2c, sac, td3, ddpg, tqc, trpo, crossq, ars, recurrentppo")
     train.add_argument("--config", type=Path, default=None, help="YAML of hyper-parameters (default: the shipped ALGO.yaml)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=seed_int, default=0)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/ALGO-seedSEED)")
     common(train)
 
-    bench = commands.add_parser("benchmark", help="train several algorithms on the same budget and seeds")
+    bench = subcommand("benchmark", "train several algorithms on the same budget and seeds")
     bench.add_argument("--algos", nargs="+", required=True)
-    bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    bench.add_argument("--seeds", nargs="+", type=seed_int, default=[0, 1, 2, 3, 4])
     bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
-    bench.add_argument("--resume", action="store_true", help="keep cells already finished in --out (same config)")
+    again = bench.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="keep cells already finished in --out (same config); retry failed ones; clear scratch")
+    again.add_argument("--overwrite", action="store_true", help="delete what --out holds, then run the whole matrix")
     bench.add_argument("--datasets", nargs="+", default=None,
                        help="data sets of the matrix (default: --env-kwargs' dataset, else digits)")
     bench.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="local: cells one after another in this process; ray: one Ray task per cell")
     bench.add_argument("--ray-address", default=None,
                        help="join this Ray cluster (auto, HOST:PORT or ray://HOST:10001); default: start one here")
-    bench.add_argument("--cpus-per-cell", type=int, default=1, help="CPUs (torch threads) each cell declares and uses")
-    bench.add_argument("--attempts", type=int, default=2, help="tries per cell before it is recorded as failed")
+    bench.add_argument("--cpus-per-cell", type=positive_int, default=1, help="CPUs (torch threads) each cell declares and uses")
+    bench.add_argument("--attempts", type=positive_int, default=2, help="tries per cell before it is recorded as failed")
     common(bench)
 
-    export = commands.add_parser("export", help="export a trained agent's critic as a calibrated ENN")
+    export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
     export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")
     export.add_argument("--out", type=Path, default=Path("enn.pt"))
-    export.add_argument("--episodes", type=int, default=32, help="unseen MLPs for calibration, and as many for quality")
+    export.add_argument("--episodes", type=positive_int, default=32, help="unseen MLPs for calibration, and as many for quality")
 
-    guide = commands.add_parser("guide", help="the paper's comparison: BP, L1, He init, ENN guidance, RMSGD, LFP")
+    guide = subcommand("guide", "the paper's comparison: BP, L1, He init, ENN guidance, RMSGD, LFP")
     guide.add_argument("--config", type=Path, default=Path("paper_mnist.yaml"),
                        help="a guide YAML, or the name of a shipped one: paper_mnist.yaml, paper_fashion.yaml, "
                             "paper_digits.yaml")
-    guide.add_argument("--seeds", nargs="+", type=int, default=None, help="override the config's seeds")
+    guide.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="override the config's seeds")
     guide.add_argument("--rows", nargs="+", default=None,
                        help="override the config's rows: bp l1 he enn enn+he bp-tuned rmsgd lfp")
     guide.add_argument("--regimes", nargs="+", default=None, help="run only these regimes of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
     guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
-    inspect = commands.add_parser("inspect", help="Grad-CAM of an ENN over MLP weights; the lottery-ticket test")
+    inspect = subcommand("inspect", "Grad-CAM of an ENN over MLP weights; the lottery-ticket test")
     inspect.add_argument("--enn", type=Path, required=True, help="an ENN file (export, guide's enn_REGIME.pt)")
     inspect.add_argument("--mlp", type=Path, default=None,
                          help="MLP checkpoint (guide's mlps/REGIME_ROW.pt); default: train --mlps fresh ones")
-    inspect.add_argument("--model", type=int, default=0, help="which MLP of the checkpoint gets the heatmap figure")
-    inspect.add_argument("--mlps", type=int, default=5, help="fresh MLPs to train when no --mlp is given")
-    inspect.add_argument("--epochs", type=int, default=10, help="epochs of SGD for fresh MLPs")
-    inspect.add_argument("--keep", nargs="+", type=float, default=None, help="percents kept when pruning (5 10 25 50)")
-    inspect.add_argument("--seed", type=int, default=0)
+    inspect.add_argument("--model", type=index_int, default=0, help="which MLP of the checkpoint gets the heatmap figure")
+    inspect.add_argument("--mlps", type=positive_int, default=5, help="fresh MLPs to train when no --mlp is given")
+    inspect.add_argument("--epochs", type=positive_int, default=10, help="epochs of SGD for fresh MLPs")
+    inspect.add_argument("--keep", nargs="+", type=percent, default=None, help="percents kept when pruning (5 10 25 50)")
+    inspect.add_argument("--seed", type=seed_int, default=0)
     inspect.add_argument("--out", type=Path, default=Path("runs/inspect"))
     inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
-    quick = commands.add_parser("quickstart", help="the main job on the embedded default data set (digits)")
-    quick.add_argument("--seed", type=int, default=0)
+    quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
+    quick.add_argument("--seed", type=seed_int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     quick.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Dispatch parsed arguments to `agents.commands`; the exit code."""
     from agents import commands
 
     if args.command == "rollout":
@@ -119,11 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "benchmark":
         from agents.experiments.engine import EngineOptions
 
-        options = EngineOptions(engine=args.engine, resume=args.resume, cpus_per_cell=args.cpus_per_cell,
-                                attempts=args.attempts, ray_address=args.ray_address)
-        commands.benchmark(args.algos, args.seeds, out=args.out, timesteps=args.timesteps, env_kwargs=args.env_kwargs,
-                           n_envs=args.n_envs, datasets=args.datasets, eval_episodes=args.eval_episodes,
-                           wandb_mode=args.wandb_mode, options=options)
+        options = EngineOptions(engine=args.engine, resume=args.resume, overwrite=args.overwrite,
+                                cpus_per_cell=args.cpus_per_cell, attempts=args.attempts, ray_address=args.ray_address)
+        failed = commands.benchmark(args.algos, args.seeds, out=args.out, timesteps=args.timesteps,
+                                    env_kwargs=args.env_kwargs, n_envs=args.n_envs, datasets=args.datasets,
+                                    eval_episodes=args.eval_episodes, wandb_mode=args.wandb_mode, options=options)
+        if failed:
+            print(f"{PROG}: error: {failed} cell(s) failed (their failed.json says why); "
+                  f"rerun with --resume to try them again", file=sys.stderr)
+            return 1
     elif args.command == "export":
         commands.export(args.model, args.out, args.episodes)
     elif args.command == "guide":
@@ -134,6 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: a user's error is one line on stderr and exit code 2 (`--debug` shows the traceback)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except USER_ERRORS as error:
+        if args.debug:
+            traceback.print_exc()
+        parser.exit(2, f"{PROG}: error: {one_line(error)}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{PROG}: interrupted\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.config_files import default_config
+from agents.config_files import default_config, load_yaml
 from agents.experiments.benchmark import run_benchmark
 from agents.experiments.engine import EngineOptions
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
@@ -60,8 +60,11 @@ def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int 
 
 def benchmark(algos: list[str], seeds: list[int], *, out: Path, timesteps: int | None = None,
               env_kwargs: dict | None = None, n_envs: int | None = None, datasets: list[str] | None = None,
-              eval_episodes: int = 10, wandb_mode: str = "offline", options: EngineOptions = EngineOptions()) -> None:
-    """Train each algorithm on each seed (and data set), on the local or the Ray engine; print the tables."""
+              eval_episodes: int = 10, wandb_mode: str = "offline", options: EngineOptions = EngineOptions()) -> int:
+    """Train each algorithm on each seed (and data set), on the local or the Ray engine; print the tables.
+
+    :return: how many cells failed.
+    """
     start = time.perf_counter()
     result = run_benchmark(algos, seeds, out=out, timesteps=timesteps, env_kwargs=env_kwargs, n_envs=n_envs,
                            datasets=datasets, eval_episodes=eval_episodes, wandb_mode=wandb_mode, options=options)
@@ -71,12 +74,15 @@ def benchmark(algos: list[str], seeds: list[int], *, out: Path, timesteps: int |
           f"mean ± std over seeds {seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
           f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine} engine). "
           f"Written: {out}/results.csv, results.md, learning_curves_*.png")
+    return len(outcome.failed)
 
 
 def export(model_path: Path, out: Path, episodes: int) -> None:
     """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
     from agents.rl.export import export_calibrated_enn
 
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the ENN file's path, e.g. {out / 'enn.pt'}")
     enn, algo, report = export_calibrated_enn(model_path, episodes)
     enn.save(out)
     rows = [[stage, f"{q['kendall_tau']:.3f}", f"{q['spearman_rho']:.3f}", f"{100 * q['mae']:.1f}", q["n"]]
@@ -121,19 +127,24 @@ def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     Grad-CAM heatmap of the ENN over one of the comparison's BP-trained MLPs."""
     import yaml
 
+    from agents.experiments.baselines import runnable_rows
+
+    digits = load_yaml(default_config("paper_digits.yaml").read_text(), "paper_digits.yaml")
+    rows, skipped = runnable_rows(digits["rows"])  # a broken optional baseline is skipped, not fatal minutes later
+    for line in skipped:
+        print(line)
     rollout({}, episodes=5, seed=seed, out=out / "rollout")
     print()
     seeds = [seed, seed + 1, seed + 2]
-    benchmark(["ppo"], seeds, out=out / "benchmark", wandb_mode=wandb_mode)
+    benchmark(["ppo"], seeds, out=out / "benchmark", wandb_mode=wandb_mode, options=EngineOptions(overwrite=True))
     print()
     enn_path = out / "enn.pt"
     export(out / "benchmark" / "digits" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
     print()
-    digits = yaml.safe_load(default_config("paper_digits.yaml").read_text())
     paper = {**digits["regimes"]["paper"], "enn": {"path": str(enn_path)},
              "note": "the ENN is the PPO critic exported above"}
     config_path = out / "guide.yaml"
-    atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": digits["rows"],
+    atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": rows,
                                                    "lr_grid": digits["lr_grid"], "regimes": {"paper": paper}},
                                                   sort_keys=False))
     guide(config_path, out / "guide", wandb_mode, None)

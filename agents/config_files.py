@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 PACKAGE = "agents.configs"
 
@@ -34,3 +38,30 @@ def find_config(path: str | Path) -> Path | Traversable:
     names = sorted(p.name for p in files(PACKAGE).iterdir() if p.name.endswith(".yaml"))
     raise FileNotFoundError(f"config {str(path)!r} does not exist, and the package ships no config of that name "
                             f"(it ships {names})")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers as YAML 1.2 does: ``1e-3`` and ``3E+4`` are floats.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-3``); users write ``1e-3``.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                     |[0-9][0-9_]*[eE][-+]?[0-9]+
+                     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                     |[-+]?\.(?:inf|Inf|INF)
+                     |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """Parse YAML `text` (numbers as YAML 1.2 reads them); a syntax error names `where` in one line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        detail = " ".join(str(error).split())
+        raise ValueError(f"{where} is not valid YAML: {detail}") from None

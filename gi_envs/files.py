@@ -11,15 +11,34 @@ from typing import Any
 
 import torch
 
+PARTIAL = ".partial"  # in the name of every temporary file `replacing` writes
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def is_partial(path: Path) -> bool:
+    """Whether `path` is a temporary file of `replacing` (left behind only by a killed process)."""
+    return path.name.startswith(".") and PARTIAL in path.name
+
 
 @contextmanager
 def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path` (same suffix) to write to; renamed onto `path` if the block succeeds,
-    deleted if it raises."""
+    deleted if it raises. The file gets the mode a plain `open` would give (0o666 less the umask), and
+    temporaries of `path` that a killed process left behind are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{prefix}*{PARTIAL}{path.suffix}"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=f"{PARTIAL}{path.suffix}")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -44,7 +63,7 @@ def load_torch_payload(path: str | os.PathLike, file_format: str, what: str, wri
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path} is not an {what} written by {writer}: {err}") from err
+        raise ValueError(f"{path} is not an {what} written by {writer}: {' '.join(str(err).split())[:300]}") from err
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise ValueError(f"{path} is not an {what} (expected format {file_format!r})")
     return payload

@@ -31,8 +31,8 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     a coarse `action_grid` = (gh, gw) grid, row-major, flattened layer after layer. Each grid is
     upsampled (nearest neighbour) to its matrix's shape, multiplied by `perturbation_scale` times
     the RMS of that layer's current minibatch gradient, and added to the gradient. Biases get
-    their plain gradient. Values outside [-1, 1] are clipped; a wrongly shaped action raises
-    `ValueError`.
+    their plain gradient. Values outside [-1, 1] are clipped; a wrongly shaped action or a NaN
+    raises `ValueError`. The grid may not be larger than any weight matrix.
 
     ## Observation Space
 
@@ -123,6 +123,9 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         action = np.asarray(action, dtype=np.float32)
         if action.shape != self.action_space.shape:
             raise ValueError(f"action of shape {action.shape} does not fit the action space {self.action_space.shape}")
+        if np.isnan(action).any():
+            raise ValueError(f"action contains NaN at position(s) {np.flatnonzero(np.isnan(action)).tolist()}; "
+                             "expected finite values in [-1, 1]")
         result = self.task.step(action[None])
         return (
             result.observation[0],

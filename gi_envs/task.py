@@ -75,6 +75,12 @@ class EnvConfig:
         object.__setattr__(self, "image_stats", image.stats)
         choice("reward", REWARDS)
         positive_ints("action_grid", 2)
+        for layer, (out, fan_in) in enumerate(mlp.layer_shapes):
+            if self.action_grid[0] > out or self.action_grid[1] > fan_in:
+                largest = tuple(min(shape[k] for shape in mlp.layer_shapes) for k in (0, 1))
+                raise ValueError(f"action_grid={self.action_grid} is larger than weight matrix {layer} of shape "
+                                 f"(out, in)=({out}, {fan_in}): most cells would move no weight; expected at most "
+                                 f"{largest} for this MLP")
         number("steps_per_action", 1, 10_000, integer=True, low_open=False)
         number("batch_size", 1, 1_000_000, integer=True, low_open=False)
         number("lr", 0.0, 100.0)
@@ -178,14 +184,17 @@ class TrainingTask:
     def step(self, actions: np.ndarray) -> StepResult:
         """Train every model `steps_per_action` minibatches under its action; evaluate; report.
 
-        :param actions: (N, action_dim); values outside [-1, 1] are clipped.
+        :param actions: (N, action_dim); values outside [-1, 1] are clipped, a NaN raises ValueError.
         """
         cfg = self.config
         actions = np.asarray(actions, dtype=np.float32)
         expected = (self.n_models, self.action_space.shape[0])
         if actions.shape != expected:
             raise ValueError(f"actions of shape {actions.shape} do not fit the action space; expected {expected}")
-        actions = np.clip(np.nan_to_num(actions), -1.0, 1.0)
+        if np.isnan(actions).any():
+            rows = sorted(set(np.argwhere(np.isnan(actions))[:, 0].tolist()))
+            raise ValueError(f"action of model(s) {rows} contains NaN; expected finite values in [-1, 1]")
+        actions = np.clip(actions, -1.0, 1.0)
         perturbation = None
         if actions.any():
             grid = torch.from_numpy(actions).view(self.n_models, *self.grid_shape)

@@ -39,3 +39,16 @@ def torch_threads(request: pytest.FixtureRequest) -> Iterator[int]:
     torch.set_num_threads(request.param)
     yield request.param
     torch.set_num_threads(before)
+
+
+def cli_error(argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    """Run the command line on `argv`, expecting a user error: exit code 2 and one line on stderr, which is returned."""
+    from agents.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, (exit_info.value.code, err)
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err

@@ -4,6 +4,7 @@ the ENN body fits small weight images; the benchmark writes its table; W&B offli
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from agents.rl.features import WeightImageCNN
 from agents.rl.rollout import random_policy, rollout_curves
 from agents.rl.training import train_agent
 from agents.seeds import evaluation_seeds
+from tests.conftest import cli_error
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 
@@ -78,15 +80,13 @@ def test_bad_configs_fail_before_training_with_a_clear_message(algo, raw, messag
     assert not (out / "model.zip").exists() and not (out / "monitor.csv").exists()
 
 
-def test_unknown_algorithm_and_missing_config_fail_from_the_command_line(tmp_path: Path) -> None:
-    from train_agents import main
-
-    with pytest.raises(ValueError, match=r"unknown algorithm 'ppo2'; expected one of \['a2c', 'ars'"):
-        main(["train", "--algo", "ppo2", "--out", str(tmp_path / "x")])
-    with pytest.raises(FileNotFoundError, match="nope.yaml does not exist"):
-        main(["train", "--algo", "ppo", "--config", str(tmp_path / "nope.yaml")])
-    with pytest.raises(ValueError, match=r"unknown algorithm 'dqn'"):
-        main(["benchmark", "--algos", "ppo", "dqn", "--seeds", "0", "--out", str(tmp_path / "b")])
+def test_unknown_algorithm_and_missing_config_fail_from_the_command_line(tmp_path: Path, capsys) -> None:
+    assert re.search(r"unknown algorithm 'ppo2'; expected one of \['a2c', 'ars'",
+                     cli_error(["train", "--algo", "ppo2", "--out", str(tmp_path / "x")], capsys))
+    assert "nope.yaml does not exist" in cli_error(["train", "--algo", "ppo", "--config", str(tmp_path / "nope.yaml")],
+                                                   capsys)
+    assert "unknown algorithm 'dqn'" in cli_error(["benchmark", "--algos", "ppo", "dqn", "--seeds", "0", "--out",
+                                                   str(tmp_path / "b")], capsys)
     assert not (tmp_path / "b").exists()  # nothing trained before the bad name was found
 
 

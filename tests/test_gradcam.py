@@ -19,6 +19,7 @@ from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lotte
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import load_dataset
 from gi_envs.spec import MLPSpec
+from tests.conftest import cli_error
 from train_agents import main
 
 ENV = {"hidden_sizes": [16], "episode_length": 5, "steps_per_action": 20, "eval_samples": 0}
@@ -97,24 +98,23 @@ def test_inspect_writes_heatmaps_tables_and_wandb(tmp_path: Path, enn, mlps) -> 
     assert summary["spearman"]["_type"] == "table-file" and summary["pruning"]["_type"] == "table-file"
 
 
-def test_bad_checkpoints_and_foreign_enns_fail_clearly(tmp_path: Path, enn, mlps) -> None:
+def test_bad_checkpoints_and_foreign_enns_fail_clearly(tmp_path: Path, enn, mlps, capsys) -> None:
     enn.save(tmp_path / "enn.pt")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="is not an MLP checkpoint"):
-        main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(garbage), "--out", str(tmp_path / "o")])
-    with pytest.raises(FileNotFoundError, match="no MLP checkpoint at"):
-        main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")])
+    inspect = ["inspect", "--enn", str(tmp_path / "enn.pt"), "--out", str(tmp_path / "o"), "--mlp"]
+    assert "is not an MLP checkpoint" in cli_error([*inspect, str(garbage)], capsys)
+    assert "no MLP checkpoint at" in cli_error([*inspect, str(tmp_path / "missing.pt")], capsys)
     torch.save({"weights": [1, 2]}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="expected format"):
         BatchedMLP.load(tmp_path / "other.pt")
     wide = BatchedMLP((64, 32, 10), 2)
     wide.save(tmp_path / "wide.pt", dataset="digits")
-    with pytest.raises(ValueError, match=r"made for an MLP with weight shapes \[\(16, 64\), \(10, 16\)\]"):
-        main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "wide.pt"), "--out", str(tmp_path / "o")])
+    assert "made for an MLP with weight shapes [(16, 64), (10, 16)]" in cli_error([*inspect, str(tmp_path / "wide.pt")],
+                                                                                  capsys)
     with pytest.raises(ValueError, match="made for an MLP with weight shapes"):
         enn_gradcam(supervised_enn({"hidden_sizes": [8]}), mlps.weights)
     tanh = BatchedMLP((64, 16, 10), 2, activation="tanh")
     tanh.save(tmp_path / "tanh.pt", dataset="digits")
-    with pytest.raises(ValueError, match="made for relu MLPs on 'digits', the checkpoint holds tanh MLPs"):
-        main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "tanh.pt"), "--out", str(tmp_path / "o")])
+    assert "made for relu MLPs on 'digits', the checkpoint holds tanh MLPs" in cli_error(
+        [*inspect, str(tmp_path / "tanh.pt")], capsys)

@@ -152,8 +152,13 @@ class ENN(nn.Module):
     def load(cls, path: str | os.PathLike) -> ENN:
         """Read an ENN written by `save`; tensors and JSON only, no pickled objects."""
         payload = load_torch_payload(path, ENN_FORMAT, "ENN file", "ENN.save")
-        enn = cls(json.loads(payload["metadata"]))
-        enn.load_state_dict(payload["state_dict"])
+        try:
+            enn = cls(json.loads(payload["metadata"]))
+            enn.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            detail = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            raise ValueError(f"{path} has the ENN format tag but a damaged body ({detail}); "
+                             "write it again with ENN.save") from error
         return enn.eval()
 
 

@@ -42,13 +42,47 @@ class SequentialTrainer(Protocol):
     def end_epoch(self) -> None: ...
 
 
+# What each trainer imports; LFP's chain (lfprop -> lxt -> transformers<5 -> huggingface-hub<1) breaks when a
+# companion such as rl-zoo3 (through huggingface_sb3) has upgraded huggingface-hub to 2.x.
+TRAINER_MODULES = {"rmsgd": ("rmsgd",),
+                   "lfp": ("lfprop", "lfprop.propagation.propagator_lxt", "lfprop.rewards.reward_functions")}
+
+
 def _require(module: str):
-    """Import an optional baseline package, or say which extra provides it."""
+    """Import an optional baseline module, or say in one line what is missing or broken and how to fix it."""
     try:
         return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module.split(".")[0] == error.name.split(".")[0]:
+            raise ImportError(f"the {module.split('.')[0]!r} package is not installed; it comes with the "
+                              f"[{EXTRA}] extra: pip install -e '.[{EXTRA}]'") from error
+        raise ImportError(f"{module!r} is installed but cannot import {error.name!r}; reinstall the "
+                          f"[{EXTRA}] extra: pip install -e '.[{EXTRA}]'") from error
     except ImportError as error:
-        raise ImportError(f"the {module!r} package is not installed; it comes with the [{EXTRA}] extra: "
-                          f"pip install -e '.[{EXTRA}]'") from error
+        detail = " ".join(str(error).split())[:200]
+        raise ImportError(f"{module!r} is installed but fails to import ({detail}); another package changed what "
+                          f"it depends on: pip install -e '.[{EXTRA}]' restores it (see README, companions)") from error
+
+
+def runnable_rows(rows: list[str]) -> tuple[list[str], list[str]]:
+    """`rows` without the baseline rows whose packages are missing or broken, and one line on each dropped."""
+    kept, skipped = [], []
+    for row in rows:
+        try:
+            if row in TRAINERS:
+                check_trainer(row)
+            kept.append(row)
+        except ImportError as error:
+            skipped.append(f"skipping the row {row!r}: {error}")
+    return kept, skipped
+
+
+def check_trainer(name: str) -> None:
+    """Import everything trainer `name` needs now, so that a missing or broken package fails before any work."""
+    if name not in TRAINER_MODULES:
+        raise ValueError(f"unknown trainer {name!r}; known trainers: {list(TRAINERS)}")
+    for module in TRAINER_MODULES[name]:
+        _require(module)
 
 
 class RMSGDTrainer:
@@ -78,7 +112,7 @@ class LFPTrainer:
     """LFP-epsilon feedback (`lfprop`) with the softmax-loss reward, applied by plain SGD."""
 
     def __init__(self, model: nn.Sequential, lr: float):
-        _require("lfprop")
+        check_trainer("lfp")
         from lfprop.propagation.propagator_lxt import LFPEpsilonComposite
         from lfprop.rewards.reward_functions import SoftmaxLossReward
 

@@ -42,6 +42,10 @@ def run_inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: st
                 n_mlps: int = 5, epochs: int = 10, seed: int = 0,
                 keep_percents: list[float] | None = None) -> InspectResult:
     """Grad-CAM figure of MLP `model`, Spearman(heatmap, |W|) and the pruning study; files and a W&B run."""
+    if mlp_path is None and not 0 <= model < n_mlps:
+        raise ValueError(f"--model {model} is out of range: --mlps {n_mlps} fresh MLPs are trained")
+    if keep_percents is not None and not all(0 < k < 100 for k in keep_percents):
+        raise ValueError(f"--keep {keep_percents} must be percentages in (0, 100)")
     enn = ENN.load(enn_path)
     mlp, dataset, source = mlps_to_inspect(enn, mlp_path, n_mlps, epochs, seed)
     enn.check_shapes(mlp.layer_shapes)

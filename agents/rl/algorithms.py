@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from sb3_contrib import ARS, TQC, TRPO, CrossQ, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.config_files import default_config
+from agents.config_files import default_config, load_yaml
 from agents.rl.features import enn_policy_kwargs
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
@@ -94,7 +93,7 @@ def load_agent_config(
         if not config.is_file():
             raise FileNotFoundError(f"config file {config} does not exist (expected a YAML mapping of {name} settings)")
         source = str(config)
-    raw = yaml.safe_load(config.read_text()) or {}
+    raw = load_yaml(config.read_text(), source) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: expected a YAML mapping, got {type(raw).__name__}")
     raw.pop("algo", None)

@@ -15,14 +15,15 @@ exactly what the agent's critic computes (a test checks it) and loads without SB
 from __future__ import annotations
 
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
+from agents.config_files import load_yaml
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
 from agents.enn.quality import calibrate
 from agents.rl.algorithms import ALGORITHMS, algorithm_name
@@ -42,11 +43,18 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
         raise FileNotFoundError(f"no model at {model_path}")
     if not config_path.is_file():
         raise FileNotFoundError(f"no config.yaml beside {model_path}: export reads the algorithm and env from it")
-    config = yaml.safe_load(config_path.read_text())
+    config = load_yaml(config_path.read_text(), str(config_path))
+    if not isinstance(config, dict) or "algo" not in config:
+        raise ValueError(f"{config_path} is not a run's config (no 'algo' key): export reads the algorithm from it")
     algo = algorithm_name(config["algo"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = ALGORITHMS[algo].load(model_path, device="cpu")
+        try:
+            model = ALGORITHMS[algo].load(model_path, device="cpu")
+        except (AssertionError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile, EOFError) as error:
+            detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].__name__} model ({detail}); "
+                             f"give the model.zip of a run of `train`") from error
     for warning in caught:
         if "exact_match" in str(warning.message):  # SB3 then loads PPO/A2C with missing weights left random
             raise ValueError(f"{model_path} does not match this version's networks (its parameter names differ); "

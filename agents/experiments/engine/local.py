@@ -7,7 +7,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from agents.experiments.engine.matrix import Cell, MatrixRun, Work, run_cell
+from agents.experiments.engine.matrix import SCRATCH_PREFIX, Cell, MatrixRun, Work, run_cell
 
 
 def run_local(todo: list[Cell], work: Work, matrix: MatrixRun, threads: int) -> None:
@@ -17,7 +17,7 @@ def run_local(todo: list[Cell], work: Work, matrix: MatrixRun, threads: int) -> 
         while again:
             attempt += 1
             matrix.bar.update(running=1)
-            scratch = Path(tempfile.mkdtemp(dir=matrix.out, prefix=".cell-"))
+            scratch = Path(tempfile.mkdtemp(dir=matrix.out, prefix=SCRATCH_PREFIX))
             try:
                 seconds = run_cell(work, cell, scratch, threads, "local")
             except KeyboardInterrupt:

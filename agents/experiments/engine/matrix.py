@@ -29,8 +29,10 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.report import atomic_write_text
+from gi_envs.files import is_partial
 
 ENGINES = ("local", "ray")
+SCRATCH_PREFIX = ".cell-"  # a cell's folder while it works, beside the matrix
 FAILED_FILE = "failed.json"
 CELL_FILE = "cell.json"
 
@@ -51,7 +53,9 @@ class EngineOptions:
     """How a matrix runs, validated once.
 
     :param engine: ``local`` (cells one after another in this process) or ``ray`` (one Ray task each).
-    :param resume: keep cells already finished in the output folder.
+    :param resume: keep cells already finished in the output folder (and clear what killed runs left there).
+    :param overwrite: delete whatever the output folder holds first. Without `resume` or `overwrite`, a
+        non-empty output folder is refused: rerunning into it would mix two matrices.
     :param cpus_per_cell: CPUs (torch threads) each cell declares and uses.
     :param attempts: tries per cell before it is recorded as failed.
     :param ray_address: a Ray cluster to join (``auto``, ``HOST:PORT``, ``ray://HOST:10001``); default:
@@ -61,6 +65,7 @@ class EngineOptions:
 
     engine: str = "local"
     resume: bool = False
+    overwrite: bool = False
     cpus_per_cell: int = 1
     attempts: int = 2
     ray_address: str | None = None
@@ -73,6 +78,8 @@ class EngineOptions:
             raise ValueError(f"attempts={self.attempts} and cpus_per_cell={self.cpus_per_cell} must be at least 1")
         if self.ray_address and self.engine != "ray":
             raise ValueError("--ray-address needs --engine ray")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume keeps finished cells and --overwrite deletes them: pass one of them")
 
 
 @dataclass
@@ -187,6 +194,41 @@ class MatrixRun:
         return False
 
 
+def prepare_output(out: Path, options: EngineOptions) -> None:
+    """Make `out` ready for a matrix: refuse a non-empty one unless resuming or overwriting; with
+    `overwrite` empty it; with `resume` remove the scratch a killed run left behind."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not (options.resume or options.overwrite):
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise FileExistsError(f"--out {out} already holds {len(held)} entr{'y' if len(held) == 1 else 'ies'} "
+                              f"({shown}); pass --resume to keep its finished cells or --overwrite to replace them")
+    if held and options.overwrite:
+        for name in held:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if options.resume:
+        remove_scratch(out)
+
+
+def remove_scratch(out: Path) -> list[Path]:
+    """Delete the scratch a killed run leaves under `out`: cell folders (`.cell-*`) and half-written files.
+
+    :return: what was removed.
+    """
+    removed = []
+    for path in sorted(out.rglob(".*")):
+        if path.is_dir() and path.name.startswith(SCRATCH_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif path.is_file() and is_partial(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callable[[Cell, Path], bool], *,
                options: EngineOptions = EngineOptions()) -> MatrixOutcome:
     """Run every cell not already finished (with `options.resume`); see the module docstring.
@@ -195,7 +237,11 @@ def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callab
     """
     if len({c.path for c in cells}) != len(cells):
         raise ValueError("cells must have distinct paths")
-    out.mkdir(parents=True, exist_ok=True)
+    if options.engine == "ray" and options.ray_address:  # a silent address fails now, before anything is written
+        from agents.experiments.engine.ray_engine import check_reachable
+
+        check_reachable(options.ray_address)
+    prepare_output(out, options)
     outcome = MatrixOutcome()
     todo = []
     for cell in cells:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from agents.experiments.engine.matrix import Cell, MatrixRun, Work, run_cell
+from agents.experiments.engine.matrix import SCRATCH_PREFIX, Cell, MatrixRun, Work, run_cell
 
 DISTRIBUTED_EXTRA = "distributed"
+CONNECT_TIMEOUT_S = 5.0  # how long a --ray-address may stay silent before the run fails
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # keeps a Ray node on 127.0.0.1 (see import_ray)
 
 
@@ -50,11 +53,40 @@ def is_loopback(address: str | None) -> bool:
     return host in ("127.0.0.1", "localhost", "[::1]")
 
 
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise a ConnectionError within `timeout` seconds if nothing listens at a Ray address.
+
+    `ray.init(address=...)` retries a silent address for ever; a TCP connection attempt says at once
+    whether a head node (GCS port, or Ray Client's `ray://` port) is there. ``auto`` is left to Ray,
+    which reads this machine's running cluster and fails fast without one.
+    """
+    if address == "auto":
+        return
+    client = address.startswith("ray://")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=max(0.1, deadline - time.monotonic())):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"no Ray cluster answers at {address} ({error.strerror or error}) after {timeout:g} s; start one "
+                    f"there with `ray start --head --port={port}`" + (" (Ray Client listens on 10001)" if client else "")
+                    + ", or leave out --ray-address to run a cluster on this machine") from None
+            time.sleep(0.2)
+
+
 def start_ray(address: str | None, log_to_driver: bool = False) -> bool:
     """Connect to Ray: join `address`, or start a cluster on this machine bound to 127.0.0.1.
 
     :return: whether this call started (or joined) Ray, i.e. whether the caller should shut it down.
     """
+    if address:
+        check_reachable(address)
     ray = import_ray(loopback=is_loopback(address))
     if ray.is_initialized():
         return False
@@ -88,7 +120,7 @@ def _portable(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 def unpack(archive: bytes, out: Path) -> Path:
     """Extract a cell's archive into a scratch folder beside the matrix (installed by the caller)."""
-    scratch = Path(tempfile.mkdtemp(dir=out, prefix=".cell-"))
+    scratch = Path(tempfile.mkdtemp(dir=out, prefix=SCRATCH_PREFIX))
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(scratch, filter="data")

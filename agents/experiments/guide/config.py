@@ -8,14 +8,13 @@ objects the env and the ENN metadata hold; the YAML writes their fields flat (``
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from agents.config_files import find_config
+from agents.config_files import find_config, load_yaml
 from agents.enn.guidance import SCHEDULES
 from agents.experiments.baselines import TRAINERS
 from gi_envs.datasets import load_dataset
@@ -57,17 +56,33 @@ class Regime:
     note: str = ""
 
     def __post_init__(self) -> None:
+        def fail(key: str, expected: str) -> None:
+            raise ValueError(f"regime {self.name!r}: {key}={getattr(self, key)!r} is not allowed; expected {expected}")
+
+        def is_number(value: object, low: float, low_open: bool = True, integer: bool = False) -> bool:
+            kinds = (int,) if integer else (int, float)
+            return (isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+                    and (value > low if low_open else value >= low))
+
         if self.guidance_schedule not in SCHEDULES:
-            raise ValueError(f"regime {self.name!r}: guidance_schedule={self.guidance_schedule!r} "
-                             f"is not one of {list(SCHEDULES)}")
-        for key in ("lr", "batch_size", "epochs", "guidance_every"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"regime {self.name!r}: {key}={getattr(self, key)!r} must be positive")
-        if set(self.enn) - {"path", "supervised_env_steps"} or len(self.enn) != 1:
-            raise ValueError(f"regime {self.name!r}: enn={self.enn!r} must be {{path: FILE}} or "
-                             "{supervised_env_steps: N}")
-        if self.lr_grid is not None and (not self.lr_grid or min(self.lr_grid) <= 0):
-            raise ValueError(f"regime {self.name!r}: lr_grid={self.lr_grid!r} must be a non-empty list of positive rates")
+            fail("guidance_schedule", f"one of {list(SCHEDULES)}")
+        if not is_number(self.lr, 0.0):
+            fail("lr", "a positive number")
+        for key in ("batch_size", "epochs", "guidance_every"):
+            if not is_number(getattr(self, key), 1, low_open=False, integer=True):
+                fail(key, "a positive integer")
+        if not is_number(self.l1, 0.0, low_open=False):
+            fail("l1", "a number >= 0")
+        weights = self.guidance_weight if isinstance(self.guidance_weight, list) else [self.guidance_weight]
+        if not weights or not all(is_number(w, 0.0, low_open=False) for w in weights):
+            fail("guidance_weight", "a number >= 0 or a non-empty list of them (a grid searched on validation)")
+        if self.lr_grid is not None and (not isinstance(self.lr_grid, list) or not self.lr_grid
+                                         or not all(is_number(lr, 0.0) for lr in self.lr_grid)):
+            fail("lr_grid", "a non-empty list of positive learning rates")
+        enn_ok = isinstance(self.enn, dict) and len(self.enn) == 1 and (
+            isinstance(self.enn.get("path"), str) or is_number(self.enn.get("supervised_env_steps"), 1, False, True))
+        if not enn_ok:
+            fail("enn", "{path: FILE} or {supervised_env_steps: N}")
 
     @classmethod
     def from_settings(cls, name: str, settings: Mapping[str, Any]) -> Regime:
@@ -119,7 +134,9 @@ def load_guide_config(path: str | Path) -> tuple[list[Regime], list[int], list[s
     """Regimes, seeds and rows of a `guide` YAML (see configs/paper_mnist.yaml); every regime is
     checked here, before anything trains."""
     path = find_config(path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path.read_text(), str(path)) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a YAML mapping with {', '.join(CONFIG_KEYS)}")
     unknown = set(raw) - set(CONFIG_KEYS)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")

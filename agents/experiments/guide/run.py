@@ -10,6 +10,7 @@ import pandas as pd
 
 from agents.enn.network import ENN
 from agents.enn.quality import collect_snapshots, quality_by_stage
+from agents.experiments.baselines import TRAINERS, check_trainer
 from agents.experiments.guide.config import LR_TUNED_ROWS, ROW_NAMES, Regime, check_rows, load_guide_config
 from agents.experiments.guide.rows import RowResult, regime_enn, train_row, tuned_guidance_weight, tuned_lr
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars
@@ -17,6 +18,24 @@ from agents.rl import tracking
 from agents.seeds import TUNING_SEEDS, quality_seeds
 
 QUALITY_RUNS = 16  # unseen training runs of the regime on which the ENN's ranking is reported
+
+
+def check_before_work(regimes: list[Regime], rows: list[str]) -> None:
+    """Everything that can fail on the user's input, before anything trains: the baseline packages the
+    rows need import, and every ENN file exists, loads and fits its regime's MLPs."""
+    for row in rows:
+        if row in TRAINERS:
+            try:
+                check_trainer(row)
+            except ImportError as error:
+                raise ImportError(f"row {row!r}: {error}") from error
+    if any(r.startswith("enn") for r in rows):
+        for regime in regimes:
+            if "path" in regime.enn:
+                try:
+                    ENN.load(regime.enn["path"]).check_shapes(regime.mlp.layer_shapes)
+                except (OSError, ValueError) as error:
+                    raise type(error)(f"regime {regime.name!r}: {error}") from error
 
 
 def prepare_enn(regime: Regime, out: Path) -> tuple[ENN, float, str]:
@@ -103,6 +122,7 @@ def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", s
         if unknown:
             raise ValueError(f"--regimes: unknown regime(s) {unknown}; {config_path} has {[r.name for r in regimes]}")
         regimes = [r for r in regimes if r.name in regime_names]
+    check_before_work(regimes, rows)
     out.mkdir(parents=True, exist_ok=True)
     run = tracking.start_run(out, wandb_mode, name=f"guide-{out.name}", job_type="guide",
                              config={"config": str(config_path), "seeds": seeds, "rows": rows,
