@@ -12,6 +12,8 @@ from scipy import stats
 
 from gi_envs.files import replacing
 
+REFERENCE_COLORS = ("black", "gray", "tab:red", "tab:purple", "tab:brown", "tab:olive")  # dashed lines
+
 
 def mean_std(values: Sequence[float] | np.ndarray, scale: float = 100.0, digits: int = 1) -> str:
     """'mean ± std' of `values` times `scale` (percent by default)."""
@@ -66,8 +68,8 @@ def write_curves(
         mean, std = arr.mean(0), arr.std(0)
         ax.plot(xs, mean, label=f"{name} (n={len(arr)})")
         ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
-    for name, value in (references or {}).items():
-        ax.axhline(value, linestyle="--", linewidth=1, color="gray" if "random" in name else "black", label=name)
+    for (name, value), color in zip((references or {}).items(), REFERENCE_COLORS):
+        ax.axhline(value, linestyle="--", linewidth=1, color=color, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

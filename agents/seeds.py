@@ -11,6 +11,7 @@ something is never reused for another of these jobs.
 | quality             | 3,000,000 + k                      | reporting an ENN's ranking quality              |
 | supervised zoo      | 4,000,000 + 100,000 * seed + k     | the snapshots a supervised ENN is fitted on     |
 | tuning              | 1000, 1001, 1002                   | choosing guidance weights and learning rates    |
+| reference tuning    | 5,000,000 + k                      | choosing the best constant and the schedule     |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ CALIBRATION_BASE = 2_000_000
 QUALITY_BASE = 3_000_000
 SUPERVISED_ZOO_BASE = 4_000_000
 TUNING_SEEDS = (1000, 1001, 1002)
+REFERENCE_TUNING_BASE = 5_000_000
 
 
 def evaluation_seeds(train_seed: int, episodes: int) -> list[int]:
@@ -40,3 +42,8 @@ def quality_seeds(episodes: int) -> list[int]:
 def supervised_zoo_seeds(seed: int, episodes: int) -> list[int]:
     """The MLPs whose snapshots a supervised ENN fitted with `seed` learns from."""
     return [SUPERVISED_ZOO_BASE + 100_000 * int(seed) + k for k in range(episodes)]
+
+
+def reference_tuning_seeds(episodes: int) -> list[int]:
+    """The MLPs on which the tuned reference policies (best constant, schedule) choose their setting."""
+    return [REFERENCE_TUNING_BASE + k for k in range(episodes)]

@@ -44,13 +44,16 @@ def main() -> None:
     parser.add_argument("--quality-episodes", type=int, default=64, help="unseen MLPs for the quality measurement")
     parser.add_argument("--image-stats", nargs="+", default=["mean"], choices=["mean", "rms"],
                         help="what each pixel says of its weights (gi_envs.weight_image)")
+    parser.add_argument("--action-mode", default="perturb", choices=["perturb", "scale"],
+                        help="the env's action mode while the zoo trains (perturb: as in the published tables)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/enn_resolution"))
     args = parser.parse_args()
 
     rows, taus = [], {"all stages": [], "late training": []}
     for resolution in args.resolutions:
-        env_kwargs = {"dataset": args.dataset, "resolution": resolution, "image_stats": tuple(args.image_stats)}
+        env_kwargs = {"dataset": args.dataset, "resolution": resolution, "image_stats": tuple(args.image_stats),
+                      "action_mode": args.action_mode}
         if args.dataset != "digits":
             env_kwargs["hidden_sizes"] = (100,)
         start = time.perf_counter()

@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import gi_envs
 from agents.report import markdown_table
-from gi_envs import ENV_ID, EnvConfig, SB3VecEnv
+from gi_envs import ENV_ID, EnvConfig, make_sb3_vec_env
 
 SETTINGS = {"digits": {"dataset": "digits", "hidden_sizes": (32,)}, "mnist": {"dataset": "mnist", "hidden_sizes": (100,)}}
 DEFAULT_SIZES = {"digits": [1, 8, 32, 128], "mnist": [1, 8, 32]}
@@ -74,7 +74,7 @@ def make_subproc(n: int, kwargs: dict) -> VecEnv:
 
 
 def make_native(n: int, kwargs: dict) -> VecEnv:
-    return SB3VecEnv(gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", **kwargs))
+    return make_sb3_vec_env(n, **kwargs)
 
 
 def time_vec_env(venv: VecEnv, config: EnvConfig, min_seconds: float) -> float:

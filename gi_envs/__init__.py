@@ -20,7 +20,7 @@ if ENV_ID not in gymnasium.registry:
         id=ENV_ID,
         entry_point="gi_envs.grad_instructor_env:GradInstructorEnv",
         vector_entry_point="gi_envs.vector_env:GradInstructorVectorEnv",
-        max_episode_steps=EnvConfig.episode_length,
+        # no max_episode_steps: the env truncates at its own `episode_length` and reports it in `env.spec`
     )
 
 

@@ -175,20 +175,27 @@ class BatchedMLP:
         lr: float,
         perturbation: Sequence[torch.Tensor] | None = None,
         perturbation_scale: float = 1.0,
+        gradient_scales: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """One minibatch SGD step for all N models, with an optional gradient perturbation.
+        """One minibatch SGD step for all N models, with an optional gradient perturbation or scaling.
 
         :param perturbation: per weight matrix, a tensor of shape (N, out, in) added to that
             layer's weight gradient in units of the gradient's RMS (per model), times
             `perturbation_scale`. Scaling by the gradient's own size keeps a perturbation
             meaningful from the first step to the last. Biases get their plain gradient.
             ``None`` (or zeros) is exactly plain SGD.
+        :param gradient_scales: per weight matrix a tensor (N, out, in) and per bias a tensor (N, out)
+            that multiply the gradients elementwise: per-weight learning rates. ``None`` (or ones) is
+            exactly plain SGD.
         :return: the per-model minibatch loss (N,) before the update.
         """
         loss, weight_grads, bias_grads = self.loss_and_gradients(x, y)
         if perturbation is not None:
             for g, p in zip(weight_grads, perturbation):  # g is a fresh tensor: update in place
                 g.addcmul_(p, (perturbation_scale * gradient_rms(g))[:, None, None])
+        if gradient_scales is not None:
+            for g, scale in zip(weight_grads + bias_grads, [*gradient_scales[0], *gradient_scales[1]]):
+                g.mul_(scale)
         self.apply_gradients(weight_grads, bias_grads, lr)
         return loss
 

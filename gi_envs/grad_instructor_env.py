@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec
 import numpy as np
 import torch
 
@@ -20,33 +22,47 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Each episode trains one freshly initialised MLP classifier with minibatch SGD. At every step
     the agent sees a low-resolution image of the MLP's weights and chooses a coarse, per-layer
-    perturbation of the gradient; the env runs `steps_per_action` minibatch SGD steps with that
-    perturbation and pays the MLP's held-out (validation) accuracy. The zero action is exactly
-    plain SGD, so "did the agent help?" is always measured against a free baseline. The idea
-    comes from Grad-Instructor (arXiv 2406.10559); every design choice here is ours.
+    action on the gradient; the env runs `steps_per_action` minibatch SGD steps with it and pays
+    the MLP's held-out (validation) accuracy. The zero action is exactly plain SGD in every
+    action mode, so "did the agent help?" always has a free baseline; in `scale` mode a uniform
+    action is plain SGD at another learning rate, so a tuned learning rate is the real bar. The
+    idea comes from Grad-Instructor (arXiv 2406.10559); every design choice here is ours.
 
     ## Action Space
 
-    `Box(-1, 1, (C * gh * gw,), float32)`: for each of the C weight matrices (input layer first),
+    `Box(-1, 1, (L * gh * gw,), float32)`: for each of the L weight matrices (input layer first),
     a coarse `action_grid` = (gh, gw) grid, row-major, flattened layer after layer. Each grid is
-    upsampled (nearest neighbour) to its matrix's shape, multiplied by `perturbation_scale` times
-    the RMS of that layer's current minibatch gradient, and added to the gradient. Biases get
-    their plain gradient. Values outside [-1, 1] are clipped; a wrongly shaped action or a NaN
-    raises `ValueError`. The grid may not be larger than any weight matrix.
+    upsampled (nearest neighbour) to its matrix's shape, so one cell covers one block of weights.
+
+    - `action_mode="scale"` (default): the gradient of every weight in a block is multiplied by
+      `max_scale ** a`, from 1/`max_scale` to `max_scale`: per-block learning rates, the lever the
+      paper's "adjusts gradient magnitudes according to the training stage" describes. A bias gets
+      the geometric mean of the multipliers along its row (its output unit's weights), so a
+      uniform action `a` is exactly SGD at learning rate `lr * max_scale ** a`, and
+      `action_grid=(1, 1)` is per-layer learning-rate control.
+    - `action_mode="perturb"`: `a` times `perturbation_scale` times the RMS of the layer's current
+      minibatch gradient is added to each weight's gradient; biases get their plain gradient.
+
+    Values outside [-1, 1] are clipped; a wrongly shaped action or a NaN raises `ValueError`. The
+    grid may not be larger than any weight matrix.
 
     ## Observation Space
 
-    `Box(-20, 20, (C, H, W), float32)`, the weight image (see `gi_envs.weight_image`):
+    `Box(-20, 20, (S * L, H, W), float32)`, the weight image (see `gi_envs.weight_image`): one group
+    of L channels, one per weight matrix, for each of the S entries of `image_stats`, in that order.
+    With the default `("mean", "rms")` on digits 64-32-10 at resolution 0.15 it is (4, 5, 10):
 
-    | channel | meaning                                             | size (digits, 64-32-10, resolution 0.15) |
-    |---------|-----------------------------------------------------|------------------------------------------|
-    | 0       | first weight matrix (hidden x input), area-pooled   | 5 x 10                                   |
-    | ...     | next weight matrices, in order                      |                                          |
-    | C - 1   | last weight matrix (classes x last hidden)          | 2 x 5, zero-padded to 5 x 10             |
+    | channel | meaning                                                          | size                          |
+    |---------|------------------------------------------------------------------|-------------------------------|
+    | 0       | `mean`: first weight matrix (hidden x input), area-averaged        | 5 x 10                        |
+    | 1       | `mean`: last weight matrix (classes x hidden)                      | 2 x 5, zero-padded to 5 x 10  |
+    | 2       | `rms`: first weight matrix, root mean square of each block         | 5 x 10                        |
+    | 3       | `rms`: last weight matrix                                          | 2 x 5, zero-padded to 5 x 10  |
 
-    Each channel is normalised by a constant of its layer, so that pixels have about the same
-    scale in every layer at initialisation (std ~0.58 at PyTorch's default init). NaN or inf
-    weights (a diverged MLP) are mapped into the bounds, so the observation is always finite.
+    Each `mean` channel is normalised by a constant of its layer, so that pixels have about the
+    same scale in every layer at initialisation (std ~0.58 at PyTorch's default init); each `rms`
+    channel is multiplied by sqrt(fan_in) (about 0.58 everywhere at init). NaN or inf weights (a
+    diverged MLP) are mapped into the bounds, so the observation is always finite.
 
     ## Rewards
 
@@ -62,43 +78,60 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Episode End
 
-    - Truncation: after `episode_length` steps (registered as `max_episode_steps`; pass both
-      when you change it: `gym.make("GradInstructor-v0", episode_length=50, max_episode_steps=50)`).
+    - Truncation: after `episode_length` steps, the one knob for it:
+      `gym.make("GradInstructor-v0", episode_length=50)` gives 50-step episodes, and `env.spec.max_episode_steps`
+      says 50. (`gym.make`'s own `max_episode_steps` adds a `TimeLimit` that can only cut episodes shorter.)
     - Termination: the MLP diverged (a NaN or inf loss); `info["diverged"]` is then True.
 
     `reset` returns `info` with `val_accuracy` and `mlp_seed`, the seed of the MLP's init and data
-    order (see `TrainingTask.reset_model`). `step`'s `info` holds `val_accuracy`, `train_loss` (mean over the step's minibatches) and `diverged`
-    at every step, and `test_accuracy` (whole test split) at the step that ends the episode.
+    order (see `TrainingTask.reset_model`). `step`'s `info` holds `val_accuracy`, `train_loss`
+    (mean over the step's minibatches) and `diverged` at every step, and `test_accuracy` (whole
+    test split) at the step that ends the episode.
 
     ## Arguments
 
-    | argument             | default      | meaning                                                              |
-    |----------------------|--------------|----------------------------------------------------------------------|
-    | `dataset`            | `"digits"`   | `digits` (embedded), `mnist` or `fashion-mnist`                      |
-    | `hidden_sizes`       | `(32,)`      | widths of the hidden layers                                          |
-    | `activation`         | `"relu"`     | `relu`, `tanh`, `sigmoid` or `gelu`                                  |
-    | `init`               | `"default"`  | `default` (PyTorch's `nn.Linear`) or `he` (He normal, zero biases)   |
-    | `resolution`         | `0.15`       | share of each side of a weight matrix kept in the image, in (0, 1]   |
-    | `action_grid`        | `(4, 4)`     | (rows, cols) of the coarse action grid of every layer                |
-    | `steps_per_action`   | `10`         | SGD minibatches per env step                                         |
-    | `batch_size`         | `32`         | samples per minibatch                                                |
-    | `lr`                 | `0.05`       | SGD learning rate                                                    |
-    | `perturbation_scale` | `1.0`        | action 1.0 adds this many gradient-RMS to a weight's gradient       |
-    | `episode_length`     | `20`         | env steps per episode                                                |
-    | `reward`             | `"accuracy"` | `accuracy` or `delta`                                                |
-    | `eval_samples`       | `512`        | validation samples behind the reward; 0 means the whole split        |
-    | `data_dir`           | `None`       | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`             |
+    | argument             | default             | meaning                                                       |
+    |----------------------|---------------------|---------------------------------------------------------------|
+    | `dataset`            | `"digits"`          | `digits` (embedded), `mnist` or `fashion-mnist`               |
+    | `hidden_sizes`       | `(32,)`             | widths of the hidden layers                                   |
+    | `activation`         | `"relu"`            | `relu`, `tanh`, `sigmoid` or `gelu`                           |
+    | `init`               | `"default"`         | `default` (PyTorch's `nn.Linear`) or `he` (He normal, zero biases) |
+    | `resolution`         | `0.15`              | share of each side of a weight matrix kept in the image, in (0, 1] |
+    | `image_stats`        | `("mean", "rms")`   | what each pixel says of its block: `mean` and/or `rms`        |
+    | `action_mode`        | `"scale"`           | `scale` (per-block gradient multipliers) or `perturb` (additive) |
+    | `max_scale`          | `16.0`              | `scale` mode: action 1 multiplies a gradient by this, -1 divides; > 1 |
+    | `action_grid`        | `(4, 4)`            | (rows, cols) of the coarse action grid of every layer         |
+    | `steps_per_action`   | `10`                | SGD minibatches per env step                                  |
+    | `batch_size`         | `32`                | samples per minibatch                                         |
+    | `lr`                 | `0.05`              | SGD learning rate (the zero action's)                         |
+    | `perturbation_scale` | `1.0`               | `perturb` mode: action 1 adds this many gradient-RMS          |
+    | `episode_length`     | `20`                | env steps per episode                                         |
+    | `reward`             | `"accuracy"`        | `accuracy` or `delta`                                         |
+    | `eval_samples`       | `512`               | validation samples behind the reward; 0 means the whole split |
+    | `data_dir`           | `None`              | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`      |
 
     ```python
     import gymnasium as gym, gi_envs
-    env = gym.make("GradInstructor-v0", dataset="mnist", hidden_sizes=(100,))
+    env = gym.make("GradInstructor-v0", dataset="mnist", hidden_sizes=(100,), episode_length=50)
+    env = gym.make("GradInstructor-v0", action_mode="perturb", image_stats=("mean",))   # the v0 defaults before
     ```
 
     A bad value raises `ValueError` naming the argument and what is allowed.
 
+    ## Vectorized environment
+
+    `gym.make_vec("GradInstructor-v0", num_envs=N, vectorization_mode="vector_entry_point")` gives
+    `GradInstructorVectorEnv`: N MLPs trained together in batched matmuls, Gymnasium's NEXT_STEP
+    autoreset by default (`autoreset_mode=AutoresetMode.SAME_STEP` for Stable-Baselines3, which
+    `gi_envs.make_sb3_vec_env` sets).
+
     ## Version History
 
-    * v0: initial version.
+    * v0, 2026-11: `action_mode="scale"` (per-block learning rates, `max_scale` 16) and
+      `image_stats=("mean", "rms")` became the defaults, after the benchmark showed agents beating
+      the zero action there (the `perturb` mode with mean images gave them nothing to learn);
+      `episode_length` alone sets the episode length; the vector env defaults to NEXT_STEP autoreset.
+    * v0: initial version (`perturb` actions, mean images, SAME_STEP vector env).
     """
 
     metadata = {"render_modes": []}
@@ -108,10 +141,23 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
             # In a worker process (AsyncVectorEnv, SubprocVecEnv) the workers already share the cores;
             # one thread each also avoids OpenMP's deadlock in children forked from a process that used it.
             torch.set_num_threads(1)
+        self._spec: EnvSpec | None = None
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.task = TrainingTask(self.config, n_models=1)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """The registration `gym.make` used, with `max_episode_steps` = this env's `episode_length`."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        # gym.make sets a spec without a time limit (the env truncates itself): make it say the truth
+        if value is not None and value.max_episode_steps != self.config.episode_length:
+            value = dataclasses.replace(value, max_episode_steps=self.config.episode_length)
+        self._spec = value
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)

@@ -24,7 +24,7 @@ class SB3VecEnv(VecEnv):
     ```python
     import gymnasium as gym, gi_envs
     from stable_baselines3 import PPO
-    venv = gi_envs.SB3VecEnv(gym.make_vec("GradInstructor-v0", num_envs=16, vectorization_mode="vector_entry_point"))
+    venv = gi_envs.make_sb3_vec_env(num_envs=16, seed=0)      # the native vector env, same-step autoreset
     PPO("MlpPolicy", venv).learn(2_000)
     ```
 
@@ -36,8 +36,9 @@ class SB3VecEnv(VecEnv):
         if mode != AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"SB3VecEnv needs a vector env with autoreset_mode=AutoresetMode.SAME_STEP, got {mode!r}; "
-                "build it with vectorization_mode='vector_entry_point', or pass "
-                "vector_kwargs={'autoreset_mode': AutoresetMode.SAME_STEP} to 'sync'/'async'"
+                "build it with vectorization_mode='vector_entry_point', autoreset_mode=AutoresetMode.SAME_STEP, "
+                "or pass vector_kwargs={'autoreset_mode': AutoresetMode.SAME_STEP} to 'sync'/'async' "
+                "(make_sb3_vec_env does this for you)"
             )
         self.env = env
         self._actions: np.ndarray | None = None
@@ -111,6 +112,7 @@ def make_sb3_vec_env(num_envs: int, seed: int | None = None, **env_kwargs: Any) 
     """`num_envs` MLPs in the native GradInstructor vector env, behind SB3's API, seeded for the next reset."""
     from gi_envs import ENV_ID
 
-    venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs))
+    venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                                  autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs))
     venv.seed(seed)
     return venv

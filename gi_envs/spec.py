@@ -110,7 +110,7 @@ class ImageSpec:
     """
 
     resolution: float = 0.15
-    stats: tuple[str, ...] = ("mean",)
+    stats: tuple[str, ...] = ("mean", "rms")
 
     def __post_init__(self) -> None:
         r = self.resolution

@@ -19,9 +19,10 @@ from gymnasium import spaces
 from gi_envs.batched_mlp import MinibatchSampler
 from gi_envs.datasets import Dataset, load_dataset
 from gi_envs.spec import ImageSpec, MLPSpec
-from gi_envs.weight_image import ImageLayout, upsample_action
+from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
+ACTION_MODES = ("scale", "perturb")
 OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
 
 
@@ -34,6 +35,8 @@ class EnvConfig:
     activation: str = "relu"
     init: str = "default"
     resolution: float = 0.15
+    action_mode: str = "scale"
+    max_scale: float = 16.0
     action_grid: tuple[int, int] = (4, 4)
     steps_per_action: int = 10
     batch_size: int = 32
@@ -43,7 +46,7 @@ class EnvConfig:
     reward: str = "accuracy"
     eval_samples: int = 512
     data_dir: str | None = None
-    image_stats: tuple[str, ...] = ("mean",)
+    image_stats: tuple[str, ...] = ("mean", "rms")
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -74,6 +77,8 @@ class EnvConfig:
         object.__setattr__(self, "hidden_sizes", mlp.hidden_sizes)
         object.__setattr__(self, "image_stats", image.stats)
         choice("reward", REWARDS)
+        choice("action_mode", ACTION_MODES)
+        number("max_scale", 1.0, 1_000.0)
         positive_ints("action_grid", 2)
         for layer, (out, fan_in) in enumerate(mlp.layer_shapes):
             if self.action_grid[0] > out or self.action_grid[1] > fan_in:
@@ -195,16 +200,20 @@ class TrainingTask:
             rows = sorted(set(np.argwhere(np.isnan(actions))[:, 0].tolist()))
             raise ValueError(f"action of model(s) {rows} contains NaN; expected finite values in [-1, 1]")
         actions = np.clip(actions, -1.0, 1.0)
-        perturbation = None
-        if actions.any():
+        perturbation = scales = None
+        if actions.any():  # the zero action leaves the gradient untouched in every mode: exactly plain SGD
             grid = torch.from_numpy(actions).view(self.n_models, *self.grid_shape)
-            perturbation = upsample_action(grid, self.mlp.layer_shapes)
+            if cfg.action_mode == "scale":
+                scales = block_scales(grid, self.mlp.layer_shapes, cfg.max_scale)
+            else:
+                perturbation = upsample_action(grid, self.mlp.layer_shapes)
 
         train_x, train_y = self.data.train.x, self.data.train.y
         losses = torch.zeros(self.n_models)
         for _ in range(cfg.steps_per_action):
             idx = self.sampler.next_indices()
-            losses += self.mlp.sgd_step(train_x[idx], train_y[idx], cfg.lr, perturbation, cfg.perturbation_scale)
+            losses += self.mlp.sgd_step(train_x[idx], train_y[idx], cfg.lr, perturbation, cfg.perturbation_scale,
+                                        scales)
         train_loss = (losses / cfg.steps_per_action).numpy().astype(np.float64)
         val_loss, val_acc = self.mlp.evaluate(self.eval_x, self.eval_y)
         val_accuracy = val_acc.numpy().astype(np.float64)

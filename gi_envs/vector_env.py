@@ -17,32 +17,52 @@ class GradInstructorVectorEnv(VectorEnv):
     """`num_envs` copies of `GradInstructorEnv` whose MLPs train together in batched matmuls.
 
     Sub-env i behaves exactly as a single `GradInstructorEnv` would with the same seed and
-    actions (a test checks it against `SyncVectorEnv`): each sub-env keeps its own random
-    generator, from which it draws every new MLP's seed.
+    actions (tests check it against `SyncVectorEnv` in both autoreset modes): each sub-env keeps
+    its own random generator, from which it draws every new MLP's seed.
 
-    Autoreset is `AutoresetMode.SAME_STEP` (declared in `metadata`): when an episode ends, the
-    step that ends it already returns the next episode's first observation, and the infos hold
-    the last one in `infos["final_obs"]` and the last step's info in `infos["final_info"]`, each
-    with its `_final_obs` / `_final_info` mask. So every call trains every MLP, and the same-step
-    convention is also what Stable-Baselines3 expects (see `gi_envs.sb3_vec_env`).
+    Autoreset, chosen with the `autoreset_mode` keyword and declared in `metadata`:
+
+    - `AutoresetMode.NEXT_STEP` (the default, Gymnasium's own): the step that ends an episode
+      returns its last observation; the next step resets that sub-env (its action is ignored, its
+      reward is 0) and returns the new episode's first observation with the reset's info. Gymnasium's
+      vector wrappers (`RecordEpisodeStatistics`, `NormalizeObservation`, ...) and CleanRL-style loops
+      expect this.
+    - `AutoresetMode.SAME_STEP`: the step that ends an episode already returns the next episode's
+      first observation; the infos hold the last one in `infos["final_obs"]` and the last step's
+      info in `infos["final_info"]`, each with its `_final_obs` / `_final_info` mask. This is what
+      Stable-Baselines3 expects (`gi_envs.SB3VecEnv` builds the env with it).
 
     ```python
     envs = gym.make_vec("GradInstructor-v0", num_envs=32, vectorization_mode="vector_entry_point")
+    envs = gym.make_vec("GradInstructor-v0", num_envs=32, vectorization_mode="vector_entry_point",
+                        autoreset_mode=AutoresetMode.SAME_STEP)
     ```
 
     :param num_envs: number of sub-envs (MLPs).
-    :param max_episode_steps: the registered time limit, passed in by `gym.make_vec`; it sets
-        `episode_length` unless that is given explicitly, which wins.
+    :param autoreset_mode: `AutoresetMode.NEXT_STEP` (default) or `AutoresetMode.SAME_STEP` (or their
+        string values ``"NextStep"``, ``"SameStep"``).
+    :param max_episode_steps: a time limit passed in by `gym.make_vec`; it sets `episode_length`
+        unless that is given explicitly, which wins.
     :param kwargs: the keyword arguments of `GradInstructorEnv`.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, **kwargs: Any):
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+    def __init__(self, num_envs: int = 1, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 max_episode_steps: int | None = None, **kwargs: Any):
+        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
+        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in modes:
+            raise ValueError(f"autoreset_mode={autoreset_mode!r} is not allowed; expected one of {list(modes)}")
         if max_episode_steps is not None and "episode_length" not in kwargs:
             kwargs["episode_length"] = max_episode_steps
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.num_envs = int(num_envs)
         self.task = TrainingTask(self.config, n_models=self.num_envs)
@@ -51,6 +71,7 @@ class GradInstructorVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._env_rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP: ended at the last step
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict | None = None
@@ -71,6 +92,7 @@ class GradInstructorVectorEnv(VectorEnv):
             if s is not None or self._env_rngs[i] is None:
                 self._env_rngs[i], _ = seeding.np_random(s)
             mlp_seeds[i], val_accuracy[i] = self._new_mlp(i)
+        self._needs_reset[:] = False
         everyone = np.ones(self.num_envs, dtype=bool)
         infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds, "_mlp_seed": everyone.copy()}
         return self.task.observations(), infos
@@ -88,6 +110,39 @@ class GradInstructorVectorEnv(VectorEnv):
         actions = np.asarray(actions, dtype=np.float32)
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions of shape {actions.shape} do not fit the action space {self.action_space.shape}")
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            return self._step_next_step(actions)
+        return self._step_same_step(actions)
+
+    def _step_next_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Sub-envs that ended at the last step start a new episode now; the others step."""
+        resetting = self._needs_reset.copy()
+        actions = np.where(resetting[:, None], 0.0, actions).astype(np.float32)  # ignored: those MLPs are replaced
+        result = self.task.step(actions)  # trains every MLP at once; the resetting ones are redrawn below
+        stepped = ~resetting
+        observation, reward = result.observation, result.reward.copy()
+        terminated, truncated = result.terminated & stepped, result.truncated & stepped
+        val_accuracy = result.val_accuracy.copy()
+        mlp_seeds = np.zeros(self.num_envs, dtype=np.int64)
+        for i in np.flatnonzero(resetting):
+            mlp_seeds[i], val_accuracy[i] = self._new_mlp(int(i))
+        if resetting.any():
+            observation = self.task.observations()
+            reward[resetting] = 0.0
+        ended = terminated | truncated
+        infos: dict[str, Any] = {"val_accuracy": val_accuracy, "_val_accuracy": np.ones(self.num_envs, dtype=bool)}
+        if stepped.any():
+            infos.update(_masked("train_loss", result.train_loss, stepped))
+            infos.update(_masked("diverged", result.diverged, stepped))
+        if ended.any():
+            infos.update(_masked("test_accuracy", result.test_accuracy, ended))
+        if resetting.any():
+            infos.update(_masked("mlp_seed", mlp_seeds, resetting))
+        self._needs_reset = ended
+        return observation, reward, terminated, truncated, infos
+
+    def _step_same_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Every sub-env steps; one whose episode ends starts the next one within the same call."""
         result = self.task.step(actions)
         ended = result.terminated | result.truncated
         running = ~ended

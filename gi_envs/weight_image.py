@@ -93,6 +93,23 @@ def weight_image(
     return image if batched else image.squeeze(0)
 
 
+def block_scales(
+    grid: torch.Tensor, layer_shapes: Sequence[tuple[int, int]], max_scale: float
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per-block gradient multipliers `max_scale ** a` from coarse grids (N, C, gh, gw) of `a` in [-1, 1].
+
+    :return: one (N, out, in) tensor per weight matrix, and one (N, out) tensor per bias: a bias gets
+        the geometric mean of the multipliers along its row of weights (the weights of its output
+        unit), so a uniform action scales weights and biases alike and is plain SGD at learning
+        rate ``lr * max_scale ** a``.
+    """
+    exponents = upsample_action(grid, layer_shapes)
+    log_scale = math.log(max_scale)
+    weights = [torch.exp(e * log_scale) for e in exponents]
+    biases = [torch.exp(e.mean(dim=2) * log_scale) for e in exponents]
+    return weights, biases
+
+
 def upsample_action(grid: torch.Tensor, layer_shapes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
     """Coarse per-layer grids (N, C, gh, gw) to one (N, out, in) tensor per weight matrix.
 

@@ -38,7 +38,9 @@ def test_every_algorithm_trains_saves_and_reloads(algo: str, tmp_path: Path) -> 
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["algo"] == algo and saved["seed"] == 0 and saved["env_kwargs"] == TINY_ENV
     evaluation = json.loads((tmp_path / "eval.json").read_text())
-    assert set(evaluation["policies"]) == {algo, "zero action (plain SGD)", "random actions"}
+    assert set(evaluation["policies"]) == {algo, "zero action (plain SGD)", "random actions", "best constant",
+                                           "schedule"}
+    assert set(evaluation["reference_settings"]) == {"best constant", "schedule"}
     assert evaluation["eval_seeds"] == evaluation_seeds(0, 2)
     assert 0.0 < evaluation["policies"][algo]["final_test_accuracy"] <= 1.0
     reloaded = ALGORITHMS[algo].load(tmp_path / "model.zip", device="cpu")
@@ -106,13 +108,16 @@ def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> N
     result = run_benchmark(["a2c", "ars"], [0, 1], timesteps=160, out=tmp_path, env_kwargs=TINY_ENV,
                            wandb_mode="disabled", eval_episodes=2, options=EngineOptions(progress=False))
     results = pd.read_csv(tmp_path / "results.csv")
-    assert sorted(results.policy.unique()) == ["a2c", "ars", "random actions", "zero action (plain SGD)"]
-    assert len(results) == 4 * 2
+    assert sorted(results.policy.unique()) == ["a2c", "ars", "best constant", "random actions", "schedule",
+                                               "zero action (plain SGD)"]
+    assert len(results) == 6 * 2
     agents_rows = results[results.policy.isin(["a2c", "ars"])]
     assert (agents_rows.env_steps_per_second > 0).all() and agents_rows.env_step_share.between(0, 1).all()
     table = (tmp_path / "results.md").read_text()
-    assert "Welch p (val)" in table and "| a2c |" in table and "| random actions |" in table
-    assert "plain SGD" in result.verdict
+    assert "Δ val vs zero action (pts)" in table and "Δ val vs best constant (pts)" in table
+    assert "| a2c |" in table and "| random actions |" in table and "| best constant |" in table
+    assert "Tuned on separate seeds by mean episode return: best constant: a=" in table
+    assert "plain SGD" in result.verdict and "best constant" in result.verdict
     assert "| a2c | 2/2 |" in table
     assert (tmp_path / "learning_curves_digits.png").stat().st_size > 1000
     curves = pd.read_csv(tmp_path / "learning_curves_digits.csv")

@@ -10,16 +10,16 @@ from tests.conftest import REPO, cli_error
 from train_agents import main
 
 
-def test_rollout_prints_both_curves_and_writes_csv_and_png(tmp_path, capsys) -> None:
+def test_rollout_prints_the_reference_curves_and_writes_csv_and_png(tmp_path, capsys) -> None:
     out = tmp_path / "rollout"
     main(["rollout", "--episodes", "2", "--seed", "3", "--out", str(out),
           "--env-kwargs", "{episode_length: 4, steps_per_action: 10}"])
     printed = capsys.readouterr().out
-    assert "zero action (plain SGD)" in printed and "random actions" in printed
+    assert "zero action (plain SGD)" in printed and "random actions" in printed and "| best constant | a=" in printed
     assert "| 4 |" in printed and "final test accuracy" in printed
     rows = list(csv.DictReader((out / "curves.csv").open()))
-    assert len(rows) == 2 * 2 * 5  # policies x episodes x (reset + 4 steps)
-    assert {r["name"] for r in rows} == {"zero action (plain SGD)", "random actions"}
+    assert len(rows) == 4 * 2 * 5  # policies x episodes x (reset + 4 steps)
+    assert {r["name"] for r in rows} == {"zero action (plain SGD)", "random actions", "best constant", "schedule"}
     final = [float(r["validation accuracy"]) for r in rows if r["env step"] == "4"]
     assert all(0.3 < v <= 1.0 for v in final)  # 40 minibatches already learn digits
     assert (out / "curves.png").stat().st_size > 1000

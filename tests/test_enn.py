@@ -145,7 +145,7 @@ def test_calibration_and_ranking_metrics_on_known_data() -> None:
     assert perfect["kendall_tau"] == pytest.approx(1.0) and perfect["spearman_rho"] == pytest.approx(1.0)
     assert perfect["mae"] == pytest.approx((0.1 + 0.1 + 0.2) / 3)
     snaps = collect_snapshots(TINY_ENV, [11, 12, 13, 14])
-    assert snaps.images.shape == (4 * 5, 2, 5, 10)
+    assert snaps.images.shape == (4 * 5, 4, 5, 10)  # the default image: mean and rms channels
     assert sorted(set(snaps.steps.tolist())) == [0, 1, 2, 3, 4]
     late = snaps.accuracy[snaps.steps == 4].mean()
     assert late > snaps.accuracy[snaps.steps == 0].mean() + 0.1  # the snapshots really span training

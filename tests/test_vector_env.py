@@ -16,7 +16,8 @@ from tests.floats import FLOAT32_ATOL, FLOAT32_RTOL, assert_float32_close
 
 SHORT = {"episode_length": 3, "steps_per_action": 2}
 # lr 100 with strong perturbations: MLPs diverge at different steps, so sub-envs reset out of step
-DIVERGING = {"episode_length": 4, "steps_per_action": 3, "lr": 100.0, "perturbation_scale": 50.0}
+DIVERGING = {"episode_length": 4, "steps_per_action": 3, "lr": 100.0, "perturbation_scale": 50.0,
+             "action_mode": "perturb"}
 
 
 def native(num_envs: int, **kwargs) -> gym.vector.VectorEnv:
@@ -35,14 +36,16 @@ def assert_infos_equal(mine: dict, theirs: dict) -> None:
             assert_float32_close(mine[key], value, atol=1e-5, err_msg=key)
 
 
-@pytest.mark.parametrize("kwargs", [SHORT, DIVERGING], ids=["truncations", "staggered-divergence"])
-def test_native_vector_env_matches_single_envs_with_the_same_seeds(kwargs: dict, torch_threads: int) -> None:
-    envs = native(4, **kwargs)
-    reference = gym.make_vec(
-        ENV_ID, num_envs=4, vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs,
-    )
-    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP], ids=["next-step", "same-step"])
+@pytest.mark.parametrize("kwargs", [SHORT, DIVERGING, {**SHORT, "action_mode": "perturb"},
+                                    {**DIVERGING, "action_mode": "scale"}],
+                         ids=["truncations", "staggered-divergence", "perturb-mode", "scale-divergence"])
+def test_native_vector_env_matches_single_envs_with_the_same_seeds(kwargs: dict, mode: AutoresetMode,
+                                                                   torch_threads: int) -> None:
+    envs = native(4, autoreset_mode=mode, **kwargs)
+    reference = gym.make_vec(ENV_ID, num_envs=4, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode},
+                             **kwargs)
+    assert envs.metadata["autoreset_mode"] == mode
     obs, infos = envs.reset(seed=11)
     ref_obs, ref_infos = reference.reset(seed=11)
     np.testing.assert_array_equal(obs, ref_obs)
@@ -82,7 +85,7 @@ def test_gymnasium_sync_and_async_modes_run_the_single_env(mode: str) -> None:
     envs = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode=mode, **SHORT)
     try:
         obs, infos = envs.reset(seed=3)
-        assert obs.shape == (2, 2, 5, 10) and infos["_val_accuracy"].all()
+        assert obs.shape == (2, 4, 5, 10) and infos["_val_accuracy"].all()
         for _ in range(3):
             obs, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())
         assert truncated.all() and np.isfinite(rewards).all()  # NEXT_STEP mode: truncation reported here
@@ -93,7 +96,7 @@ def test_gymnasium_sync_and_async_modes_run_the_single_env(mode: str) -> None:
 
 
 def test_sb3_adapter_gives_what_dummy_vec_env_gives(torch_threads: int) -> None:
-    mine = SB3VecEnv(native(3, **DIVERGING))
+    mine = SB3VecEnv(native(3, autoreset_mode=AutoresetMode.SAME_STEP, **DIVERGING))
     theirs = DummyVecEnv([lambda: gym.make(ENV_ID, **DIVERGING) for _ in range(3)])
     mine.seed(5)
     theirs.seed(5)
@@ -126,7 +129,7 @@ def test_sb3_adapter_refuses_next_step_autoreset() -> None:
 
 @pytest.mark.parametrize("algo", [PPO, SAC, TQC], ids=lambda a: a.__name__)
 def test_sb3_algorithms_learn_on_the_native_vector_env(algo, tmp_path) -> None:
-    venv = VecNormalize(VecMonitor(SB3VecEnv(native(4, **SHORT))), norm_reward=False)
+    venv = VecNormalize(VecMonitor(gi_envs.make_sb3_vec_env(4, **SHORT)), norm_reward=False)
     venv.seed(0)
     kwargs = {"n_steps": 32, "batch_size": 64} if algo is PPO else {"learning_starts": 32, "batch_size": 32}
     model = algo("MlpPolicy", venv, seed=0, **kwargs)
@@ -140,3 +143,26 @@ def test_sb3_algorithms_learn_on_the_native_vector_env(algo, tmp_path) -> None:
     reloaded = algo.load(tmp_path / "model")
     actions, _ = reloaded.predict(venv.reset(), deterministic=True)
     assert actions.shape == (4, *venv.action_space.shape) and np.abs(actions).max() <= 1.0
+
+
+def test_gymnasium_vector_wrappers_run_on_the_native_env() -> None:
+    envs = native(3, **SHORT)
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP  # Gymnasium's default
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    envs = gym.wrappers.vector.NormalizeObservation(envs)
+    envs = gym.wrappers.vector.ClipAction(envs)
+    obs, _ = envs.reset(seed=0)
+    episodes = []
+    for _ in range(2 * (SHORT["episode_length"] + 1)):
+        obs, rewards, terminated, truncated, infos = envs.step(np.full(envs.action_space.shape, 5.0, np.float32))
+        assert np.isfinite(obs).all()
+        if "episode" in infos:
+            episodes += [float(r) for r, done in zip(infos["episode"]["r"], infos["_episode"]) if done]
+            assert (infos["episode"]["l"][infos["_episode"]] == SHORT["episode_length"]).all()
+    assert len(episodes) == 6 and all(0.0 < r <= SHORT["episode_length"] for r in episodes)
+
+
+def test_autoreset_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"autoreset_mode='later' is not allowed; expected one of"):
+        native(2, autoreset_mode="later")
+    assert native(2, autoreset_mode="SameStep").metadata["autoreset_mode"] == AutoresetMode.SAME_STEP

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 from scipy import stats
 
 from agents.enn.network import ENN
@@ -33,7 +34,8 @@ class Snapshots:
 def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 0.5) -> Snapshots:
     """Every stage of one episode per seed; the first `random_share` of the episodes use random
     actions (seeded), the rest plain SGD, so that the snapshots span more than one training path."""
-    envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point", **env_kwargs)
+    envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point",
+                        autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
     n_random = int(round(random_share * len(seeds)))
     rng = np.random.default_rng(seeds[0])
     obs, info = envs.reset(seed=list(seeds))

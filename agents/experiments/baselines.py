@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.errors import MissingDependency
+
 TRAINERS = ("rmsgd", "lfp")
 EXTRA = "baselines"
 
@@ -54,13 +56,13 @@ def _require(module: str):
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name is not None and module.split(".")[0] == error.name.split(".")[0]:
-            raise ImportError(f"the {module.split('.')[0]!r} package is not installed; it comes with the "
+            raise MissingDependency(f"the {module.split('.')[0]!r} package is not installed; it comes with the "
                               f"[{EXTRA}] extra: pip install -e '.[{EXTRA}]'") from error
-        raise ImportError(f"{module!r} is installed but cannot import {error.name!r}; reinstall the "
+        raise MissingDependency(f"{module!r} is installed but cannot import {error.name!r}; reinstall the "
                           f"[{EXTRA}] extra: pip install -e '.[{EXTRA}]'") from error
     except ImportError as error:
         detail = " ".join(str(error).split())[:200]
-        raise ImportError(f"{module!r} is installed but fails to import ({detail}); another package changed what "
+        raise MissingDependency(f"{module!r} is installed but fails to import ({detail}); another package changed what "
                           f"it depends on: pip install -e '.[{EXTRA}]' restores it (see README, companions)") from error
 
 
@@ -72,7 +74,7 @@ def runnable_rows(rows: list[str]) -> tuple[list[str], list[str]]:
             if row in TRAINERS:
                 check_trainer(row)
             kept.append(row)
-        except ImportError as error:
+        except MissingDependency as error:
             skipped.append(f"skipping the row {row!r}: {error}")
     return kept, skipped
 

@@ -21,12 +21,10 @@ from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_ma
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, load_agent_config
-from agents.rl.evaluation import REFERENCE_POLICIES
+from agents.rl.references import BEST_CONSTANT, REFERENCE_POLICIES, ZERO
 from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
 from gi_envs.task import EnvConfig
-
-ZERO, RANDOM = REFERENCE_POLICIES
 
 
 @dataclass
@@ -109,13 +107,13 @@ def run_benchmark(
         results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
         if curves:
             references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean()
-                          for p in (ZERO, RANDOM)}
+                          for p in REFERENCE_POLICIES if (results.policy == p).any()}
             pngs[dataset] = write_curves(out / f"learning_curves_{dataset}", curves, references=references,
                                          ylabel="final validation accuracy of training episodes", xlabel="env steps",
                                          x=x)[1]
         failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
         table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
-        tables.append(f"#### {dataset}\n\n{table}")
+        tables.append(f"#### {dataset}\n\n{table}\n\n{reference_settings_line(results)}")
         verdicts.append(f"{dataset}: {verdict}")
         frames.append(results)
     results = pd.concat(frames, ignore_index=True)
@@ -128,7 +126,8 @@ def run_benchmark(
                                      "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
                                      "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
     try:
-        tracking.log_table(run, "results", results.fillna(0.0))
+        filled = results.fillna({c: 0.0 if pd.api.types.is_numeric_dtype(results[c]) else "" for c in results.columns})
+        tracking.log_table(run, "results", filled)
         for dataset, png in pngs.items():
             tracking.log_image(run, f"learning_curves_{dataset}", png)
         run.summary["verdict"] = verdict
@@ -157,7 +156,9 @@ def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequen
                 if policy == algo:
                     rows.append({"dataset": dataset, "policy": policy, "seed": seed, **summary, **timing})
                 elif (policy, seed) not in references_of:  # references: same MLPs in every cell of a seed
-                    references_of[policy, seed] = {"dataset": dataset, "policy": policy, "seed": seed, **summary}
+                    setting = cell.get("reference_settings", {}).get(policy, "")
+                    references_of[policy, seed] = {"dataset": dataset, "policy": policy, "seed": seed, **summary,
+                                                   "setting": setting}
             x, y = learning_curve(read_monitor(run_dir / "monitor.csv"), cell["timesteps"])
             seed_curves.append(y)
         if seed_curves:
@@ -176,35 +177,53 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
     return saved == expected and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
 
 
+def reference_settings_line(results: pd.DataFrame) -> str:
+    """What the tuned references chose, on their own tuning seeds (the same for every cell of a data set)."""
+    if "setting" not in results:
+        return ""
+    chosen = results.dropna(subset=["setting"]).groupby("policy").setting.first()
+    chosen = chosen[chosen != ""]
+    return ("Tuned on separate seeds by mean episode return: " + "; ".join(f"{p}: {s}" for p, s in chosen.items())
+            + ".") if len(chosen) else ""
+
+
 def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
                   n_seeds: int | None = None) -> tuple[str, str]:
-    """Markdown table (mean ± std over seeds) with Welch's t-test of each agent against the zero action.
+    """Markdown table (mean ± std over seeds) with Welch's t-tests of each policy's final validation accuracy
+    against the zero action and against the best constant, and a verdict naming who beats each.
 
     The `cells` column counts each agent's finished seeds and names the failed ones.
     """
     failed_seeds = failed_seeds or {}
-    zero = results[results.policy == ZERO].set_index("seed") if len(results) else pd.DataFrame()
-    header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return", "Δ val vs SGD (pts)",
-              "Welch p (val)", "Δ test vs SGD (pts)", "Welch p (test)", "train wall (s)", "env steps/s",
-              "time in env.step"]
-    rows, winners = [], []
-    for policy in [*algos, ZERO, RANDOM]:
-        part = results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
+
+    def policy_rows(policy: str) -> pd.DataFrame:
+        return results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
+
+    bars = {ZERO: policy_rows(ZERO), BEST_CONSTANT: policy_rows(BEST_CONSTANT)}
+    header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return",
+              "Δ val vs zero action (pts)", "Welch p", "Δ val vs best constant (pts)", "Welch p",
+              "train wall (s)", "env steps/s", "time in env.step"]
+    rows, winners = [], {ZERO: [], BEST_CONSTANT: []}
+    for policy in [*algos, *REFERENCE_POLICIES]:
+        part = policy_rows(policy)
         failed = failed_seeds.get(policy, [])
         cells = f"{len(part)}/{n_seeds or len(part) + len(failed)}"
         if failed:
             cells += f", failed: seed {', '.join(map(str, failed))}"
-        if part.empty or zero.empty:
+        if part.empty:
             rows.append([policy, cells, *["—"] * (len(header) - 2)])
             continue
         row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
                mean_std(part.episode_return, scale=1.0, digits=2)]
-        for metric in ("final_val_accuracy", "final_test_accuracy"):
-            delta = 100 * (part[metric].mean() - zero[metric].mean())
-            p = welch_p(part[metric], zero[metric]) if policy != ZERO else float("nan")
-            row += [f"{delta:+.2f}" if policy != ZERO else "—", "—" if np.isnan(p) else f"{p:.3f}"]
-            if metric == "final_val_accuracy" and policy != ZERO and delta > 0 and p < 0.05:
-                winners.append(policy)
+        for bar_name, bar in bars.items():
+            if policy == bar_name or bar.empty:
+                row += ["—", "—"]
+                continue
+            delta = 100 * (part.final_val_accuracy.mean() - bar.final_val_accuracy.mean())
+            p = welch_p(part.final_val_accuracy, bar.final_val_accuracy)
+            row += [f"{delta:+.2f}", "—" if np.isnan(p) else f"{p:.3f}"]
+            if delta > 0 and p < 0.05:
+                winners[bar_name].append(policy)
         if policy in algos:
             row += [mean_std(part.train_wall_seconds, scale=1.0, digits=0),
                     f"{part.env_steps_per_second.mean():,.0f}", f"{100 * part.env_step_share.mean():.0f} %"]
@@ -212,10 +231,11 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             row += ["—", "—", "—"]
         rows.append(row)
     n = results.seed.nunique() if len(results) else 0
-    if winners:
-        verdict = f"Beats plain SGD on final validation accuracy (Welch p < 0.05, {n} seeds): {', '.join(winners)}."
-    else:
-        verdict = f"No policy beats plain SGD (the zero action) on final validation accuracy at p < 0.05 over {n} seed(s)."
+    verdict = " ".join(
+        f"Beat {what} on final validation accuracy (Welch p < 0.05, {n} seeds): {', '.join(who)}." if who else
+        f"No policy beats {what} on final validation accuracy at p < 0.05 over {n} seed(s)."
+        for what, who in (("the zero action (plain SGD)", winners[ZERO]),
+                          ("the best constant (a tuned learning rate in scale mode)", winners[BEST_CONSTANT])))
     n_failed = sum(len(v) for v in failed_seeds.values())
     if n_failed:
         verdict += f" {n_failed} cell(s) failed (see the cells column and their failed.json)."

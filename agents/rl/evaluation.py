@@ -1,4 +1,4 @@
-"""Judge a trained agent on MLPs it never trained, beside the zero-action and random policies."""
+"""Judge a trained agent on MLPs it never trained, beside the reference policies (`agents.rl.references`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.rl.rollout import Policy, RolloutCurves, random_policy, rollout_curves, zero_policy
-
-REFERENCE_POLICIES = ("zero action (plain SGD)", "random actions")
+from agents.rl.references import reference_curves
+from agents.rl.rollout import Policy, RolloutCurves, rollout_curves
 
 
 def agent_policy(model: BaseAlgorithm) -> Callable[[gym.spaces.Box, int], Policy]:
@@ -31,14 +30,14 @@ def agent_policy(model: BaseAlgorithm) -> Callable[[gym.spaces.Box, int], Policy
 
 def evaluate_against_references(
     model: BaseAlgorithm | None, env_kwargs: dict, seeds: list[int], agent_name: str = "agent"
-) -> dict[str, RolloutCurves]:
-    """Curves of the agent (if given), the zero action and random actions on the same fresh MLPs."""
+) -> tuple[dict[str, RolloutCurves], dict[str, str]]:
+    """Curves of the agent (if given) and of every reference policy on the same fresh MLPs, and the
+    settings the tuned references chose (`agents.rl.references`)."""
     results: dict[str, RolloutCurves] = {}
     if model is not None:
         results[agent_name] = rollout_curves(env_kwargs, agent_policy(model), seeds)
-    results[REFERENCE_POLICIES[0]] = rollout_curves(env_kwargs, lambda space, s: zero_policy(space), seeds)
-    results[REFERENCE_POLICIES[1]] = rollout_curves(env_kwargs, random_policy, seeds)
-    return results
+    references, settings = reference_curves(env_kwargs, seeds)
+    return {**results, **references}, settings
 
 
 def summarize(curves: RolloutCurves) -> dict[str, float]:

@@ -113,10 +113,11 @@ def train_agent(
             model.save(tmp)
         venv.close()
 
-        curves = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes), config.algo)
+        curves, settings = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes),
+                                                       config.algo)
         evaluation = {name: summarize(c) for name, c in curves.items()}
         evaluation_doc = {
-            "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation,
+            "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation, "reference_settings": settings,
             "train_wall_seconds": wall, "env_step_seconds": venv.seconds, "timesteps": model.num_timesteps,
         }
         atomic_write_text(out / "eval.json", json.dumps(evaluation_doc, indent=2))

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agents.errors import MissingDependency
 from agents.experiments.engine.matrix import SCRATCH_PREFIX, Cell, MatrixRun, Work, run_cell
 
 DISTRIBUTED_EXTRA = "distributed"
@@ -40,7 +41,7 @@ def import_ray(loopback: bool = False):
     try:
         import ray
     except ImportError as error:
-        raise ImportError(f"--engine ray needs Ray, which comes with the [{DISTRIBUTED_EXTRA}] extra: "
+        raise MissingDependency(f"--engine ray needs Ray, which comes with the [{DISTRIBUTED_EXTRA}] extra: "
                           f"pip install -e '.[{DISTRIBUTED_EXTRA}]'") from error
     return ray
 

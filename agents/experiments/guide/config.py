@@ -27,6 +27,7 @@ ROW_NAMES = {"bp": "conventional BP", "l1": "L1 regularisation", "he": "He initi
              "rmsgd": "RMSGD, lr tuned", "lfp": "LFP, lr tuned"}
 LR_TUNED_ROWS = ("bp-tuned", *TRAINERS)  # rows whose learning rate is searched on `lr_grid`
 ZOO_EPISODE_STEPS = 20  # env steps per zoo episode; one episode spans one whole training run
+ZOO_ACTION_MODE = "perturb"  # the random half of a zoo perturbs SGD, as in the published guide tables
 MLP_KEYS = ("dataset", "hidden_sizes", "activation")
 IMAGE_KEYS = {"resolution": "resolution", "image_stats": "stats"}
 CONFIG_KEYS = ("seeds", "rows", "lr_grid", "regimes")
@@ -118,7 +119,8 @@ class Regime:
         total = self.epochs * self.steps_per_epoch()
         config = EnvConfig.from_specs(self.mlp, image or self.image, lr=self.lr, batch_size=self.batch_size,
                                       steps_per_action=max(1, total // ZOO_EPISODE_STEPS),
-                                      episode_length=ZOO_EPISODE_STEPS, eval_samples=0)
+                                      episode_length=ZOO_EPISODE_STEPS, eval_samples=0,
+                                      action_mode=ZOO_ACTION_MODE)
         return config.to_kwargs()
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from agents.enn.network import ENN
 from agents.enn.quality import collect_snapshots, quality_by_stage
+from agents.errors import MissingDependency
 from agents.experiments.baselines import TRAINERS, check_trainer
 from agents.experiments.guide.config import LR_TUNED_ROWS, ROW_NAMES, Regime, check_rows, load_guide_config
 from agents.experiments.guide.rows import RowResult, regime_enn, train_row, tuned_guidance_weight, tuned_lr
@@ -27,8 +28,8 @@ def check_before_work(regimes: list[Regime], rows: list[str]) -> None:
         if row in TRAINERS:
             try:
                 check_trainer(row)
-            except ImportError as error:
-                raise ImportError(f"row {row!r}: {error}") from error
+            except MissingDependency as error:
+                raise MissingDependency(f"row {row!r}: {error}") from error
     if any(r.startswith("enn") for r in rows):
         for regime in regimes:
             if "path" in regime.enn:
