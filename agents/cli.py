@@ -7,6 +7,7 @@ them to `agents.commands`.
     grad-instructor benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
     grad-instructor export --model runs/ppo-seed0/model.zip --out enn.pt
     grad-instructor guide --config paper_mnist.yaml
+    grad-instructor zoo --dataset digits --runs 400 --out zoo.npz
     grad-instructor inspect --enn runs/guide-paper_digits/enn_paper.pt --mlp runs/guide-paper_digits/mlps/paper_bp.pt
 """
 
@@ -163,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--out", type=Path, default=Path("runs/inspect"))
     inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
+    zoo = subcommand("zoo", "train a zoo of plain-SGD runs with random hyper-parameters, snapshotted, split by run")
+    zoo.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    zoo.add_argument("--hidden-sizes", nargs="+", type=positive_int, default=[32], help="hidden widths of every run")
+    zoo.add_argument("--runs", type=integer(2, what="an integer >= 2"), default=400, help="training runs")
+    zoo.add_argument("--steps", type=positive_int, default=1000, help="SGD steps per run")
+    zoo.add_argument("--seed", type=seed_int, default=0)
+    zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ)")
+
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=seed_int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
@@ -198,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "inspect":
         commands.inspect(args.enn, args.mlp, args.out, args.wandb_mode, args.model, args.mlps, args.epochs, args.seed,
                          args.keep)
+    elif args.command == "zoo":
+        commands.zoo(args.dataset, tuple(args.hidden_sizes), args.runs, args.steps, args.seed, args.out)
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0

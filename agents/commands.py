@@ -124,6 +124,26 @@ def inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: str, m
     return result.heatmap_png
 
 
+def zoo(dataset: str, hidden_sizes: tuple[int, ...], runs: int, steps: int, seed: int, out: Path) -> None:
+    """Train a zoo of randomized plain-SGD runs (`agents.enn.zoo`); print what it holds."""
+    from agents.enn.zoo import ZooSpec, train_zoo
+    from gi_envs.spec import MLPSpec
+
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the zoo file's path, e.g. {out / 'zoo.npz'}")
+    spec = ZooSpec(mlp=MLPSpec(dataset, hidden_sizes), runs=runs, steps=steps, seed=seed)
+    start = time.perf_counter()
+    result = train_zoo(spec)
+    result.save(out)
+    final = result.stage == 1.0
+    print(f"{runs} runs of {dataset} {'-'.join(map(str, spec.mlp.layer_sizes))} MLPs, {steps} SGD steps each, "
+          f"{len(spec.stages)} snapshots per run ({len(result)} in all) in {time.perf_counter() - start:.0f} s; "
+          f"{result.held_out_runs.sum()} runs held out from fitting.")
+    print(f"Final validation accuracy over runs: {mean_std(result.val_accuracy[final])} % "
+          f"(min {100 * result.val_accuracy[final].min():.1f}, max {100 * result.val_accuracy[final].max():.1f}). "
+          f"Written: {out}")
+
+
 def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     """The whole pipeline on the embedded default (digits), in a few minutes on two cores:
     the reference policies, PPO against them, its critic exported as an ENN, the paper's

@@ -207,7 +207,10 @@ def prepare_output(out: Path, options: EngineOptions) -> None:
     if held and options.overwrite:
         for name in held:
             path = out / name
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     if options.resume:
         remove_scratch(out)
