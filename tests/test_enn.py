@@ -197,3 +197,50 @@ def test_enn_reads_the_image_stats_it_was_made_for(tmp_path: Path) -> None:
     assert image.shape == (1, 4, 5, 10) and enn(image).shape == (1,)
     enn.save(tmp_path / "e.pt")
     assert ENN.load(tmp_path / "e.pt").metadata["image"]["stats"] == ["mean", "rms"]
+
+
+class TwoLayerNet(torch.nn.Module):
+    """A user's own MLP class: Linear layers as attributes, the activation in forward."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(64, hidden), torch.nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.nn.functional.relu(self.fc1(x)))
+
+
+def test_enn_predict_takes_modules_state_dicts_and_a_batched_mlp_and_rejects_wrong_shapes() -> None:
+    from agents.enn.supervised import supervised_enn
+    from gi_envs import BatchedMLP
+
+    enn = supervised_enn({})
+    mlp = BatchedMLP((64, 32, 10), 3)
+    for i in range(3):
+        mlp.initialize(i, torch.Generator().manual_seed(i))
+    from_batched = enn.predict(mlp)
+    sequential, net = mlp.to_sequential(0), TwoLayerNet()
+    net.load_state_dict({"fc1.weight": mlp.weights[0][1], "fc1.bias": mlp.biases[0][1],
+                         "fc2.weight": mlp.weights[1][1], "fc2.bias": mlp.biases[1][1]})
+    from_list = enn.predict([sequential, net, mlp.to_sequential(2).state_dict()])
+    np.testing.assert_allclose(from_list, from_batched, rtol=1e-5, atol=1e-6)
+    assert from_list.shape == (3,) and from_list.dtype == np.float64
+    with pytest.raises(ValueError, match=r"model 1 of the list\) was made for an MLP with weight shapes"):
+        enn.predict([net, TwoLayerNet(hidden=8)])
+    with pytest.raises(TypeError, match="wrap a single one"):
+        enn.predict(net)
+
+
+def test_guidance_works_on_any_module_and_leaves_the_callers_enn_as_it_was() -> None:
+    from agents.enn.supervised import supervised_enn
+
+    enn = supervised_enn({}).train()
+    before = {k: v.clone() for k, v in enn.state_dict().items()}
+    guidance = ENNGuidance(enn, weight=0.1, record_every=1)
+    net = TwoLayerNet()
+    loss = torch.nn.functional.cross_entropy(net(torch.randn(8, 64)), torch.randint(0, 10, (8,))) + guidance(net)
+    loss.backward()
+    guidance.after_backward(net)
+    assert net.fc1.weight.grad.abs().sum() > 0 and len(guidance.history) == 1
+    assert enn.training and all(p.requires_grad and p.grad is None for p in enn.parameters())
+    assert all(torch.equal(v, enn.state_dict()[k]) for k, v in before.items())

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.network import ENN
+from agents.enn.network import ENN, matrices_of
 from agents.report import write_curves
 from gi_envs.batched_mlp import BatchedMLP
 
@@ -31,17 +31,21 @@ SCHEDULES = ("constant", "linear-decay", "cosine")
 
 
 def linear_weights(model: nn.Module | BatchedMLP) -> list[torch.Tensor]:
-    """The weight matrices the ENN reads: a Sequential's Linear weights, or a BatchedMLP's stacks."""
+    """The weight matrices the ENN reads: any module's `nn.Linear` weights (registration order), or a
+    BatchedMLP's stacks."""
     if isinstance(model, BatchedMLP):
         return list(model.weights)
-    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
-    if not weights:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layers for the ENN to read")
-    return weights
+    return matrices_of(model, type(model).__name__)
 
 
 class ENNGuidance:
     """`-weight * schedule(step) * ENN(weight_image(model))`, summed over models, as a loss term.
+
+    The model is any `nn.Module` whose `nn.Linear` layers, in registration order, match the ENN's
+    target MLP (a `Sequential`, or a class with ``fc1`` / ``fc2`` and `F.relu` in its forward), or a
+    `BatchedMLP`. The caller's ENN is left as it is: its mode and `requires_grad` flags are not
+    touched, and its parameters never collect gradients from the guidance term (it is evaluated on
+    detached copies of them).
 
     :param enn: the ENN; its metadata says which MLP shapes it reads, checked at every call.
     :param weight: strength of the term (loss units per unit of predicted accuracy).
@@ -57,9 +61,7 @@ class ENNGuidance:
             raise ValueError(f"schedule={schedule!r} is not known; expected one of {list(SCHEDULES)} or a function")
         if not callable(schedule) and schedule != "constant" and not total_steps:
             raise ValueError(f"schedule={schedule!r} needs total_steps")
-        self.enn = enn.eval()
-        for p in self.enn.parameters():
-            p.requires_grad_(False)
+        self.enn = enn
         self.weight = float(weight)
         self.schedule = schedule
         self.total_steps = total_steps
@@ -67,6 +69,12 @@ class ENNGuidance:
         self.calls = 0
         self.history: list[dict[str, float]] = []
         self._pending: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+
+    def predicted(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The ENN's prediction for `weights`, differentiable in them only: the ENN's own parameters enter
+        as detached copies, so they collect no gradient and the caller's ENN is not changed."""
+        frozen = {name: t.detach() for name, t in (*self.enn.named_parameters(), *self.enn.named_buffers())}
+        return torch.func.functional_call(self.enn, frozen, (self.enn.image_of(weights),))
 
     def current_weight(self) -> float:
         """The weight at this call, after the schedule."""
@@ -80,7 +88,7 @@ class ENNGuidance:
     def __call__(self, model: nn.Module | BatchedMLP) -> torch.Tensor:
         """The guidance loss term for `model`; differentiable in its weights."""
         weights = linear_weights(model)
-        term = -self.current_weight() * self.enn(self.enn.image_of(weights)).sum()
+        term = -self.current_weight() * self.predicted(weights).sum()
         if self.record_every and self.calls % self.record_every == 0 and term.requires_grad:
             grads = torch.autograd.grad(term, weights, retain_graph=True)
             self._pending = (weights, [g.detach().clone() for g in grads])
@@ -92,7 +100,7 @@ class ENNGuidance:
         (such as `BatchedMLP.loss_and_gradients`): add it to the task gradient before the update."""
         leaves = [w.detach().requires_grad_(True) for w in weights]
         with torch.enable_grad():
-            term = -self.current_weight() * self.enn(self.enn.image_of(leaves)).sum()
+            term = -self.current_weight() * self.predicted(leaves).sum()
             grads = torch.autograd.grad(term, leaves)
         self.calls += 1
         return [g.detach() for g in grads]

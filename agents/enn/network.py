@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from agents.enn.encoder import WeightImageEncoder
+from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
 
@@ -143,6 +145,28 @@ class ENN(nn.Module):
         image = self.image_spec.image(weights)
         return image if batched else image.unsqueeze(0)
 
+    @torch.no_grad()
+    def predict(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> np.ndarray:
+        """Predicted accuracy of each of a user's MLPs, as a NumPy array.
+
+        :param models: a `BatchedMLP` (one prediction per model), or a list whose items are
+            `nn.Module`s of any class whose `nn.Linear` layers are registered in forward order (an
+            `nn.Sequential`, or a class with ``fc1``, ``fc2`` attributes), or their state_dicts
+            (the 2-D ``*.weight`` entries, in order).
+        """
+        if isinstance(models, BatchedMLP):
+            weights = [w.detach() for w in models.weights]
+        else:
+            if isinstance(models, (nn.Module, Mapping)):
+                raise TypeError("ENN.predict takes a list of models (or a BatchedMLP); wrap a single one: [model]")
+            per_model = [matrices_of(m, f"model {i}") for i, m in enumerate(models)]
+            if not per_model:
+                return np.zeros(0)
+            for i, matrices in enumerate(per_model):
+                self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
+            weights = [torch.stack([m[layer].detach().float() for m in per_model]) for layer in range(len(per_model[0]))]
+        return self(self.image_of(weights)).numpy().astype(np.float64)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
         atomic_torch_save({"format": ENN_FORMAT, "metadata": json.dumps(self.metadata),
@@ -160,6 +184,20 @@ class ENN(nn.Module):
             raise ValueError(f"{path} has the ENN format tag but a damaged body ({detail}); "
                              "write it again with ENN.save") from error
         return enn.eval()
+
+
+def matrices_of(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the model") -> list[torch.Tensor]:
+    """The weight matrices of an MLP: its `nn.Linear` weights in registration order, or the 2-D
+    ``*.weight`` tensors of a state_dict in order."""
+    if isinstance(model, nn.Module):
+        matrices = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    elif isinstance(model, Mapping):
+        matrices = [t for k, t in model.items() if str(k).endswith("weight") and getattr(t, "dim", lambda: 0)() == 2]
+    else:
+        raise TypeError(f"{what} is a {type(model).__name__}; expected an nn.Module or a state_dict")
+    if not matrices:
+        raise ValueError(f"{what} has no nn.Linear layers (or 2-D '.weight' entries) for the ENN to read")
+    return matrices
 
 
 def enn_metadata(architecture: dict, mlp: MLPSpec, image: ImageSpec, source: dict) -> dict[str, Any]:
