@@ -220,3 +220,11 @@ def test_a_nan_action_and_a_grid_larger_than_a_layer_are_refused() -> None:
     with pytest.raises(ValueError, match=r"action_grid=\(16, 4\) is larger than weight matrix 1 of shape "
                                          r"\(out, in\)=\(10, 32\).*expected at most \(10, 32\)"):
         gym.make(gi_envs.ENV_ID, action_grid=(16, 4))
+
+
+def test_the_next_write_of_a_file_removes_what_a_killed_write_left(tmp_path: Path) -> None:
+    stale = tmp_path / ".enn.pt.k1ll3d.partial.pt"  # a write of enn.pt killed between its temporary and the rename
+    stale.write_bytes(b"half an ENN")
+    supervised_enn({}).save(tmp_path / "enn.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enn.pt"]
+    assert ENN.load(tmp_path / "enn.pt").mlp_spec.layer_shapes == ((32, 64), (10, 32))
