@@ -62,3 +62,14 @@ def test_enn_rows_check_the_enn_and_configs_fail_clearly(tmp_path: Path) -> None
         load_guide_config(bad_rows)
     with pytest.raises(ValueError, match="dataset='cifar'"):
         load_guide_config(write_config(tmp_path, dataset="cifar"))
+
+
+@pytest.mark.parametrize("stats", [("mean", "rms"), ("rms",)])
+def test_a_regime_guided_by_an_enn_of_another_image_reads_that_image(tmp_path: Path, stats: tuple) -> None:
+    enn_path = tmp_path / "enn.pt"
+    supervised_enn({"hidden_sizes": (16,), "image_stats": stats}).save(enn_path)
+    config = write_config(tmp_path, enn={"path": str(enn_path)}, guidance_weight=0.5, image_stats=["mean"])
+    report = run_guide(config, tmp_path / "out", wandb_mode="disabled", rows=["bp", "enn"])
+    assert "| ENN-guided |" in report and "Kendall tau" in report  # quality snapshots drawn as the ENN's image
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert results.test_accuracy.between(0.5, 1.0).all()
