@@ -38,7 +38,7 @@ def test_local_and_ray_engines_give_identical_cells(tmp_path: Path) -> None:
         names = {p.name for p in (tmp_path / "ray" / cell).iterdir()}
         assert {"config.yaml", "model.zip", "monitor.csv", "eval.json", "learning_curve.png"} <= names
         assert (tmp_path / "local" / cell / "eval.json").read_text() != ""
-    assert (tmp_path / "ray" / "results.md").read_text().count("| 2/2 |") == 4
+    assert (tmp_path / "ray" / "results.md").read_text().count("| 2/2 |") == 6  # 2 agents, 4 references
     assert (tmp_path / "ray" / "learning_curves_digits.png").stat().st_size > 1000
 
 
