@@ -7,9 +7,9 @@ import multiprocessing
 from typing import Any
 
 import gymnasium as gym
-from gymnasium.envs.registration import EnvSpec
 import numpy as np
 import torch
+from gymnasium.envs.registration import EnvSpec
 
 from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
