@@ -22,11 +22,13 @@ from gi_envs.datasets import DATASET_DIMS, DATASETS
 from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, weight_image
 
 
-def _positive_ints(name: str, value: object) -> tuple[int, ...]:
+def positive_ints(name: str, value: object, length: int | None = None) -> tuple[int, ...]:
+    """`value` as a tuple of positive integers (exactly `length` of them, if given), or a ValueError naming `name`."""
     ok = isinstance(value, (tuple, list)) and len(value) > 0 and all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value)
-    if not ok:
-        raise ValueError(f"{name}={value!r} is not allowed; expected a non-empty sequence of positive integers")
+    if not ok or (length is not None and len(value) != length):  # type: ignore[arg-type]
+        shape = f"{length} positive integers" if length else "a non-empty sequence of positive integers"
+        raise ValueError(f"{name}={value!r} is not allowed; expected {shape}")
     return tuple(int(v) for v in value)  # type: ignore[union-attr]
 
 
@@ -49,7 +51,7 @@ class MLPSpec:
         for name, allowed in (("dataset", DATASETS), ("activation", list(ACTIVATIONS)), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected one of {list(allowed)}")
-        object.__setattr__(self, "hidden_sizes", _positive_ints("hidden_sizes", self.hidden_sizes))
+        object.__setattr__(self, "hidden_sizes", positive_ints("hidden_sizes", self.hidden_sizes))
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:

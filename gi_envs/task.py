@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from gi_envs.batched_mlp import MinibatchSampler
 from gi_envs.datasets import Dataset, load_dataset
-from gi_envs.spec import ImageSpec, MLPSpec
+from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
 from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
@@ -53,15 +53,6 @@ class EnvConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected one of {list(allowed)}")
 
-        def positive_ints(name: str, length: int) -> None:
-            value = getattr(self, name)
-            ok = isinstance(value, (tuple, list)) and all(
-                isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
-            )
-            if not ok or len(value) != length:
-                raise ValueError(f"{name}={value!r} is not allowed; expected {length} positive integers")
-            object.__setattr__(self, name, tuple(int(v) for v in value))
-
         def number(name: str, low: float, high: float, integer: bool = False, low_open: bool = True) -> None:
             value = getattr(self, name)
             kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
@@ -79,7 +70,7 @@ class EnvConfig:
         choice("reward", REWARDS)
         choice("action_mode", ACTION_MODES)
         number("max_scale", 1.0, 1_000.0)
-        positive_ints("action_grid", 2)
+        object.__setattr__(self, "action_grid", positive_ints("action_grid", self.action_grid, length=2))
         for layer, (out, fan_in) in enumerate(mlp.layer_shapes):
             if self.action_grid[0] > out or self.action_grid[1] > fan_in:
                 largest = tuple(min(shape[k] for shape in mlp.layer_shapes) for k in (0, 1))

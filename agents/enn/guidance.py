@@ -5,8 +5,8 @@
         loss = F.cross_entropy(model(x), y) + guidance(model)   # guidance(model) = -weight * ENN(image(model))
         optimizer.zero_grad(); loss.backward(); guidance.after_backward(model); optimizer.step()
 
-`model` is an `nn.Sequential` whose `Linear` layers match the ENN's target MLP, or a
-`BatchedMLP` (then every one of its N models is guided by its own prediction). The ENN's
+`model` is any `nn.Module` whose `Linear` layers match the ENN's target MLP, or a `BatchedMLP`
+(then every one of its N models is guided by its own prediction). The ENN's
 gradient reaches the weights through the differentiable weight image. `after_backward` is
 optional: it records how large the guidance gradient is against the task gradient, to test the
 paper's claim that the guidance "dynamically adjusts gradient magnitudes according to the
