@@ -8,6 +8,8 @@ them to `agents.commands`.
     grad-instructor export --model runs/ppo-seed0/model.zip --out enn.pt
     grad-instructor guide --config paper_mnist.yaml
     grad-instructor zoo --dataset digits --runs 400 --out zoo.npz
+    grad-instructor fit-enn --zoo zoo.npz --encoder stats --out enn_stats.pt
+    grad-instructor evaluate-enn --zoo zoo.npz enn_stats.pt enn.pt
     grad-instructor inspect --enn runs/guide-paper_digits/enn_paper.pt --mlp runs/guide-paper_digits/mlps/paper_bp.pt
 """
 
@@ -54,15 +56,23 @@ seed_int = integer(0, SEED_LIMIT, what="a seed in [0, 2**32 - 1]")
 index_int = integer(0, what="an index >= 0")
 
 
-def percent(text: str) -> float:
-    """An argparse type: a share of weights in percent, in (0, 100)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage in (0, 100), got {text!r}") from None
-    if not 0.0 < value < 100.0:
-        raise argparse.ArgumentTypeError(f"expected a percentage in (0, 100), got {value:g}")
-    return value
+def real(low: float, high: float, what: str, high_closed: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number in (low, high) or (low, high], named in the message when it is not."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (low < value <= high if high_closed else low < value < high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value:g}")
+        return value
+
+    return parse
+
+
+percent = real(0.0, 100.0, "a percentage in (0, 100)")  # a share of weights kept when pruning
+fraction = real(0.0, 1.0, "a number in (0, 1]", high_closed=True)
 
 
 def env_kwargs_arg(text: str) -> dict:
@@ -172,6 +182,28 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--seed", type=seed_int, default=0)
     zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ)")
 
+    fit = subcommand("fit-enn", "fit a supervised ENN on a zoo's fit runs (early-stopped on held-out fit runs)")
+    fit.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
+    fit.add_argument("--encoder", choices=["stats", "image"], default="stats",
+                     help="stats: permutation-invariant weight statistics; image: the paper's weight-image CNN")
+    fit.add_argument("--target", choices=["current", "final"], default="current",
+                     help="current: each snapshot's accuracy; final: the accuracy its run ends with")
+    fit.add_argument("--resolution", type=fraction, default=0.15, help="image encoder: weight-image resolution")
+    fit.add_argument("--image-stats", nargs="+", choices=["mean", "rms"], default=["mean", "rms"],
+                     help="image encoder: channels per weight matrix")
+    fit.add_argument("--epochs", type=positive_int, default=200,
+                     help="at most this many epochs (early stopping on held-out fit runs ends most fits sooner)")
+    fit.add_argument("--seed", type=seed_int, default=0)
+    fit.add_argument("--out", type=Path, default=Path("enn.pt"), help="the ENN file")
+
+    evaluate = subcommand("evaluate-enn", "score ENN files and StatNN on a zoo's held-out runs")
+    evaluate.add_argument("enns", nargs="+", type=Path, metavar="ENN.pt", help="ENN files (any encoder, critics too)")
+    evaluate.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
+    evaluate.add_argument("--target", choices=["current", "final"], default="current",
+                          help="the accuracy the predictions are scored against")
+    evaluate.add_argument("--seed", type=seed_int, default=0, help="StatNN's random state")
+    evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"), help="folder for results.csv/md, scatter.png")
+
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=seed_int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
@@ -209,6 +241,16 @@ def run(args: argparse.Namespace) -> int:
                          args.keep)
     elif args.command == "zoo":
         commands.zoo(args.dataset, tuple(args.hidden_sizes), args.runs, args.steps, args.seed, args.out)
+    elif args.command == "fit-enn":
+        from agents.experiments.enn_zoo import run_fit_enn
+        from gi_envs.spec import ImageSpec
+
+        image = ImageSpec(args.resolution, tuple(args.image_stats)) if args.encoder == "image" else None
+        run_fit_enn(args.zoo, args.encoder, args.target, args.out, args.epochs, args.seed, image)
+    elif args.command == "evaluate-enn":
+        from agents.experiments.enn_zoo import run_evaluate_enn
+
+        run_evaluate_enn(args.zoo, args.enns, args.out, args.target, args.seed)
     elif args.command == "quickstart":
         commands.quickstart(args.seed, args.out, args.wandb_mode)
     return 0

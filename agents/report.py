@@ -102,6 +102,27 @@ def write_bars(path_stem: Path, groups: Mapping[str, Mapping[str, np.ndarray]], 
     return save_figure(fig, path_stem.with_suffix(".png"))
 
 
+def write_scatter(png_path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str,
+                  ylabel: str) -> Path:
+    """One scatter panel per name of (x, y) points, with the y = x diagonal, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
+    for ax, (name, (x, y)) in zip(axes[0], panels.items()):
+        ax.scatter(x, y, s=6, alpha=0.4)
+        low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, png_path)
+
+
 def save_figure(fig, png_path: Path) -> Path:
     """Save a matplotlib figure as PNG atomically, then close it."""
     import matplotlib.pyplot as plt

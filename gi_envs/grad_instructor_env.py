@@ -76,6 +76,12 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     `reset(seed=...)` draws a new MLP (init `default` or `he`) and a new data order, both from the
     env's seeded generator: the same seed gives the same trajectory for the same actions.
 
+    With `randomize_regime=True` every fresh MLP also draws its own training regime, so that an
+    agent (and its critic) meets MLPs as diverse as a zoo's (`grad-instructor zoo`): a learning rate
+    `lr` times a log-uniform factor in [0.1, 10], and an init scale uniform in [0.25, 2] that
+    multiplies the initial weight matrices. The zoo also varies weight decay, data share and batch
+    size; the env keeps those fixed. The reset's `info` then holds `lr` and `init_scale`.
+
     ## Episode End
 
     - Truncation: after `episode_length` steps, the one knob for it:
@@ -109,6 +115,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     | `reward`             | `"accuracy"`        | `accuracy` or `delta`                                         |
     | `eval_samples`       | `512`               | validation samples behind the reward; 0 means the whole split |
     | `data_dir`           | `None`              | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`      |
+    | `randomize_regime`   | `False`             | each fresh MLP draws its own learning rate and init scale     |
 
     ```python
     import gymnasium as gym, gi_envs
@@ -127,6 +134,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
+    * v0, 2026-11-25: `randomize_regime` (off by default: nothing changes unless it is set).
     * v0, 2026-11: `action_mode="scale"` (per-block learning rates, `max_scale` 16) and
       `image_stats=("mean", "rms")` became the defaults, after the benchmark showed agents beating
       the zero action there (the `perturb` mode with mean images gave them nothing to learn);
@@ -163,7 +171,10 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         mlp_seed = int(self.np_random.integers(SEED_HIGH))
         val_accuracy = self.task.reset_model(0, mlp_seed)
-        return self.task.observations()[0], {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
+        info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
+        if self.config.randomize_regime:
+            info.update(self.task.regime(0))
+        return self.task.observations()[0], info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         action = np.asarray(action, dtype=np.float32)

@@ -23,6 +23,12 @@ from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
+# randomize_regime: each fresh MLP draws its learning rate as lr times a log-uniform factor in
+# REGIME_LR_FACTOR and multiplies its initial weights by a factor uniform in REGIME_INIT_SCALE
+# (the zoo's range, `agents.enn.zoo.ZooSpec.init_scale_range`)
+REGIME_LR_FACTOR = (0.1, 10.0)
+REGIME_INIT_SCALE = (0.25, 2.0)
+REGIME_STREAM = 7_919  # the regime's draws use their own generator, seeded with (mlp_seed, REGIME_STREAM)
 OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
 
 
@@ -47,6 +53,7 @@ class EnvConfig:
     eval_samples: int = 512
     data_dir: str | None = None
     image_stats: tuple[str, ...] = ("mean", "rms")
+    randomize_regime: bool = False
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -83,6 +90,9 @@ class EnvConfig:
         number("perturbation_scale", 0.0, 1_000.0, low_open=False)
         number("episode_length", 1, 1_000_000, integer=True, low_open=False)
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
+        if not isinstance(self.randomize_regime, (bool, np.bool_)):
+            raise ValueError(f"randomize_regime={self.randomize_regime!r} is not allowed; expected True or False")
+        object.__setattr__(self, "randomize_regime", bool(self.randomize_regime))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
 
@@ -155,20 +165,44 @@ class TrainingTask:
 
         self.steps = np.zeros(n_models, dtype=np.int64)
         self.last_val_accuracy = np.zeros(n_models, dtype=np.float64)
+        self.lr_factor = torch.ones(n_models)  # drawn at reset under randomize_regime, else 1
+        self.init_scale = torch.ones(n_models)
 
     def reset_model(self, model: int, seed: int) -> float:
         """Fresh MLP `model` and data order, both drawn from `seed`; returns its validation accuracy.
 
         One `torch.Generator` seeded with `seed` first draws the weights (layer by layer: weight,
-        then bias), then every epoch's permutation of the training split.
+        then bias), then every epoch's permutation of the training split. Under `randomize_regime`,
+        a NumPy generator seeded with ``(seed, REGIME_STREAM)`` then draws the learning-rate factor
+        and the init scale, which multiplies the fresh weight matrices.
         """
         generator = torch.Generator().manual_seed(int(seed))
         self.mlp.initialize(model, generator, self.config.init)
         self.sampler.reset(model, generator)
+        if self.config.randomize_regime:
+            rng = np.random.default_rng([int(seed), REGIME_STREAM])
+            self.lr_factor[model] = float(np.exp(rng.uniform(*np.log(REGIME_LR_FACTOR))))
+            self.init_scale[model] = float(rng.uniform(*REGIME_INIT_SCALE))
+            with torch.no_grad():
+                for w in self.mlp.weights:
+                    w[model] *= self.init_scale[model]
         self.steps[model] = 0
         _, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[model])
         self.last_val_accuracy[model] = float(accuracy[0])
         return float(accuracy[0])
+
+    def regime_scales(self, scales: tuple[list[torch.Tensor], list[torch.Tensor]] | None
+                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """`scales` (None: all ones) times each model's learning-rate factor."""
+        f = self.lr_factor
+        if scales is None:
+            return ([f[:, None, None].expand(-1, *shape) for shape in self.mlp.layer_shapes],
+                    [f[:, None].expand(-1, shape[0]) for shape in self.mlp.layer_shapes])
+        return [s * f[:, None, None] for s in scales[0]], [s * f[:, None] for s in scales[1]]
+
+    def regime(self, model: int) -> dict[str, float]:
+        """The training regime of MLP `model`: its learning rate and init scale."""
+        return {"lr": self.config.lr * float(self.lr_factor[model]), "init_scale": float(self.init_scale[model])}
 
     @torch.no_grad()
     def observations(self) -> np.ndarray:
@@ -198,6 +232,8 @@ class TrainingTask:
                 scales = block_scales(grid, self.mlp.layer_shapes, cfg.max_scale)
             else:
                 perturbation = upsample_action(grid, self.mlp.layer_shapes)
+        if cfg.randomize_regime:  # each MLP's own learning rate, lr * lr_factor
+            scales = self.regime_scales(scales)
 
         train_x, train_y = self.data.train.x, self.data.train.y
         losses = torch.zeros(self.n_models)

@@ -95,6 +95,10 @@ class GradInstructorVectorEnv(VectorEnv):
         self._needs_reset[:] = False
         everyone = np.ones(self.num_envs, dtype=bool)
         infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds, "_mlp_seed": everyone.copy()}
+        if self.config.randomize_regime:
+            for key in ("lr", "init_scale"):
+                infos[key] = np.array([self.task.regime(i)[key] for i in range(self.num_envs)])
+                infos[f"_{key}"] = everyone.copy()
         return self.task.observations(), infos
 
     def _new_mlp(self, i: int) -> tuple[int, float]:

@@ -1,22 +1,36 @@
-"""The ENN body in plain PyTorch: a small CNN over weight images (no Stable-Baselines3 needed).
+"""The ENN bodies in plain PyTorch (no Stable-Baselines3 needed): what turns an MLP's weights into features.
 
-It keeps the spatial grid of a tiny, wide weight image with padded 3x3 convolutions, pools it to
-a fixed (4, 8) grid whatever the input size, and adds per-channel summary statistics (mean, std,
-mean |w|, max |w|) that pooling alone would blur. Every architectural choice here is ours.
+Two encoders, named in an ENN's metadata (``architecture.encoder.type``):
+
+- ``image`` (`WeightImageEncoder`): the paper's representation, a small CNN over the downsampled
+  weight image. It keeps the spatial grid of a tiny, wide image with padded 3x3 convolutions, pools
+  it to a fixed (4, 8) grid whatever the input size, and adds per-channel summary statistics (mean,
+  std, mean |w|, max |w|) that pooling alone would blur. A CNN over the image is not invariant to
+  permuting hidden units, which leaves the MLP's function unchanged.
+- ``stats`` (`StatsEncoder`): permutation-invariant, differentiable per-layer statistics of the
+  weight matrices (`weight_statistics`: moments, quantiles, row and column norms), standardized and
+  fed to a small MLP. The differentiable cousin of StatNN (`agents.enn.statnn`).
+
+Every architectural choice here is ours.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 POOLED_GRID = (4, 8)
+ENCODER_TYPES = ("image", "stats")
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+STATISTICS_PER_LAYER = 4 + len(QUANTILES) + 8  # moments, quantiles, row-norm and column-norm summaries
 
 
 class WeightImageEncoder(nn.Module):
     """Conv(3x3) -> ReLU -> Conv(3x3) -> ReLU -> adaptive pool to 4x8 -> concat channel stats -> Linear -> ReLU.
 
-    :param in_channels: C, the number of weight matrices in the image.
+    :param in_channels: C, the number of channels of the weight image.
     :param features_dim: size of the feature vector.
     :param channels: width of the two convolutions.
     """
@@ -42,3 +56,68 @@ def channel_statistics(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, 4C): mean, std, mean |x|, max |x| of every channel (zero padding included)."""
     flat = images.flatten(2)
     return torch.cat([flat.mean(2), flat.std(2, unbiased=False), flat.abs().mean(2), flat.abs().amax(2)], dim=1)
+
+
+def weight_statistics(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(N, layers * STATISTICS_PER_LAYER) statistics of N MLPs' weight matrices (each (N, out, in)).
+
+    Per layer: mean, std, mean |w|, kurtosis, the `QUANTILES` of all weights, and the mean, std, min
+    and max of the row (per output unit) and of the column (per input) L2 norms. None of them changes
+    when hidden units are permuted, and all are differentiable in the weights.
+    """
+    columns = []
+    for w in weights:
+        flat = w.flatten(1)
+        mean = flat.mean(1, keepdim=True)
+        centred = flat - mean
+        var = centred.pow(2).mean(1)
+        kurtosis = centred.pow(4).mean(1) / (var.pow(2) + 1e-12)
+        columns += [mean.squeeze(1), (var + 1e-12).sqrt(), flat.abs().mean(1), kurtosis.log1p()]
+        columns += list(torch.quantile(flat, torch.tensor(QUANTILES, dtype=flat.dtype), dim=1))
+        for norms in (w.pow(2).sum(2).add(1e-12).sqrt(), w.pow(2).sum(1).add(1e-12).sqrt()):  # rows, columns
+            columns += [norms.mean(1), norms.std(1, unbiased=False), norms.amin(1), norms.amax(1)]
+    return torch.stack(columns, dim=1)
+
+
+class StatsEncoder(nn.Module):
+    """`weight_statistics` -> per-feature standardization -> Linear -> ReLU -> Linear -> ReLU.
+
+    Its input is the statistics vector, not the weights, so that an ENN's forward takes one tensor
+    whatever its encoder (`ENN.inputs_of` computes it, differentiably).
+
+    :param in_features: length of the statistics vector (layers * `STATISTICS_PER_LAYER`).
+    :param features_dim: size of the feature vector.
+    :param hidden: width of the hidden layer.
+    """
+
+    def __init__(self, in_features: int, features_dim: int = 64, hidden: int = 128):
+        super().__init__()
+        # set from the fit data by `standardize`; saved with the state_dict like any parameter
+        self.register_buffer("centre", torch.zeros(in_features))
+        self.register_buffer("spread", torch.ones(in_features))
+        self.mlp = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, features_dim), nn.ReLU())
+
+    @torch.no_grad()
+    def standardize(self, statistics: torch.Tensor) -> None:
+        """Centre and scale every input feature by its median and spread over `statistics` (robust to the
+        blown-up weights of diverged MLPs)."""
+        centre = statistics.median(0).values
+        spread = (statistics - centre).abs().median(0).values * 1.4826
+        self.centre.copy_(centre)
+        self.spread.copy_(torch.where(spread > 1e-8, spread, torch.ones_like(spread)))
+
+    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+        z = ((statistics - self.centre) / self.spread).clamp(-20.0, 20.0)
+        return self.mlp(z)
+
+
+def build_encoder(spec: dict) -> nn.Module:
+    """The encoder an ENN's metadata describes: ``{"type": "image" | "stats", ...its arguments}``
+    (no ``type``: ``image``, as in files written before there was a choice)."""
+    spec = dict(spec)
+    kind = spec.pop("type", "image")
+    if kind == "image":
+        return WeightImageEncoder(**spec)
+    if kind == "stats":
+        return StatsEncoder(**spec)
+    raise ValueError(f"unknown encoder type {kind!r} in ENN metadata; expected one of {list(ENCODER_TYPES)}")

@@ -36,10 +36,11 @@ def enn_gradcam(enn: ENN, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]
     """
     from captum.attr import LayerGradCam
 
+    image_spec = enn.require_image("Grad-CAM")  # a stats ENN has no convolution to explain
     batched = weights[0].dim() == 3
     image = enn.image_of([w.detach() for w in weights]).detach()  # checks the shapes against the ENN's
     cam = LayerGradCam(enn, enn.encoder.conv[-1]).attribute(image, relu_attributions=True)  # (N, 1, H, W)
-    layout = enn.image_spec.layout(enn.mlp_spec)
+    layout = image_spec.layout(enn.mlp_spec)
     heatmaps = []
     for (h, w), shape in zip(layout.channel_sizes, enn.layer_shapes):
         heat = F.interpolate(cam[:, :, :h, :w], size=shape, mode="bilinear", align_corners=False).squeeze(1)

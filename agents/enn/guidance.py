@@ -74,7 +74,7 @@ class ENNGuidance:
         """The ENN's prediction for `weights`, differentiable in them only: the ENN's own parameters enter
         as detached copies, so they collect no gradient and the caller's ENN is not changed."""
         frozen = {name: t.detach() for name, t in (*self.enn.named_parameters(), *self.enn.named_buffers())}
-        return torch.func.functional_call(self.enn, frozen, (self.enn.image_of(weights),))
+        return torch.func.functional_call(self.enn, frozen, (self.enn.inputs_of(weights),))
 
     def current_weight(self) -> float:
         """The weight at this call, after the schedule."""

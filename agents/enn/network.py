@@ -1,11 +1,15 @@
-"""The Evaluation Neural Network: a standalone module that predicts an MLP's accuracy from its weight image.
+"""The Evaluation Neural Network: a standalone module that predicts an MLP's accuracy from its weights.
 
-An `ENN` is rebuilt from JSON metadata alone (architecture, the target MLP it was made for, the
-weight-image settings, its calibration), so loading one needs neither Stable-Baselines3 nor any
-pickled object: `ENN.save` writes the state_dict and the metadata into one `torch.save` file of
-tensors and a JSON string, read back with `torch.load(weights_only=True)`.
+An `ENN` is rebuilt from JSON metadata alone (architecture with its encoder, the target MLP it was
+made for, the weight-image settings of an image encoder, its calibration), so loading one needs
+neither Stable-Baselines3 nor any pickled object: `ENN.save` writes the state_dict and the metadata
+into one `torch.save` file of tensors and a JSON string, read back with `torch.load(weights_only=True)`.
 
-The network is one of two shapes, both made of our `WeightImageEncoder` and plain layers:
+Its encoder (`agents.enn.encoder`) reads either the weight image (``image``, the paper's, and every
+RL critic's) or permutation-invariant weight statistics (``stats``); `ENN.inputs_of` turns weight
+matrices into what the encoder reads, differentiably, and `ENN.forward` takes that tensor.
+
+The network is one of two shapes, both made of an encoder and plain layers:
 
 - ``value``: encoder -> head MLP -> scalar, the state value V(s) of an on-policy critic
   (PPO, A2C, TRPO; RecurrentPPO with its critic LSTM run from a zero state), or a supervised
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.encoder import WeightImageEncoder
+from agents.enn.encoder import build_encoder, weight_statistics
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -80,25 +84,30 @@ def build_layers(spec: Sequence[dict[str, Any]]) -> nn.Sequential:
 
 
 class ENN(nn.Module):
-    """Predicts validation accuracy from a weight image (N, C, H, W) -> (N,), or from an MLP.
+    """Predicts validation accuracy from what its encoder reads, (N, ...) -> (N,), or from MLPs (`predict`).
 
-    :param metadata: what `ENN.load` reads back: ``architecture`` (``kind``, ``encoder``,
-        ``head`` or ``actor_encoder``/``actor``/``q_nets``), ``target`` (an `MLPSpec`), ``image``
-        (an `ImageSpec`), ``calibration`` (``scale``, ``offset``), and free-form ``source`` / ``quality``.
+    :param metadata: what `ENN.load` reads back: ``architecture`` (``kind``, ``encoder`` with its
+        ``type``, ``head`` or ``actor_encoder``/``actor``/``q_nets``), ``target`` (an `MLPSpec`),
+        ``image`` (an `ImageSpec`; ``None`` for a ``stats`` encoder), ``calibration`` (``scale``,
+        ``offset``), and free-form ``source`` / ``quality``.
     """
 
     def __init__(self, metadata: dict[str, Any]):
         super().__init__()
         self.metadata = json.loads(json.dumps(metadata))  # a plain JSON copy
         self.mlp_spec = MLPSpec.from_dict(self.metadata["target"])
-        self.image_spec = ImageSpec.from_dict(self.metadata["image"])
         arch = self.metadata["architecture"]
         self.kind = arch["kind"]
-        self.encoder = WeightImageEncoder(**arch["encoder"])
+        self.reads = arch["encoder"].get("type", "image")
+        image = self.metadata.get("image")
+        if self.reads == "image" and image is None:
+            raise ValueError("an ENN with an image encoder needs the 'image' settings in its metadata")
+        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.reads == "image" else None
+        self.encoder = build_encoder(arch["encoder"])
         if self.kind == "value":
             self.head = build_layers(arch["head"])
         elif self.kind == "q_of_policy":
-            self.actor_encoder = WeightImageEncoder(**arch["actor_encoder"])
+            self.actor_encoder = build_encoder(arch["actor_encoder"])
             self.actor = build_layers(arch["actor"])
             self.q_nets = nn.ModuleList(build_layers(q) for q in arch["q_nets"])
         else:
@@ -113,21 +122,32 @@ class ENN(nn.Module):
         return list(self.mlp_spec.layer_shapes)
 
     @property
-    def resolution(self) -> float:
-        return self.image_spec.resolution
+    def encoder_type(self) -> str:
+        """``image`` or ``stats``: what the ENN reads (see `agents.enn.encoder`)."""
+        return self.reads
 
-    def raw(self, images: torch.Tensor) -> torch.Tensor:
-        """The critic's (or regressor's) own output, before calibration."""
-        features = self.encoder(images)
+    @property
+    def resolution(self) -> float:
+        return self.require_image("resolution").resolution
+
+    def require_image(self, what: str) -> ImageSpec:
+        """The ENN's image settings; a clear error for an ENN that reads no image."""
+        if self.image_spec is None:
+            raise ValueError(f"{what} needs an ENN that reads weight images; this ENN's encoder is {self.reads!r}")
+        return self.image_spec
+
+    def raw(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The critic's (or regressor's) own output, before calibration, for `inputs_of(weights)`."""
+        features = self.encoder(inputs)
         if self.kind == "value":
             return self.head(features).squeeze(-1)
-        action = self.actor(self.actor_encoder(images))
+        action = self.actor(self.actor_encoder(inputs))
         q_in = torch.cat([features, action], dim=1)
         return torch.stack([q(q_in).mean(dim=1) for q in self.q_nets]).mean(dim=0)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Predicted accuracy of each image's MLP."""
-        return self.scale * self.raw(images) + self.offset
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Predicted accuracy of each MLP, from `inputs_of` its weights (a weight image for ``image``)."""
+        return self.scale * self.raw(inputs) + self.offset
 
     def set_calibration(self, scale: float, offset: float) -> None:
         self.scale.fill_(scale)
@@ -138,12 +158,23 @@ class ENN(nn.Module):
         """Raise a ValueError if an MLP's weight shapes differ from those this ENN was made for."""
         self.mlp_spec.check_shapes(layer_shapes, what="this ENN")
 
-    def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The weight image this ENN reads, after checking the shapes; differentiable in `weights`."""
-        batched = weights[0].dim() == 3
+    def inputs_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """What this ENN's encoder reads, after checking the shapes; differentiable in `weights`.
+
+        :param weights: the MLP's weight matrices, each (out, in), or (N, out, in) for N MLPs.
+        :return: (N, C, H, W) weight images for an ``image`` encoder, (N, F) statistics for ``stats``.
+        """
         self.check_shapes([w.shape[-2:] for w in weights])
-        image = self.image_spec.image(weights)
-        return image if batched else image.unsqueeze(0)
+        if weights[0].dim() == 2:
+            weights = [w.unsqueeze(0) for w in weights]
+        if self.reads == "stats":
+            return weight_statistics(weights)
+        return self.require_image("image_of").image(weights)
+
+    def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The weight image this ENN reads (an ``image`` encoder's `inputs_of`)."""
+        self.require_image("image_of")
+        return self.inputs_of(weights)
 
     @torch.no_grad()
     def predict(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> np.ndarray:
@@ -165,7 +196,7 @@ class ENN(nn.Module):
             for i, matrices in enumerate(per_model):
                 self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
             weights = [torch.stack([m[layer].detach().float() for m in per_model]) for layer in range(len(per_model[0]))]
-        return self(self.image_of(weights)).numpy().astype(np.float64)
+        return self(self.inputs_of(weights)).numpy().astype(np.float64)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
@@ -200,12 +231,12 @@ def matrices_of(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the 
     return matrices
 
 
-def enn_metadata(architecture: dict, mlp: MLPSpec, image: ImageSpec, source: dict) -> dict[str, Any]:
-    """Metadata of a new, uncalibrated ENN for MLPs of `mlp` read as `image`."""
+def enn_metadata(architecture: dict, mlp: MLPSpec, image: ImageSpec | None, source: dict) -> dict[str, Any]:
+    """Metadata of a new, uncalibrated ENN for MLPs of `mlp` read as `image` (``None``: a ``stats`` encoder)."""
     return {
         "architecture": architecture,
         "target": mlp.to_dict(),
-        "image": image.to_dict(mlp),
+        "image": None if image is None else image.to_dict(mlp),
         "calibration": {"scale": 1.0, "offset": 0.0},
         "source": source,
     }

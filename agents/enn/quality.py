@@ -1,7 +1,8 @@
 """How well an ENN ranks MLPs: snapshots from unseen seeds, affine calibration, rank correlations.
 
 A snapshot is one MLP at one stage of its training (reset included) with its measured
-validation accuracy. Snapshots come from full GradInstructor episodes under the zero action
+validation accuracy, its weight image and, on request, its weight matrices (what a ``stats``
+ENN reads). Snapshots come from full GradInstructor episodes under the zero action
 (plain SGD) and under random actions, on seeds no training run or evaluation used: the
 calibration is fitted on one set of seeds and the quality is reported on another.
 """
@@ -29,44 +30,61 @@ class Snapshots:
     accuracy: np.ndarray  # (M,) validation accuracy measured by the env
     steps: np.ndarray  # (M,)
     episodes: np.ndarray  # (M,)
+    weights: list[torch.Tensor] | None = None  # per layer (M, out, in), when collected with keep_weights
 
 
-def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 0.5) -> Snapshots:
+def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 0.5,
+                      keep_weights: bool = False) -> Snapshots:
     """Every stage of one episode per seed; the first `random_share` of the episodes use random
-    actions (seeded), the rest plain SGD, so that the snapshots span more than one training path."""
+    actions (seeded), the rest plain SGD, so that the snapshots span more than one training path.
+
+    :param keep_weights: also keep every snapshot's weight matrices (for a ``stats`` ENN).
+    """
     envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point",
-                        autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+                        autoreset_mode=AutoresetMode.NEXT_STEP, **env_kwargs)
+    mlp = envs.unwrapped.task.mlp
     n_random = int(round(random_share * len(seeds)))
     rng = np.random.default_rng(seeds[0])
     obs, info = envs.reset(seed=list(seeds))
     n = len(seeds)
     images, accuracy, steps, episodes = [obs], [info["val_accuracy"]], [np.zeros(n, int)], [np.arange(n)]
+    weights = [[w.detach().clone()] for w in mlp.weights] if keep_weights else None
     alive = np.ones(n, dtype=bool)  # an episode leaves after its last step (truncation or divergence)
     for t in range(1, envs.unwrapped.config.episode_length + 1):
         actions = np.zeros(envs.action_space.shape, np.float32)
         actions[:n_random] = rng.uniform(-1, 1, actions[:n_random].shape)
-        obs, _, terminated, truncated, info = envs.step(actions)
-        ended = terminated | truncated
-        step_obs, step_acc = obs.copy(), info["val_accuracy"].copy()
-        for i in np.flatnonzero(ended):  # same-step autoreset: the episode's last image is in final_obs
-            step_obs[i] = info["final_obs"][i]
-            step_acc[i] = info["final_info"]["val_accuracy"][i]
+        obs, _, terminated, truncated, info = envs.step(actions)  # next-step autoreset: an ended MLP stays
         idx = np.flatnonzero(alive)
-        images.append(step_obs[idx])
-        accuracy.append(step_acc[idx])
+        images.append(obs[idx])
+        accuracy.append(info["val_accuracy"][idx])
         steps.append(np.full(len(idx), t))
         episodes.append(idx)
-        alive &= ~ended
+        if weights is not None:
+            for store, w in zip(weights, mlp.weights):
+                store.append(w.detach()[idx].clone())
+        alive &= ~(terminated | truncated)
     envs.close()
     return Snapshots(torch.from_numpy(np.concatenate(images)), np.concatenate(accuracy),
-                     np.concatenate(steps), np.concatenate(episodes))
+                     np.concatenate(steps), np.concatenate(episodes),
+                     None if weights is None else [torch.cat(w) for w in weights])
 
 
 @torch.no_grad()
-def predict(enn: ENN, images: torch.Tensor, raw: bool = False, batch: int = 1024) -> np.ndarray:
-    """The ENN's (raw or calibrated) output for every image."""
+def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.Tensor:
+    """What `enn` reads of every snapshot: its weight image, or its weights' statistics (``stats``)."""
+    if enn.reads == "image":
+        return snapshots.images
+    if snapshots.weights is None:
+        raise ValueError(f"an ENN with a {enn.reads!r} encoder reads weights: collect the snapshots with keep_weights=True")
+    return torch.cat([enn.inputs_of([w[i : i + chunk] for w in snapshots.weights])
+                      for i in range(0, len(snapshots.accuracy), chunk)])
+
+
+@torch.no_grad()
+def predict(enn: ENN, inputs: torch.Tensor, raw: bool = False, batch: int = 1024) -> np.ndarray:
+    """The ENN's (raw or calibrated) output for every input (`ENN.inputs_of`: images for an image ENN)."""
     enn.eval()
-    parts = [(enn.raw if raw else enn)(images[i : i + batch]) for i in range(0, len(images), batch)]
+    parts = [(enn.raw if raw else enn)(inputs[i : i + batch]) for i in range(0, len(inputs), batch)]
     return torch.cat(parts).numpy().astype(np.float64)
 
 
@@ -88,7 +106,7 @@ def ranking_quality(predicted: np.ndarray, measured: np.ndarray) -> dict[str, fl
 
 def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, float]]:
     """Ranking quality over all snapshots, and separately early (first half) and late in training."""
-    predicted = predict(enn, snapshots.images)
+    predicted = predict(enn, snapshot_inputs(enn, snapshots))
     half = snapshots.steps.max() / 2
     masks = {"all": np.ones(len(predicted), bool), "early": snapshots.steps <= half, "late": snapshots.steps > half}
     return {name: ranking_quality(predicted[m], snapshots.accuracy[m]) for name, m in masks.items()}
@@ -97,9 +115,10 @@ def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, floa
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
     """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
     on another; the report is also stored in `enn.metadata["quality"]`."""
-    fit = collect_snapshots(env_kwargs, calibration_seeds(episodes))
-    enn.set_calibration(*fit_calibration(predict(enn, fit.images, raw=True), fit.accuracy))
-    held_out = collect_snapshots(env_kwargs, quality_seeds(episodes))
+    keep = enn.reads != "image"
+    fit = collect_snapshots(env_kwargs, calibration_seeds(episodes), keep_weights=keep)
+    enn.set_calibration(*fit_calibration(predict(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
+    held_out = collect_snapshots(env_kwargs, quality_seeds(episodes), keep_weights=keep)
     report = quality_by_stage(enn, held_out)
     enn.metadata["quality"] = {"episodes": episodes, "calibration_seeds_from": CALIBRATION_BASE,
                                "quality_seeds_from": QUALITY_BASE, **report}

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from agents.enn.network import ENN, enn_metadata
+from agents.enn.fit import fit_regressor, new_value_enn
+from agents.enn.network import ENN
 from agents.enn.quality import Snapshots, collect_snapshots
 from agents.seeds import supervised_zoo_seeds
 from gi_envs.task import EnvConfig
@@ -36,52 +36,22 @@ def snapshot_zoo(env_kwargs: dict, env_steps: int, seed: int = 0) -> Snapshots:
     )
 
 
-def supervised_enn(env_kwargs: dict, features_dim: int = 128, channels: int = 32, hidden: int = 64) -> ENN:
-    """An untrained value-shaped ENN for the MLPs of `env_kwargs`."""
+def supervised_enn(env_kwargs: dict, encoder: str = "image") -> ENN:
+    """An untrained value-shaped ENN for the MLPs of `env_kwargs`, reading their image (or statistics)."""
     config = EnvConfig.from_kwargs(**env_kwargs)
-    architecture = {
-        "kind": "value",
-        "encoder": {"in_channels": config.image.shape(config.mlp)[0], "features_dim": features_dim,
-                    "channels": channels},
-        "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
-                 {"type": "linear", "in": hidden, "out": 1}],
-    }
-    return ENN(enn_metadata(architecture, config.mlp, config.image, source={"kind": "supervised",
-                                                                            "env_kwargs": env_kwargs}))
+    return new_value_enn(config.mlp, encoder, config.image, source={"kind": "supervised", "env_kwargs": env_kwargs})
 
 
 def fit_supervised_enn(
     env_kwargs: dict, snapshots: Snapshots, epochs: int = 40, lr: float = 1e-3, batch_size: int = 256,
     seed: int = 0, val_share: float = 0.1,
 ) -> ENN:
-    """Fit a supervised ENN to `snapshots` (MSE on accuracy), keeping the epoch with the best loss on
-    the held-out `val_share` of the episodes. Its output is accuracy already (calibration 1, 0)."""
+    """Fit a supervised image ENN to `snapshots` (MSE on accuracy), keeping the epoch with the best loss
+    on the held-out `val_share` of the episodes. Its output is accuracy already (calibration 1, 0)."""
     torch.manual_seed(seed)
     enn = supervised_enn(env_kwargs)
-    episode_ids = np.unique(snapshots.episodes)
-    rng = np.random.default_rng(seed)
-    held = rng.choice(episode_ids, size=max(1, int(val_share * len(episode_ids))), replace=False)
-    is_val = torch.from_numpy(np.isin(snapshots.episodes, held))
-    x, y = snapshots.images, torch.from_numpy(snapshots.accuracy).float()
-    x_train, y_train, x_val, y_val = x[~is_val], y[~is_val], x[is_val], y[is_val]
-    optimizer = torch.optim.Adam(enn.parameters(), lr=lr)
-    best, best_state = float("inf"), None
-    for _ in range(epochs):
-        enn.train()
-        order = torch.randperm(len(y_train))
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            loss = F.mse_loss(enn(x_train[idx]), y_train[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        enn.eval()
-        with torch.no_grad():
-            val_loss = float(F.mse_loss(enn(x_val), y_val))
-        if val_loss < best:
-            best, best_state = val_loss, {k: v.clone() for k, v in enn.state_dict().items()}
-    assert best_state is not None
-    enn.load_state_dict(best_state)
-    enn.metadata["source"].update({"zoo_snapshots": int(len(y)), "zoo_episodes": int(len(episode_ids)),
-                                   "epochs": epochs, "best_val_mse": best})
-    return enn.eval()
+    report = fit_regressor(enn, snapshots.images, snapshots.accuracy, snapshots.episodes, epochs=epochs, lr=lr,
+                           batch_size=batch_size, seed=seed, val_share=val_share)
+    enn.metadata["source"].update({"zoo_snapshots": int(len(snapshots.accuracy)),
+                                   "zoo_episodes": int(len(np.unique(snapshots.episodes))), **report})
+    return enn

@@ -31,6 +31,7 @@ from gi_envs.spec import MLPSpec
 ZOO_FORMAT = "grad-instructor-zoo/1"
 BATCH_SIZES = (16, 32, 64, 128)
 HYPERPARAMETERS = ("lr", "init_scale", "weight_decay", "data_share", "batch_size")
+TARGETS = ("current", "final")  # what an ENN fitted on a zoo predicts: see `Zoo.targets`
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,21 @@ class Zoo:
 
     def __len__(self) -> int:
         return len(self.run)
+
+    @property
+    def final_val_accuracy(self) -> np.ndarray:
+        """(M,) the validation accuracy each snapshot's run ends with."""
+        last = np.full(self.spec.runs, np.nan)
+        order = np.argsort(self.stage, kind="stable")  # the last write per run is its latest stage
+        last[self.run[order]] = self.val_accuracy[order]
+        return last[self.run]
+
+    def targets(self, target: str) -> np.ndarray:
+        """What an ENN learns to predict: ``current`` (the snapshot's own validation accuracy) or
+        ``final`` (the accuracy its run ends with, a trainability prior)."""
+        if target not in TARGETS:
+            raise ValueError(f"target={target!r} is not known; expected one of {list(TARGETS)}")
+        return self.val_accuracy if target == "current" else self.final_val_accuracy
 
     def save(self, path: str | Path) -> None:
         """Write the zoo as one NPZ (arrays and a JSON spec, no pickle), atomically."""

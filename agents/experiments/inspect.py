@@ -47,6 +47,7 @@ def run_inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: st
     if keep_percents is not None and not all(0 < k < 100 for k in keep_percents):
         raise ValueError(f"--keep {keep_percents} must be percentages in (0, 100)")
     enn = ENN.load(enn_path)
+    enn.require_image(f"inspect (Grad-CAM of {enn_path})")  # before any MLP trains
     mlp, dataset, source = mlps_to_inspect(enn, mlp_path, n_mlps, epochs, seed)
     enn.check_shapes(mlp.layer_shapes)
     target = enn.mlp_spec

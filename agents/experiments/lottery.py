@@ -69,7 +69,7 @@ def lottery_study(enn: ENN, mlp: BatchedMLP, test: Split, keep_percents=KEEP_PER
     """
     heatmaps = enn_gradcam(enn, mlp.weights)
     magnitudes = [w.detach().abs() for w in mlp.weights]
-    layout = enn.image_spec.layout(enn.mlp_spec)
+    layout = enn.require_image("the lottery test").layout(enn.mlp_spec)
     rows = []
     for layer, (heat, mag, block) in enumerate(zip(heatmaps, magnitudes, layout.channel_sizes)):
         heat_blocks, mag_blocks = (F.adaptive_avg_pool2d(t.unsqueeze(1), block).flatten(1) for t in (heat, mag))

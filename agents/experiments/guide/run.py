@@ -43,13 +43,15 @@ def prepare_enn(regime: Regime, out: Path) -> tuple[ENN, float, str]:
     """The regime's ENN (saved as `enn_<regime>.pt`), its guidance weight, and a line on both.
 
     The ranking quality is measured on the regime's own training runs, drawn as the ENN's own
-    image (`ENN.image_spec`), so an ENN of ``("mean", "rms")`` images gets those.
+    image (`ENN.image_spec`), so an ENN of ``("mean", "rms")`` images gets those; a ``stats`` ENN
+    reads the runs' weights.
     """
     print(f"== {regime.name}: building the ENN ({regime.enn})", flush=True)
     enn = regime_enn(regime)
     enn.check_shapes(regime.mlp.layer_shapes)
     enn.save(out / f"enn_{regime.name}.pt")
-    snapshots = collect_snapshots(regime.zoo_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS))
+    snapshots = collect_snapshots(regime.zoo_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS),
+                                  keep_weights=enn.reads != "image")
     quality = quality_by_stage(enn, snapshots)
     line = (f"ENN ranking quality on {QUALITY_RUNS} unseen training runs of this regime: Kendall tau "
             f"{quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")

@@ -1,0 +1,123 @@
+"""Fitting an ENN by regression: new value-shaped ENNs of either encoder, and the one fitting loop.
+
+Both supervised paths use it: the ENN fitted to GradInstructor episodes (`agents.enn.supervised`)
+and the ENN fitted to a randomized zoo (`fit_zoo_enn`, behind ``grad-instructor fit-enn``). The loss
+is the mean-squared error on accuracy; the epoch kept is the one with the best loss on held-out
+groups (episodes or runs) of the fit data, never on the data the ENN is later scored on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from agents.enn.encoder import ENCODER_TYPES, STATISTICS_PER_LAYER, StatsEncoder
+from agents.enn.network import ENN, enn_metadata
+from agents.enn.zoo import Zoo
+from gi_envs.spec import ImageSpec, MLPSpec
+
+INPUT_CHUNK = 512  # MLPs per chunk when turning weights into encoder inputs
+
+
+def new_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec | None = None, source: dict | None = None,
+                  features_dim: int | None = None, hidden: int = 64) -> ENN:
+    """An untrained ENN (encoder -> Linear -> tanh -> Linear) for MLPs of `mlp`.
+
+    :param encoder: ``image`` (the CNN over `image`, default the env's image) or ``stats``.
+    """
+    if encoder not in ENCODER_TYPES:
+        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ENCODER_TYPES)}")
+    if encoder == "image":
+        image = image or ImageSpec()
+        features_dim = features_dim or 128
+        encoder_spec = {"type": "image", "in_channels": image.shape(mlp)[0], "features_dim": features_dim,
+                        "channels": 32}
+    else:
+        image = None
+        features_dim = features_dim or 64
+        encoder_spec = {"type": "stats", "in_features": STATISTICS_PER_LAYER * len(mlp.layer_shapes),
+                        "features_dim": features_dim, "hidden": 128}
+    architecture = {"kind": "value", "encoder": encoder_spec,
+                    "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
+                             {"type": "linear", "in": hidden, "out": 1}]}
+    return ENN(enn_metadata(architecture, mlp, image, source=dict(source or {})))
+
+
+@torch.no_grad()
+def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray]) -> torch.Tensor:
+    """`enn.inputs_of` for stacked NumPy weight matrices (each (M, out, in)), in chunks."""
+    parts = [enn.inputs_of([torch.from_numpy(np.ascontiguousarray(w[i : i + INPUT_CHUNK])).float() for w in weights])
+             for i in range(0, len(weights[0]), INPUT_CHUNK)]
+    return torch.cat(parts)
+
+
+def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray, *, epochs: int = 40,
+                  lr: float = 1e-3, batch_size: int = 256, seed: int = 0, val_share: float = 0.1,
+                  patience: int | None = None, progress: bool = False) -> dict[str, float]:
+    """Fit `enn` (in place) to predict `targets` from `inputs`, keeping the epoch of lowest MSE on a
+    held-out `val_share` of the `groups` (whole episodes or runs). Its output is accuracy already
+    (calibration 1, 0). A stats encoder is first standardized on the fitted inputs. The minibatch
+    order draws from torch's global generator: seed it before building the ENN.
+
+    :return: ``best_val_mse``, ``epochs``, ``best_epoch``, ``fitted`` and ``early_stop`` sizes.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    held = rng.choice(ids, size=max(1, int(round(val_share * len(ids)))), replace=False)
+    is_val = torch.from_numpy(np.isin(groups, held))
+    y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+    x_fit, y_fit, x_val, y_val = inputs[~is_val], y[~is_val], inputs[is_val], y[is_val]
+    if isinstance(enn.encoder, StatsEncoder):
+        enn.encoder.standardize(x_fit)
+    optimizer = torch.optim.Adam(enn.parameters(), lr=lr)
+    best, best_epoch, best_state = float("inf"), -1, None
+    for epoch in tqdm(range(epochs), desc="fitting the ENN", unit="epoch", disable=not progress):
+        enn.train()
+        order = torch.randperm(len(y_fit))
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.mse_loss(enn(x_fit[idx]), y_fit[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        enn.eval()
+        with torch.no_grad():
+            val_loss = float(F.mse_loss(enn(x_val), y_val))
+        if val_loss < best:
+            best, best_epoch, best_state = val_loss, epoch, {k: v.clone() for k, v in enn.state_dict().items()}
+        elif patience is not None and epoch - best_epoch >= patience:
+            break
+    assert best_state is not None
+    enn.load_state_dict(best_state)
+    enn.eval()
+    return {"best_val_mse": best, "epochs": epochs, "epochs_run": epoch + 1, "best_epoch": best_epoch,
+            "fitted": int(len(y_fit)), "early_stop": int(len(y_val))}
+
+
+ZOO_FIT = {"batch_size": 32, "patience": 30}  # chosen on the early-stopping loss of fit runs, never held-out ones
+
+
+def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
+                epochs: int = 200, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
+    """A supervised ENN fitted to the zoo's fit runs only: minibatches of 32, early-stopped on a tenth
+    of them (by run) after 30 epochs without improvement, at most `epochs`.
+
+    :param encoder: ``stats`` or ``image`` (with `image`, default the env's mean + rms image at 0.15).
+    :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
+        run ends with: a trainability prior).
+    """
+    targets = zoo.targets(target)  # a bad target fails before any work
+    torch.manual_seed(seed)
+    enn = new_value_enn(zoo.spec.mlp, encoder, image,
+                        source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
+                                "zoo_runs": zoo.spec.runs})
+    fit = ~zoo.held_out
+    inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights])
+    report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], epochs=epochs, seed=seed,
+                           progress=progress, **ZOO_FIT)
+    enn.metadata["source"].update(report)
+    return enn

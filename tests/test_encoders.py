@@ -1,0 +1,152 @@
+"""ENN encoders on a small randomized zoo: the image CNN and the permutation-invariant statistics encoder.
+
+Each encoder saves and loads without SB3 to the same numbers, predicts for every input kind, and the
+`fit-enn` / `evaluate-enn` commands fit, score and tabulate them beside StatNN on held-out runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from agents import ENN, ENNGuidance
+from agents.enn.encoder import STATISTICS_PER_LAYER, weight_statistics
+from agents.enn.fit import fit_zoo_enn, new_value_enn
+from agents.enn.zoo import Zoo, ZooSpec, train_zoo
+from agents.experiments.enn_zoo import enn_predictions
+from gi_envs import BatchedMLP
+from gi_envs.spec import MLPSpec
+from tests.conftest import REPO, cli_error
+from train_agents import main
+
+SMALL = ZooSpec(runs=40, steps=300, seed=3)
+
+
+@pytest.fixture(scope="module")
+def zoo() -> Zoo:
+    return train_zoo(SMALL, progress=False)
+
+
+@pytest.fixture(scope="module")
+def enns(zoo: Zoo) -> dict[str, ENN]:
+    return {encoder: fit_zoo_enn(zoo, encoder, epochs=30, progress=False) for encoder in ("stats", "image")}
+
+
+def permuted_hidden_units(mlp: nn.Sequential, generator: torch.Generator) -> nn.Sequential:
+    """The same function with its hidden units reordered."""
+    order = torch.randperm(mlp[0].out_features, generator=generator)
+    other = nn.Sequential(nn.Linear(mlp[0].in_features, len(order)), nn.ReLU(), nn.Linear(len(order), mlp[2].out_features))
+    with torch.no_grad():
+        other[0].weight.copy_(mlp[0].weight[order])
+        other[0].bias.copy_(mlp[0].bias[order])
+        other[2].weight.copy_(mlp[2].weight[:, order])
+        other[2].bias.copy_(mlp[2].bias)
+    return other
+
+
+def test_the_statistics_encoder_ignores_hidden_unit_order_and_is_differentiable(enns: dict[str, ENN]) -> None:
+    generator = torch.Generator().manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    other = permuted_hidden_units(mlp, generator)
+    x = torch.randn(16, 64, generator=generator)
+    torch.testing.assert_close(mlp(x), other(x))  # the same function
+    features = weight_statistics([mlp[0].weight[None], mlp[2].weight[None]])
+    assert features.shape == (1, 2 * STATISTICS_PER_LAYER) and torch.isfinite(features).all()
+    torch.testing.assert_close(features, weight_statistics([other[0].weight[None], other[2].weight[None]]),
+                               rtol=1e-5, atol=1e-6)
+    stats_pair, image_pair = (enns[e].predict([mlp, other]) for e in ("stats", "image"))
+    assert stats_pair[0] == pytest.approx(stats_pair[1], abs=1e-5)
+    assert abs(image_pair[0] - image_pair[1]) > 1e-6  # the paper's image CNN sees a different MLP
+    guidance = ENNGuidance(enns["stats"], weight=1.0)
+    guidance(mlp).backward()
+    assert mlp[0].weight.grad.abs().sum() > 0 and mlp[2].weight.grad.abs().sum() > 0
+
+
+def test_a_statistics_enn_ranks_held_out_runs_like_statnn(zoo: Zoo, enns: dict[str, ENN]) -> None:
+    held = zoo.held_out
+    predicted = enn_predictions(enns["stats"], zoo, held)
+    assert stats.kendalltau(predicted, zoo.val_accuracy[held]).statistic > 0.5
+    assert enns["stats"].metadata["source"]["kind"] == "zoo" and enns["stats"].metadata["image"] is None
+
+
+@pytest.mark.parametrize("encoder", ["stats", "image"])
+def test_every_encoder_saves_loads_without_sb3_and_predicts_the_same(encoder: str, enns: dict[str, ENN],
+                                                                     tmp_path: Path) -> None:
+    enn = enns[encoder]
+    assert enn.metadata["architecture"]["encoder"]["type"] == encoder
+    enn.save(tmp_path / "enn.pt")
+    mlp = BatchedMLP((64, 32, 10), 4)
+    for i in range(4):
+        mlp.initialize(i, torch.Generator().manual_seed(i))
+    mlp.save(tmp_path / "mlps.pt")
+    expected = enn.predict(mlp)
+    script = (
+        "import sys\n"
+        "sys.modules['stable_baselines3'] = None; sys.modules['sb3_contrib'] = None  # any import of them fails\n"
+        "from agents import ENN\nfrom gi_envs import BatchedMLP\n"
+        f"enn = ENN.load({str(tmp_path / 'enn.pt')!r})\n"
+        f"mlp, _ = BatchedMLP.load({str(tmp_path / 'mlps.pt')!r})\n"
+        "print(repr(enn.predict(mlp).tolist())); print(enn.encoder_type)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    np.testing.assert_allclose(eval(lines[0]), expected, rtol=1e-5, atol=1e-6)
+    assert lines[1] == encoder
+
+
+def test_a_statistics_enn_predicts_every_input_kind_and_rejects_wrong_shapes(enns: dict[str, ENN]) -> None:
+    enn = enns["stats"]
+    mlp = BatchedMLP((64, 32, 10), 2)
+    for i in range(2):
+        mlp.initialize(i, torch.Generator().manual_seed(10 + i))
+    from_list = enn.predict([mlp.to_sequential(0), mlp.to_sequential(1).state_dict()])
+    np.testing.assert_allclose(from_list, enn.predict(mlp), rtol=1e-5, atol=1e-6)
+    wrong = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    with pytest.raises(ValueError, match=r"was made for an MLP with weight shapes"):
+        enn.predict([wrong])
+    with pytest.raises(ValueError, match="needs an ENN that reads weight images; this ENN's encoder is 'stats'"):
+        enn.image_of([w[0] for w in mlp.weights])
+
+
+def test_the_final_accuracy_target_is_what_each_run_ends_with(zoo: Zoo) -> None:
+    final = zoo.targets("final")
+    for run in (0, 7, 21):
+        mine = zoo.run == run
+        assert (final[mine] == zoo.val_accuracy[mine & (zoo.stage == 1.0)]).all()
+    with pytest.raises(ValueError, match=r"target='best' is not known; expected one of \['current', 'final'\]"):
+        zoo.targets("best")
+
+
+def test_fit_enn_and_evaluate_enn_write_their_table_beside_statnn(zoo: Zoo, tmp_path: Path, capsys) -> None:
+    zoo.save(tmp_path / "zoo.npz")
+    for encoder in ("stats", "image"):
+        main(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", encoder, "--epochs", "10",
+              "--out", str(tmp_path / f"{encoder}.pt")])
+        assert f"{encoder} ENN fitted on 32 runs" in capsys.readouterr().out
+    assert ENN.load(tmp_path / "stats.pt").metadata["quality"]["kendall_tau"] > 0
+    main(["evaluate-enn", "--zoo", str(tmp_path / "zoo.npz"), str(tmp_path / "stats.pt"), str(tmp_path / "image.pt"),
+          "--out", str(tmp_path / "ev")])
+    table = pd.read_csv(tmp_path / "ev" / "results.csv")
+    assert list(table.predictor) == ["StatNN (GBM on layer statistics)", "stats.pt", "image.pt"]
+    assert (table.n == zoo.held_out.sum()).all() and table.kendall_tau.between(-1, 1).all()
+    markdown = (tmp_path / "ev" / "results.md").read_text()
+    assert "| stats.pt | stats |" in markdown and "| image.pt | image mean+rms @ 0.15 |" in markdown
+    assert (tmp_path / "ev" / "scatter.png").stat().st_size > 1000
+
+    new_value_enn(MLPSpec("digits", (16,)), "stats").save(tmp_path / "other.pt")
+    err = cli_error(["evaluate-enn", "--zoo", str(tmp_path / "zoo.npz"), str(tmp_path / "other.pt")], capsys)
+    assert "other.pt: " in err and "was made for an MLP with weight shapes" in err
+    assert "is a folder" in cli_error(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--out", str(tmp_path)], capsys)
+    assert "argument --encoder: invalid choice: 'nfn'" in cli_error(
+        ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "nfn"], capsys)
+    assert "needs an ENN that reads weight images" in cli_error(
+        ["inspect", "--enn", str(tmp_path / "stats.pt"), "--out", str(tmp_path / "insp")], capsys)
