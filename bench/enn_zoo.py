@@ -58,7 +58,7 @@ def main() -> None:
     for k, dataset in enumerate(args.datasets):
         mlp = MLPSpec(dataset, HIDDEN[dataset])
         start = time.perf_counter()
-        zoo = train_zoo(ZooSpec(mlp=mlp, runs=args.runs, steps=args.steps, seed=args.seed))
+        zoo = train_zoo(ZooSpec(mlp=mlp, runs=args.runs, steps=args.steps, seed=args.seed), progress=False)
         print(f"{dataset}: zoo of {args.runs} runs x {len(zoo.spec.stages)} snapshots trained in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
         if args.save_zoo:

@@ -6,9 +6,13 @@ Two ways to train, both on one MLP per step (a standard loop) and on the paper r
 - the batched trainer with `guidance.weight_gradients`, the ENN's gradient computed every step
   or every 10th step and reused in between (`guidance_every` in the guide configs).
 
-The ENN is an untrained supervised-shaped ENN of the regime: its cost does not depend on its weights.
+Each encoder gets its rows (`--encoders`): the image CNN over the env's mean + rms image at 0.15,
+and the statistics encoder. The last row of each is the ENN's forward plus backward pass alone
+(`guidance.weight_gradients`), what guidance adds to a step, against a plain `nn.Sequential` step.
+The ENNs are untrained value-shaped ENNs: their cost does not depend on their weights.
 
     python bench/guidance_overhead.py
+    python bench/guidance_overhead.py --datasets digits --encoders stats
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from agents.enn.encoder import ENCODER_TYPES
+from agents.enn.fit import new_value_enn
 from agents.enn.guidance import ENNGuidance
-from agents.enn.supervised import supervised_enn
 from agents.report import markdown_table
 from gi_envs import BatchedMLP, MinibatchSampler, MLPSpec, load_dataset
 
@@ -62,27 +67,40 @@ def time_batched(data, hidden, guidance: ENNGuidance | None, every: int, steps: 
     return (time.perf_counter() - start) / steps
 
 
+def time_enn_alone(mlp_spec: MLPSpec, guidance: ENNGuidance, steps: int) -> float:
+    """The ENN's forward and backward pass for one MLP's weights: what a guided step adds."""
+    weights = [layer.weight.detach() for layer in mlp_spec.sequential() if isinstance(layer, torch.nn.Linear)]
+    start = time.perf_counter()
+    for _ in range(steps):
+        guidance.weight_gradients(weights)
+    return (time.perf_counter() - start) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODER_TYPES), choices=list(ENCODER_TYPES))
     args = parser.parse_args()
     rows = []
     for name in args.datasets:
         dataset = name.split("-")[0]
         hidden = SHAPES[name]
         data = load_dataset(dataset)
-        enn = supervised_enn({"dataset": dataset, "hidden_sizes": hidden})
-        guidance = ENNGuidance(enn, weight=1.0, record_every=0)
-        runs = {
-            "Sequential + SGD, plain": lambda: time_sequential(data, hidden, None, args.steps),
-            "Sequential + SGD, guided": lambda: time_sequential(data, hidden, guidance, args.steps),
-            "batched trainer, plain": lambda: time_batched(data, hidden, None, 1, args.steps),
-            "batched trainer, guided every step": lambda: time_batched(data, hidden, guidance, 1, args.steps),
-            "batched trainer, guided every 10th step": lambda: time_batched(data, hidden, guidance, 10, args.steps),
-            "batched trainer, guided every 25th step": lambda: time_batched(data, hidden, guidance, 25, args.steps),
-        }
+        mlp_spec = MLPSpec(dataset, hidden)
+        runs = {"Sequential + SGD, plain": lambda: time_sequential(data, hidden, None, args.steps),
+                "batched trainer, plain": lambda: time_batched(data, hidden, None, 1, args.steps)}
+        for encoder in args.encoders:
+            g = ENNGuidance(new_value_enn(mlp_spec, encoder), weight=1.0, record_every=0)
+            runs |= {
+                f"Sequential + SGD, guided ({encoder})": lambda g=g: time_sequential(data, hidden, g, args.steps),
+                f"batched trainer, guided every step ({encoder})": lambda g=g: time_batched(data, hidden, g, 1,
+                                                                                            args.steps),
+                f"batched trainer, guided every 10th step ({encoder})": lambda g=g: time_batched(data, hidden, g, 10,
+                                                                                                 args.steps),
+                f"ENN forward + backward alone ({encoder})": lambda g=g: time_enn_alone(mlp_spec, g, args.steps),
+            }
         for run in runs.values():
             run()  # warm-up
         seconds = {label: [] for label in runs}
@@ -92,11 +110,11 @@ def main() -> None:
         median = {label: statistics.median(v) for label, v in seconds.items()}
         arch = "-".join(map(str, (data.n_features, *hidden, data.n_classes)))
         for label, t in median.items():
-            plain = median["Sequential + SGD, plain" if label.startswith("Sequential") else "batched trainer, plain"]
+            plain = median["batched trainer, plain" if label.startswith("batched") else "Sequential + SGD, plain"]
             rows.append([f"{dataset} {arch}", label, f"{1e3 * t:.3f}", f"{t / plain:.2f}x"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 64; median of {args.repeats} repeats "
           f"of {args.steps} steps\n")
-    print(markdown_table(["data / MLP", "training step", "ms / step", "time / plain step"], rows))
+    print(markdown_table(["data / MLP", "training step", "ms / step", "time / plain step (same trainer)"], rows))
 
 
 if __name__ == "__main__":
