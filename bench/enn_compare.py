@@ -6,6 +6,9 @@ the agent's training; then measure both on the very same snapshots of unseen MLP
 of training; half plain SGD, half random actions).
 
     python bench/enn_compare.py --models runs/benchmark-digits/digits/ppo/seed0/model.zip runs/benchmark-digits/digits/sac/seed0/model.zip
+
+`--save DIR` keeps every ENN (`<algo>_critic_<n>.pt`, `supervised_<env steps>_<n>.pt`), e.g. to score
+them on a zoo's held-out runs with `grad-instructor evaluate-enn`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=64, help="unseen MLPs for calibration, and as many for quality")
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the supervised fit")
     parser.add_argument("--out", type=Path, default=Path("runs/enn_compare"))
+    parser.add_argument("--save", type=Path, default=None, help="folder to keep every ENN in")
     args = parser.parse_args()
 
     rows, supervised_done = [], {}
-    for path in args.models:
+    for n, path in enumerate(args.models):
         model, algo, env_kwargs = load_agent(path)
         enn = export_enn(model, algo, env_kwargs, source=str(path))
         calibrate(enn, env_kwargs, args.episodes)
@@ -40,6 +44,11 @@ def main() -> None:
         if key not in supervised_done:  # one supervised control per env and budget
             supervised_done[key] = fit_supervised_enn(env_kwargs, snapshot_zoo(env_kwargs, budget), epochs=args.epochs)
             candidates["supervised ENN (same env steps)"] = supervised_done[key]
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            enn.save(args.save / f"{algo}_critic_{n}.pt")
+            if "supervised ENN (same env steps)" in candidates:
+                supervised_done[key].save(args.save / f"supervised_{budget}_{n}.pt")
         for name, candidate in candidates.items():
             quality = quality_by_stage(candidate, held_out)
             rows.append([name, f"{budget:,}", f"{quality['all']['kendall_tau']:.3f}",

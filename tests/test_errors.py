@@ -131,11 +131,11 @@ def test_guide_checks_every_regime_before_training_any(tmp_path: Path, capsys) -
     message = cli_error(["guide", "--config", str(guide_config(tmp_path, {"lr": "0.05"})), "--out", str(out)], capsys)
     assert "regime 'second': lr='0.05' is not allowed; expected a positive number" in message
     missing = guide_config(tmp_path, {"enn": {"path": str(tmp_path / "missing.pt")}})
-    with pytest.raises(FileNotFoundError, match="regime 'second': no ENN file at"):
+    with pytest.raises(FileNotFoundError, match="regime 'second', enn: no ENN file at"):
         run_guide(missing, out, wandb_mode="disabled")
     wrong = tmp_path / "wide.pt"
     supervised_enn({"hidden_sizes": (8,)}).save(wrong)
-    with pytest.raises(ValueError, match="regime 'second': this ENN was made for an MLP with weight shapes"):
+    with pytest.raises(ValueError, match="regime 'second', enn: this ENN was made for an MLP with weight shapes"):
         run_guide(guide_config(tmp_path, {"enn": {"path": str(wrong)}}), out, wandb_mode="disabled")
     assert not out.exists()  # nothing trained, nothing written
 

@@ -14,25 +14,29 @@ import torch
 
 from agents.enn.fit import fit_regressor, new_value_enn
 from agents.enn.network import ENN
-from agents.enn.quality import Snapshots, collect_snapshots
+from agents.enn.quality import Snapshots, collect_snapshots, snapshot_inputs
 from agents.seeds import supervised_zoo_seeds
 from gi_envs.task import EnvConfig
 
 ZOO_CHUNK = 256  # episodes per vector env
 
 
-def snapshot_zoo(env_kwargs: dict, env_steps: int, seed: int = 0) -> Snapshots:
-    """Snapshots of every stage of `env_steps / episode_length` episodes (half plain SGD, half random)."""
+def snapshot_zoo(env_kwargs: dict, env_steps: int, seed: int = 0, keep_weights: bool = False) -> Snapshots:
+    """Snapshots of every stage of `env_steps / episode_length` episodes (half plain SGD, half random),
+    with their weights too if `keep_weights` (what a ``stats`` ENN reads)."""
     length = EnvConfig.from_kwargs(**env_kwargs).episode_length
     episodes = max(2, env_steps // length)
     seeds = supervised_zoo_seeds(seed, episodes)
-    parts = [collect_snapshots(env_kwargs, seeds[i : i + ZOO_CHUNK]) for i in range(0, episodes, ZOO_CHUNK)]
+    parts = [collect_snapshots(env_kwargs, seeds[i : i + ZOO_CHUNK], keep_weights=keep_weights)
+             for i in range(0, episodes, ZOO_CHUNK)]
     offsets = np.cumsum([0] + [p.episodes.max() + 1 for p in parts[:-1]])
     return Snapshots(
         images=torch.cat([p.images for p in parts]),
         accuracy=np.concatenate([p.accuracy for p in parts]),
         steps=np.concatenate([p.steps for p in parts]),
         episodes=np.concatenate([p.episodes + o for p, o in zip(parts, offsets)]),
+        weights=[torch.cat([p.weights[layer] for p in parts]) for layer in range(len(parts[0].weights))]
+        if keep_weights else None,
     )
 
 
@@ -44,13 +48,14 @@ def supervised_enn(env_kwargs: dict, encoder: str = "image") -> ENN:
 
 def fit_supervised_enn(
     env_kwargs: dict, snapshots: Snapshots, epochs: int = 40, lr: float = 1e-3, batch_size: int = 256,
-    seed: int = 0, val_share: float = 0.1,
+    seed: int = 0, val_share: float = 0.1, encoder: str = "image",
 ) -> ENN:
-    """Fit a supervised image ENN to `snapshots` (MSE on accuracy), keeping the epoch with the best loss
-    on the held-out `val_share` of the episodes. Its output is accuracy already (calibration 1, 0)."""
+    """Fit a supervised ENN to `snapshots` (MSE on accuracy), keeping the epoch with the best loss on the
+    held-out `val_share` of the episodes. Its output is accuracy already (calibration 1, 0). A ``stats``
+    encoder needs snapshots with weights (`snapshot_zoo(..., keep_weights=True)`)."""
     torch.manual_seed(seed)
-    enn = supervised_enn(env_kwargs)
-    report = fit_regressor(enn, snapshots.images, snapshots.accuracy, snapshots.episodes, epochs=epochs, lr=lr,
+    enn = supervised_enn(env_kwargs, encoder)
+    report = fit_regressor(enn, snapshot_inputs(enn, snapshots), snapshots.accuracy, snapshots.episodes, epochs=epochs, lr=lr,
                            batch_size=batch_size, seed=seed, val_share=val_share)
     enn.metadata["source"].update({"zoo_snapshots": int(len(snapshots.accuracy)),
                                    "zoo_episodes": int(len(np.unique(snapshots.episodes))), **report})

@@ -127,12 +127,12 @@ def value_path(policy: nn.Module, algo: str) -> list[nn.Module]:
     return path + [policy.mlp_extractor.value_net, policy.value_net]
 
 
-def encoder_kwargs(extractor: nn.Module) -> dict[str, int]:
+def encoder_kwargs(extractor: nn.Module) -> dict[str, int | str]:
     if not isinstance(extractor, WeightImageCNN):
         raise ValueError(f"the agent's critic reads its input with {type(extractor).__name__}, not the ENN body "
                          "WeightImageCNN; train it with this project's configs")
     first_conv = extractor.encoder.conv[0]
-    return {"in_channels": first_conv.in_channels, "features_dim": extractor.features_dim,
+    return {"type": "image", "in_channels": first_conv.in_channels, "features_dim": extractor.features_dim,
             "channels": first_conv.out_channels}
 
 

@@ -21,10 +21,16 @@ from gi_envs.datasets import load_dataset
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig
 
-ROWS = ("bp", "l1", "he", "enn", "enn+he", "bp-tuned", "rmsgd", "lfp")
+ROWS = ("bp", "l1", "he", "enn", "enn+he", "zoo-enn", "zoo-enn+he", "enn-init", "bp-tuned", "rmsgd", "lfp")
 ROW_NAMES = {"bp": "conventional BP", "l1": "L1 regularisation", "he": "He initialisation",
-             "enn": "ENN-guided", "enn+he": "ENN-guided + He", "bp-tuned": "BP, lr tuned",
-             "rmsgd": "RMSGD, lr tuned", "lfp": "LFP, lr tuned"}
+             "enn": "ENN-guided", "enn+he": "ENN-guided + He", "zoo-enn": "zoo ENN-guided",
+             "zoo-enn+he": "zoo ENN-guided + He", "enn-init": "ENN-shaped init, then BP",
+             "bp-tuned": "BP, lr tuned", "rmsgd": "RMSGD, lr tuned", "lfp": "LFP, lr tuned"}
+# which of a regime's ENNs each ENN row uses (the regime field that says where it comes from)
+ENN_OF_ROW = {"enn": "enn", "enn+he": "enn", "zoo-enn": "zoo_enn", "zoo-enn+he": "zoo_enn", "enn-init": "init_enn"}
+TUNED_ON_ROW = {"enn": "enn", "zoo_enn": "zoo-enn", "init_enn": "enn-init"}  # each ENN's setting is tuned on this row
+ENN_SOURCES = ("path", "supervised_env_steps", "zoo", "zoo_runs")  # exactly one per ENN
+ENN_OPTIONS = {"encoder": ("image", "stats"), "target": ("current", "final")}
 LR_TUNED_ROWS = ("bp-tuned", *TRAINERS)  # rows whose learning rate is searched on `lr_grid`
 ZOO_EPISODE_STEPS = 20  # env steps per zoo episode; one episode spans one whole training run
 ZOO_ACTION_MODE = "perturb"  # the random half of a zoo perturbs SGD, as in the published guide tables
@@ -37,9 +43,19 @@ CONFIG_KEYS = ("seeds", "rows", "lr_grid", "regimes")
 class Regime:
     """One training setting of the comparison; every row uses it unchanged.
 
-    :param mlp: the MLPs every row trains (rows ``he`` and ``enn+he`` swap in He init).
-    :param image: the images of an ENN fitted on the spot (an ENN from a file brings its own).
-    :param enn: ``{path: FILE}`` or ``{supervised_env_steps: N}``.
+    :param mlp: the MLPs every row trains (rows ending in ``+he`` swap in He init).
+    :param image: the images of an image ENN fitted on the spot (an ENN from a file brings its own).
+    :param enn: the ENN of rows ``enn`` and ``enn+he`` (the paper's): one source, ``{path: FILE}``
+        (any encoder), ``{supervised_env_steps: N}`` (fitted on N env steps of this regime),
+        ``{zoo: FILE}`` (fitted on a zoo file) or ``{zoo_runs: N}`` (a zoo of N runs of this
+        regime's MLP trained on the spot), plus ``encoder: image | stats`` for the fitted ones and
+        ``target: current | final`` for the zoo ones.
+    :param zoo_enn: the ENN of rows ``zoo-enn`` and ``zoo-enn+he``, the same way.
+    :param init_enn: the ENN row ``enn-init`` ascends before training, the same way.
+    :param guidance_weight: a number, or a grid searched on validation accuracy of the tuning
+        seeds (extended past an end it lands on, up to twice; the table says if it still does).
+    :param init_steps: ascent steps of the ENN-shaped init.
+    :param init_step_size: its step size, or a grid searched like the guidance weight.
     """
 
     name: str
@@ -53,6 +69,11 @@ class Regime:
     guidance_schedule: str = "constant"
     guidance_every: int = 1
     enn: dict[str, Any] = field(default_factory=lambda: {"supervised_env_steps": 4000})
+    zoo_enn: dict[str, Any] = field(default_factory=lambda: {"zoo_runs": 400, "encoder": "stats"})
+    init_enn: dict[str, Any] = field(default_factory=lambda: {"zoo_runs": 400, "encoder": "stats",
+                                                                "target": "final"})
+    init_steps: int = 50
+    init_step_size: float | list[float] = field(default_factory=lambda: [0.03, 0.1, 0.3])
     lr_grid: list[float] | None = None
     note: str = ""
 
@@ -69,21 +90,30 @@ class Regime:
             fail("guidance_schedule", f"one of {list(SCHEDULES)}")
         if not is_number(self.lr, 0.0):
             fail("lr", "a positive number")
-        for key in ("batch_size", "epochs", "guidance_every"):
+        for key in ("batch_size", "epochs", "guidance_every", "init_steps"):
             if not is_number(getattr(self, key), 1, low_open=False, integer=True):
                 fail(key, "a positive integer")
         if not is_number(self.l1, 0.0, low_open=False):
             fail("l1", "a number >= 0")
-        weights = self.guidance_weight if isinstance(self.guidance_weight, list) else [self.guidance_weight]
-        if not weights or not all(is_number(w, 0.0, low_open=False) for w in weights):
-            fail("guidance_weight", "a number >= 0 or a non-empty list of them (a grid searched on validation)")
+        for key in ("guidance_weight", "init_step_size"):
+            value = getattr(self, key)
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(is_number(v, 0.0, low_open=False) for v in values):
+                fail(key, "a number >= 0 or a non-empty list of them (a grid searched on validation)")
         if self.lr_grid is not None and (not isinstance(self.lr_grid, list) or not self.lr_grid
                                          or not all(is_number(lr, 0.0) for lr in self.lr_grid)):
             fail("lr_grid", "a non-empty list of positive learning rates")
-        enn_ok = isinstance(self.enn, dict) and len(self.enn) == 1 and (
-            isinstance(self.enn.get("path"), str) or is_number(self.enn.get("supervised_env_steps"), 1, False, True))
-        if not enn_ok:
-            fail("enn", "{path: FILE} or {supervised_env_steps: N}")
+        for key in ("enn", "zoo_enn", "init_enn"):
+            source = getattr(self, key)
+            sources = [k for k in ENN_SOURCES if isinstance(source, dict) and k in source]
+            options_ok = isinstance(source, dict) and all(
+                k in ENN_SOURCES or source[k] in ENN_OPTIONS.get(k, ()) for k in source)
+            value = source.get(sources[0]) if len(sources) == 1 else None
+            value_ok = isinstance(value, str) if sources and sources[0] in ("path", "zoo") else \
+                is_number(value, 1, low_open=False, integer=True)
+            if len(sources) != 1 or not options_ok or not value_ok:
+                fail(key, "one of {path: FILE}, {supervised_env_steps: N}, {zoo: FILE}, {zoo_runs: N}, optionally "
+                     "with encoder: image | stats and target: current | final")
 
     @classmethod
     def from_settings(cls, name: str, settings: Mapping[str, Any]) -> Regime:

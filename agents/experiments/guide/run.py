@@ -12,13 +12,27 @@ from agents.enn.network import ENN
 from agents.enn.quality import collect_snapshots, quality_by_stage
 from agents.errors import MissingDependency
 from agents.experiments.baselines import TRAINERS, check_trainer
-from agents.experiments.guide.config import LR_TUNED_ROWS, ROW_NAMES, Regime, check_rows, load_guide_config
-from agents.experiments.guide.rows import RowResult, regime_enn, train_row, tuned_guidance_weight, tuned_lr
-from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars
+from agents.experiments.guide.config import (
+    ENN_OF_ROW,
+    LR_TUNED_ROWS,
+    ROW_NAMES,
+    TUNED_ON_ROW,
+    Regime,
+    check_rows,
+    load_guide_config,
+)
+from agents.experiments.guide.rows import RowResult, build_enn, regime_zoo, train_row, tuned_enn_setting, tuned_lr
+from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars, write_curves
 from agents.rl import tracking
 from agents.seeds import TUNING_SEEDS, quality_seeds
 
 QUALITY_RUNS = 16  # unseen training runs of the regime on which the ENN's ranking is reported
+NORM_ROWS = ("bp", "he", "enn", "zoo-enn", "enn-init")  # rows whose weight norms are plotted side by side
+
+
+def enn_families(rows: list[str]) -> list[str]:
+    """The regime fields (`enn`, `zoo_enn`, `init_enn`) whose ENNs `rows` need, in row order."""
+    return list(dict.fromkeys(ENN_OF_ROW[r] for r in rows if r in ENN_OF_ROW))
 
 
 def check_before_work(regimes: list[Regime], rows: list[str]) -> None:
@@ -30,43 +44,51 @@ def check_before_work(regimes: list[Regime], rows: list[str]) -> None:
                 check_trainer(row)
             except MissingDependency as error:
                 raise MissingDependency(f"row {row!r}: {error}") from error
-    if any(r.startswith("enn") for r in rows):
-        for regime in regimes:
-            if "path" in regime.enn:
-                try:
-                    ENN.load(regime.enn["path"]).check_shapes(regime.mlp.layer_shapes)
-                except (OSError, ValueError) as error:
-                    raise type(error)(f"regime {regime.name!r}: {error}") from error
+    for regime in regimes:
+        for family in enn_families(rows):
+            source = getattr(regime, family)
+            try:
+                if "path" in source:
+                    ENN.load(source["path"]).check_shapes(regime.mlp.layer_shapes)
+                if "zoo" in source:
+                    regime_zoo(regime, source)
+            except (OSError, ValueError) as error:
+                raise type(error)(f"regime {regime.name!r}, {family}: {error}") from error
 
 
-def prepare_enn(regime: Regime, out: Path) -> tuple[ENN, float, str]:
-    """The regime's ENN (saved as `enn_<regime>.pt`), its guidance weight, and a line on both.
+def prepare_enn(regime: Regime, family: str, out: Path) -> tuple[ENN, float, str]:
+    """One of the regime's ENNs (saved as `<family>_<regime>.pt`), its tuned setting (guidance weight,
+    or step size for ``enn-init``), and a line on both.
 
     The ranking quality is measured on the regime's own training runs, drawn as the ENN's own
     image (`ENN.image_spec`), so an ENN of ``("mean", "rms")`` images gets those; a ``stats`` ENN
     reads the runs' weights.
     """
-    print(f"== {regime.name}: building the ENN ({regime.enn})", flush=True)
-    enn = regime_enn(regime)
+    source = getattr(regime, family)
+    print(f"== {regime.name}: building the ENN `{family}` ({source})", flush=True)
+    enn = build_enn(regime, source)
     enn.check_shapes(regime.mlp.layer_shapes)
-    enn.save(out / f"enn_{regime.name}.pt")
+    enn.save(out / f"{family}_{regime.name}.pt")
     snapshots = collect_snapshots(regime.zoo_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS),
                                   keep_weights=enn.reads != "image")
     quality = quality_by_stage(enn, snapshots)
-    line = (f"ENN ranking quality on {QUALITY_RUNS} unseen training runs of this regime: Kendall tau "
-            f"{quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")
-    weight = tuned_guidance_weight(regime, enn)
-    line += f" Guidance weight {weight:g}" + (
-        f", chosen from {regime.guidance_weight} on validation accuracy of seeds {list(TUNING_SEEDS)}."
-        if isinstance(regime.guidance_weight, list) else ".")
-    return enn, weight, line
+    described = f"{enn.encoder_type} encoder, {enn.metadata['source'].get('kind', 'file')}"
+    line = (f"ENN `{family}` ({described}): ranking quality on {QUALITY_RUNS} unseen training runs of this regime, "
+            f"Kendall tau {quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")
+    found = tuned_enn_setting(regime, TUNED_ON_ROW[family], enn)
+    what = "Step size" if family == "init_enn" else "Guidance weight"
+    if isinstance(found, float):
+        return enn, found, f"{line} {what} {found:g}."
+    return enn, found.best, f"{line} {found.describe(what)}"
 
 
-def train_rows(regime: Regime, rows: list[str], seeds: list[int], enn: ENN | None, weight: float,
+def train_rows(regime: Regime, rows: list[str], seeds: list[int], enns: dict[str, tuple[ENN, float]],
                out: Path) -> dict[str, RowResult]:
-    """Every row of one regime, each with its tuned learning rate; checkpoints in `out/mlps/`."""
+    """Every row of one regime, each with its tuned learning rate (and its ENN and setting from `enns`,
+    by family); checkpoints in `out/mlps/`."""
     results = {}
     for row in rows:
+        enn, weight = enns.get(ENN_OF_ROW.get(row, ""), (None, 0.0))
         lr, lr_scores = tuned_lr(regime, row)
         if lr_scores:
             print(f"== {regime.name}: {ROW_NAMES[row]}: validation accuracy per lr "
@@ -76,6 +98,20 @@ def train_rows(regime: Regime, rows: list[str], seeds: list[int], enn: ENN | Non
         results[row].mlp.save(out / "mlps" / f"{regime.name}_{row}.pt", dataset=regime.mlp.dataset, seeds=seeds,
                               regime=regime.name, row=row, lr=lr)
     return results
+
+
+def write_weight_norms(path_stem: Path, results: dict[str, RowResult]) -> None:
+    """Per-layer weight norms along training of the `NORM_ROWS` that ran, one CSV + PNG per layer."""
+    shown = {row: results[row].weight_norms for row in NORM_ROWS if row in results}
+    if not shown:
+        return
+    layers = sorted(next(iter(shown.values())).layer.unique())
+    for layer in layers:
+        curves = {ROW_NAMES[row]: norms[norms.layer == layer].norm.to_numpy()[None] for row, norms in shown.items()}
+        steps = next(iter(shown.values()))
+        write_curves(path_stem.with_name(f"{path_stem.name}_layer{layer}"), curves,
+                     ylabel=f"|W{layer}| (Frobenius, mean over seeds)", xlabel="SGD step",
+                     x=steps[steps.layer == layer].step.to_numpy())
 
 
 def regime_section(regime: Regime, rows: list[str], seeds: list[int], results: dict[str, RowResult],
@@ -101,6 +137,10 @@ def regime_section(regime: Regime, rows: list[str], seeds: list[int], results: d
     if regime.lr_grid and set(rows) & set(LR_TUNED_ROWS):
         lr_line = (f"Learning rates of the lr-tuned rows chosen from {regime.lr_grid} on validation accuracy "
                    f"of seeds {list(TUNING_SEEDS)}.")
+        ends = [f"{ROW_NAMES[r]} ({results[r].lr:g})" for r in LR_TUNED_ROWS
+                if r in results and results[r].lr in (min(regime.lr_grid), max(regime.lr_grid))]
+        if ends:
+            lr_line += f" At an end of that grid, so the best rate may lie beyond it: {', '.join(ends)}."
     return "\n\n".join(x for x in [header, table, enn_line, lr_line] if x)
 
 
@@ -133,17 +173,22 @@ def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", s
     frames, sections, bars = [], [], {}
     try:
         for regime in regimes:
-            enn, weight, enn_line = None, 0.0, ""
-            if any(r.startswith("enn") for r in rows):
-                enn, weight, enn_line = prepare_enn(regime, out)
-            results = train_rows(regime, rows, seeds, enn, weight, out)
+            enns, enn_lines = {}, []
+            for family in enn_families(rows):
+                enn, weight, line = prepare_enn(regime, family, out)
+                enns[family] = (enn, weight)
+                enn_lines.append(line)
+            results = train_rows(regime, rows, seeds, enns, out)
             for row, result in results.items():
                 frames.append(result.per_seed.assign(regime=regime.name, row=row, lr=result.lr,
                                                      seconds_per_epoch=result.seconds_per_epoch))
                 bars.setdefault(regime.name, {})[ROW_NAMES[row]] = result.per_seed.test_accuracy.to_numpy()
-            if "enn" in results and results["enn"].guidance is not None and results["enn"].guidance.history:
-                results["enn"].guidance.write_history(out / f"guidance_ratio_{regime.name}")
-            sections.append(regime_section(regime, rows, seeds, results, enn_line))
+            for row in ("enn", "zoo-enn"):
+                if row in results and results[row].guidance is not None and results[row].guidance.history:
+                    suffix = "" if row == "enn" else f"_{row}"
+                    results[row].guidance.write_history(out / f"guidance_ratio_{regime.name}{suffix}")
+            write_weight_norms(out / f"weight_norms_{regime.name}", results)
+            sections.append(regime_section(regime, rows, seeds, results, "\n\n".join(enn_lines)))
         report = "\n\n".join(sections)
         results_frame = pd.concat(frames, ignore_index=True)
         atomic_write_text(out / "results.csv", results_frame.to_csv(index=False))
