@@ -52,3 +52,15 @@ def cli_error(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     assert exit_info.value.code == 2, (exit_info.value.code, err)
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     return err
+
+
+def run_without_sb3(code: str) -> list[str]:
+    """Run Python `code` in a fresh interpreter where any import of Stable-Baselines3 or sb3-contrib
+    fails; its stdout lines."""
+    import subprocess
+    import sys
+
+    script = "import sys\nsys.modules['stable_baselines3'] = None; sys.modules['sb3_contrib'] = None\n" + code
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()

@@ -6,8 +6,6 @@ Each encoder saves and loads without SB3 to the same numbers, predicts for every
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from agents.experiments.enn_zoo import enn_predictions
 from gi_envs import BatchedMLP
 from gi_envs.spec import MLPSpec
-from tests.conftest import REPO, cli_error
+from tests.conftest import cli_error, run_without_sb3
 from train_agents import main
 
 SMALL = ZooSpec(runs=40, steps=300, seed=3)
@@ -88,17 +86,12 @@ def test_every_encoder_saves_loads_without_sb3_and_predicts_the_same(encoder: st
         mlp.initialize(i, torch.Generator().manual_seed(i))
     mlp.save(tmp_path / "mlps.pt")
     expected = enn.predict(mlp)
-    script = (
-        "import sys\n"
-        "sys.modules['stable_baselines3'] = None; sys.modules['sb3_contrib'] = None  # any import of them fails\n"
+    lines = run_without_sb3(
         "from agents import ENN\nfrom gi_envs import BatchedMLP\n"
         f"enn = ENN.load({str(tmp_path / 'enn.pt')!r})\n"
         f"mlp, _ = BatchedMLP.load({str(tmp_path / 'mlps.pt')!r})\n"
         "print(repr(enn.predict(mlp).tolist())); print(enn.encoder_type)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
     np.testing.assert_allclose(eval(lines[0]), expected, rtol=1e-5, atol=1e-6)
     assert lines[1] == encoder
 

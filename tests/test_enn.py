@@ -20,7 +20,7 @@ from agents.rl.algorithms import load_agent_config
 from agents.rl.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
 from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
-from tests.conftest import REPO
+from tests.conftest import REPO, run_without_sb3
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 
@@ -65,17 +65,12 @@ def test_save_load_round_trip_needs_no_sb3(ppo_run: Path, tmp_path: Path) -> Non
     images = collect_snapshots(TINY_ENV, [3]).images
     expected = enn(images).detach().numpy()
     np.save(tmp_path / "images.npy", images.numpy())
-    script = (
-        "import sys, numpy, torch\n"
-        "sys.modules['stable_baselines3'] = None; sys.modules['sb3_contrib'] = None  # any import of them fails\n"
-        "from agents.enn import ENN\n"
+    lines = run_without_sb3(
+        "import numpy, torch\nfrom agents.enn import ENN\n"
         f"enn = ENN.load({str(tmp_path / 'enn.pt')!r})\n"
         f"images = torch.from_numpy(numpy.load({str(tmp_path / 'images.npy')!r}))\n"
         "print(repr(enn(images).tolist())); print(enn.metadata['calibration'])\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
     np.testing.assert_allclose(eval(lines[0]), expected, atol=1e-6)
     assert lines[1] == "{'scale': 0.5, 'offset': 0.25}"
     loaded = ENN.load(tmp_path / "enn.pt")
