@@ -98,11 +98,11 @@ class ENN(nn.Module):
         self.mlp_spec = MLPSpec.from_dict(self.metadata["target"])
         arch = self.metadata["architecture"]
         self.kind = arch["kind"]
-        self.reads = arch["encoder"].get("type", "image")
+        self.encoder_type: str = arch["encoder"].get("type", "image")  # image or stats: what the ENN reads
         image = self.metadata.get("image")
-        if self.reads == "image" and image is None:
+        if self.encoder_type == "image" and image is None:
             raise ValueError("an ENN with an image encoder needs the 'image' settings in its metadata")
-        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.reads == "image" else None
+        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.encoder_type == "image" else None
         self.encoder = build_encoder(arch["encoder"])
         if self.kind == "value":
             self.head = build_layers(arch["head"])
@@ -122,18 +122,13 @@ class ENN(nn.Module):
         return list(self.mlp_spec.layer_shapes)
 
     @property
-    def encoder_type(self) -> str:
-        """``image`` or ``stats``: what the ENN reads (see `agents.enn.encoder`)."""
-        return self.reads
-
-    @property
     def resolution(self) -> float:
         return self.require_image("resolution").resolution
 
     def require_image(self, what: str) -> ImageSpec:
         """The ENN's image settings; a clear error for an ENN that reads no image."""
         if self.image_spec is None:
-            raise ValueError(f"{what} needs an ENN that reads weight images; this ENN's encoder is {self.reads!r}")
+            raise ValueError(f"{what} needs an ENN that reads weight images; this ENN's encoder is {self.encoder_type!r}")
         return self.image_spec
 
     def raw(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -167,7 +162,7 @@ class ENN(nn.Module):
         self.check_shapes([w.shape[-2:] for w in weights])
         if weights[0].dim() == 2:
             weights = [w.unsqueeze(0) for w in weights]
-        if self.reads == "stats":
+        if self.encoder_type == "stats":
             return weight_statistics(weights)
         return self.require_image("image_of").image(weights)
 

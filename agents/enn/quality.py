@@ -72,10 +72,10 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
 @torch.no_grad()
 def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.Tensor:
     """What `enn` reads of every snapshot: its weight image, or its weights' statistics (``stats``)."""
-    if enn.reads == "image":
+    if enn.encoder_type == "image":
         return snapshots.images
     if snapshots.weights is None:
-        raise ValueError(f"an ENN with a {enn.reads!r} encoder reads weights: collect the snapshots with keep_weights=True")
+        raise ValueError(f"an ENN with a {enn.encoder_type!r} encoder reads weights: collect the snapshots with keep_weights=True")
     return torch.cat([enn.inputs_of([w[i : i + chunk] for w in snapshots.weights])
                       for i in range(0, len(snapshots.accuracy), chunk)])
 
@@ -115,7 +115,7 @@ def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, floa
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
     """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
     on another; the report is also stored in `enn.metadata["quality"]`."""
-    keep = enn.reads != "image"
+    keep = enn.encoder_type != "image"
     fit = collect_snapshots(env_kwargs, calibration_seeds(episodes), keep_weights=keep)
     enn.set_calibration(*fit_calibration(predict(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
     held_out = collect_snapshots(env_kwargs, quality_seeds(episodes), keep_weights=keep)

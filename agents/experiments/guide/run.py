@@ -70,7 +70,7 @@ def prepare_enn(regime: Regime, family: str, out: Path) -> tuple[ENN, float, str
     enn.check_shapes(regime.mlp.layer_shapes)
     enn.save(out / f"{family}_{regime.name}.pt")
     snapshots = collect_snapshots(regime.zoo_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS),
-                                  keep_weights=enn.reads != "image")
+                                  keep_weights=enn.encoder_type != "image")
     quality = quality_by_stage(enn, snapshots)
     described = f"{enn.encoder_type} encoder, {enn.metadata['source'].get('kind', 'file')}"
     line = (f"ENN `{family}` ({described}): ranking quality on {QUALITY_RUNS} unseen training runs of this regime, "
