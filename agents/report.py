@@ -104,14 +104,18 @@ def write_bars(path_stem: Path, groups: Mapping[str, Mapping[str, np.ndarray]], 
 
 def write_scatter(png_path: Path, panels: Mapping[str, tuple[np.ndarray, np.ndarray]], xlabel: str,
                   ylabel: str) -> Path:
-    """One scatter panel per name of (x, y) points, with the y = x diagonal, as a PNG."""
+    """One scatter panel per name of (x, y) points (four to a row), with the y = x diagonal, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
-    for ax, (name, (x, y)) in zip(axes[0], panels.items()):
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (name, (x, y)) in zip(axes.flat, panels.items()):
         ax.scatter(x, y, s=6, alpha=0.4)
         low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
         ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
