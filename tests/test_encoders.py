@@ -18,6 +18,7 @@ from torch import nn
 from agents import ENN, ENNGuidance
 from agents.enn.encoder import STATISTICS_PER_LAYER, weight_statistics
 from agents.enn.fit import fit_zoo_enn, new_value_enn
+from agents.enn.quality import Snapshots, final_accuracy
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from agents.experiments.enn_zoo import enn_predictions
 from gi_envs import BatchedMLP
@@ -115,6 +116,9 @@ def test_the_final_accuracy_target_is_what_each_run_ends_with(zoo: Zoo) -> None:
     for run in (0, 7, 21):
         mine = zoo.run == run
         assert (final[mine] == zoo.val_accuracy[mine & (zoo.stage == 1.0)]).all()
+    snapshots = Snapshots(torch.zeros(5, 1, 1, 1), np.array([0.1, 0.5, 0.2, 0.9, 0.3]), np.array([0, 1, 0, 2, 1]),
+                          np.array([0, 0, 1, 0, 1]))  # two env episodes: 0 ends at 0.9, 1 at 0.3
+    assert final_accuracy(snapshots).tolist() == [0.9, 0.9, 0.3, 0.9, 0.3]
     with pytest.raises(ValueError, match=r"target='best' is not known; expected one of \['current', 'final'\]"):
         zoo.targets("best")
 

@@ -104,12 +104,25 @@ def ranking_quality(predicted: np.ndarray, measured: np.ndarray) -> dict[str, fl
             "mae": float(np.abs(predicted - measured).mean()), "n": int(len(measured))}
 
 
+def final_accuracy(snapshots: Snapshots) -> np.ndarray:
+    """(M,) the accuracy each snapshot's episode ends with (its last snapshot's)."""
+    last = {}
+    for episode, step, accuracy in zip(snapshots.episodes, snapshots.steps, snapshots.accuracy):
+        if step >= last.get(episode, (-1, 0.0))[0]:
+            last[episode] = (step, accuracy)
+    return np.array([last[e][1] for e in snapshots.episodes])
+
+
 def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, float]]:
-    """Ranking quality over all snapshots, and separately early (first half) and late in training."""
+    """Ranking quality over all snapshots, and separately early (first half) and late in training,
+    against what the ENN predicts: the snapshot's accuracy, or for an ENN fitted with ``target:
+    final`` the accuracy its run ends with."""
     predicted = predict(enn, snapshot_inputs(enn, snapshots))
+    final = enn.metadata.get("source", {}).get("target") == "final"
+    measured = final_accuracy(snapshots) if final else snapshots.accuracy
     half = snapshots.steps.max() / 2
     masks = {"all": np.ones(len(predicted), bool), "early": snapshots.steps <= half, "late": snapshots.steps > half}
-    return {name: ranking_quality(predicted[m], snapshots.accuracy[m]) for name, m in masks.items()}
+    return {name: ranking_quality(predicted[m], measured[m]) for name, m in masks.items()}
 
 
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:

@@ -72,9 +72,11 @@ def prepare_enn(regime: Regime, family: str, out: Path) -> tuple[ENN, float, str
     snapshots = collect_snapshots(regime.zoo_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS),
                                   keep_weights=enn.encoder_type != "image")
     quality = quality_by_stage(enn, snapshots)
-    described = f"{enn.encoder_type} encoder, {enn.metadata['source'].get('kind', 'file')}"
-    line = (f"ENN `{family}` ({described}): ranking quality on {QUALITY_RUNS} unseen training runs of this regime, "
-            f"Kendall tau {quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")
+    source_meta = enn.metadata.get("source", {})
+    described = f"{enn.encoder_type} encoder, {source_meta.get('kind', 'file')}"
+    aim = "the accuracy each run ends with" if source_meta.get("target") == "final" else "current accuracy"
+    line = (f"ENN `{family}` ({described}): ranking quality ({aim}) on {QUALITY_RUNS} unseen training runs of this "
+            f"regime, Kendall tau {quality['all']['kendall_tau']:.2f} (late training {quality['late']['kendall_tau']:.2f}).")
     found = tuned_enn_setting(regime, TUNED_ON_ROW[family], enn)
     what = "Step size" if family == "init_enn" else "Guidance weight"
     if isinstance(found, float):
