@@ -59,7 +59,17 @@ def test_resolution_study_writes_its_table(tmp_path) -> None:
 
 def test_guidance_overhead_benchmark_prints_its_table() -> None:
     out = run_script("bench/guidance_overhead.py", "--datasets", "digits", "--steps", "20", "--repeats", "1")
-    assert "| digits 64-32-10 | Sequential + SGD, guided |" in out and "guided every 10th step" in out
+    for encoder in ("image", "stats"):
+        assert f"| digits 64-32-10 | Sequential + SGD, guided ({encoder}) |" in out
+        assert f"| digits 64-32-10 | ENN forward + backward alone ({encoder}) |" in out
+    assert "guided every 10th step" in out
+
+
+def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs() -> None:
+    out = run_script("bench/enn_zoo.py", "--datasets", "digits", "--runs", "12", "--steps", "40", "--epochs", "3")
+    for predictor in ("StatNN (GBM on per-layer statistics)", "image CNN, paper's image (mean, 0.15)",
+                      "image CNN, mean + rms (0.15)", "statistics encoder (stats)"):
+        assert f"| digits 64-32-10, 2 held-out runs (14 snapshots) | {predictor}" in out
 
 
 def test_engine_overhead_benchmark_prints_its_table() -> None:

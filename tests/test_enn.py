@@ -175,11 +175,13 @@ def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) ->
 
 def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "bench/enn_compare.py", "--models", str(ppo_run / "model.zip"),
-                           "--episodes", "4", "--epochs", "2", "--out", str(tmp_path)],
+                           "--episodes", "4", "--epochs", "2", "--out", str(tmp_path), "--save", str(tmp_path / "enns")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "| ppo critic, V(s) | 512 |" in done.stdout and "| supervised ENN (same env steps) | 512 |" in done.stdout
     assert (tmp_path / "enn_compare.md").is_file()
+    assert ENN.load(tmp_path / "enns" / "ppo_critic_0.pt").encoder_type == "image"
+    assert ENN.load(tmp_path / "enns" / "supervised_512_0.pt").metadata["source"]["kind"] == "supervised"
 
 
 def test_enn_reads_the_image_stats_it_was_made_for(tmp_path: Path) -> None:
