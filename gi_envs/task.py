@@ -82,8 +82,9 @@ class EnvConfig:
             if self.action_grid[0] > out or self.action_grid[1] > fan_in:
                 largest = tuple(min(shape[k] for shape in mlp.layer_shapes) for k in (0, 1))
                 raise ValueError(f"action_grid={self.action_grid} is larger than weight matrix {layer} of shape "
-                                 f"(out, in)=({out}, {fan_in}): most cells would move no weight; expected at most "
-                                 f"{largest} for this MLP")
+                                 f"(out, in)=({out}, {fan_in}) of the MLP with hidden_sizes={mlp.hidden_sizes}: most "
+                                 f"cells would move no weight; expected at most {largest} for this MLP, or wider "
+                                 "hidden layers")
         number("steps_per_action", 1, 10_000, integer=True, low_open=False)
         number("batch_size", 1, 1_000_000, integer=True, low_open=False)
         number("lr", 0.0, 100.0)
