@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode
 from scipy import stats
 
 from agents.enn.network import ENN
+from agents.enn.zoo import value_at_end
 from agents.seeds import CALIBRATION_BASE, QUALITY_BASE, calibration_seeds, quality_seeds
 from gi_envs import ENV_ID
 
@@ -106,11 +107,7 @@ def ranking_quality(predicted: np.ndarray, measured: np.ndarray) -> dict[str, fl
 
 def final_accuracy(snapshots: Snapshots) -> np.ndarray:
     """(M,) the accuracy each snapshot's episode ends with (its last snapshot's)."""
-    last = {}
-    for episode, step, accuracy in zip(snapshots.episodes, snapshots.steps, snapshots.accuracy):
-        if step >= last.get(episode, (-1, 0.0))[0]:
-            last[episode] = (step, accuracy)
-    return np.array([last[e][1] for e in snapshots.episodes])
+    return value_at_end(snapshots.episodes, snapshots.steps, snapshots.accuracy)
 
 
 def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, float]]:

@@ -83,6 +83,15 @@ class ZooSpec:
             fail("held_out", "a share in (0, 1) that holds out at least one run")
 
 
+def value_at_end(groups: np.ndarray, progress: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(M,) for each item, the value of the item of its group (run, episode) that is furthest along."""
+    ids, inverse = np.unique(groups, return_inverse=True)
+    last = np.empty(len(ids), dtype=np.asarray(values).dtype)
+    order = np.argsort(progress, kind="stable")  # the last write per group is its furthest item
+    last[inverse[order]] = np.asarray(values)[order]
+    return last[inverse]
+
+
 @dataclass
 class Zoo:
     """Snapshots of a zoo's runs: index i is one MLP at one stage of one run."""
@@ -108,10 +117,7 @@ class Zoo:
     @property
     def final_val_accuracy(self) -> np.ndarray:
         """(M,) the validation accuracy each snapshot's run ends with."""
-        last = np.full(self.spec.runs, np.nan)
-        order = np.argsort(self.stage, kind="stable")  # the last write per run is its latest stage
-        last[self.run[order]] = self.val_accuracy[order]
-        return last[self.run]
+        return value_at_end(self.run, self.stage, self.val_accuracy)
 
     def targets(self, target: str) -> np.ndarray:
         """What an ENN learns to predict: ``current`` (the snapshot's own validation accuracy) or

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from agents.enn.fit import fit_zoo_enn, inputs_of_arrays
 from agents.enn.network import ENN
-from agents.enn.quality import ranking_quality
+from agents.enn.quality import predict, ranking_quality
 from agents.enn.statnn import StatNN
 from agents.enn.zoo import Zoo
 from agents.report import atomic_write_text, markdown_table, write_scatter
@@ -46,8 +45,7 @@ def encoder_label(enn: ENN) -> str:
 def enn_predictions(enn: ENN, zoo: Zoo, mask: np.ndarray) -> np.ndarray:
     """The ENN's calibrated predictions for the zoo's snapshots in `mask`."""
     enn.check_shapes(zoo.spec.mlp.layer_shapes)
-    with torch.no_grad():
-        return enn(inputs_of_arrays(enn.eval(), [w[mask] for w in zoo.weights])).numpy().astype(np.float64)
+    return predict(enn, inputs_of_arrays(enn, [w[mask] for w in zoo.weights]))
 
 
 def statnn_predictions(zoo: Zoo, target: str, seed: int = 0) -> np.ndarray:

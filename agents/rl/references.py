@@ -29,7 +29,7 @@ from gi_envs.task import EnvConfig
 
 ZERO, RANDOM, BEST_CONSTANT, SCHEDULE = ("zero action (plain SGD)", "random actions", "best constant", "schedule")
 REFERENCE_POLICIES = (ZERO, RANDOM, BEST_CONSTANT, SCHEDULE)
-CONSTANT_GRID = tuple(float(a) for a in np.linspace(-1.0, 1.0, 9))  # multipliers 1/8 ... 8 at max_scale 8
+CONSTANT_GRID = tuple(float(a) for a in np.linspace(-1.0, 1.0, 9))  # multipliers 1/16 ... 16 at max_scale 16
 WARMUP_GRID = (0.0, 0.2)  # share of the episode spent warming up
 DECAY_TO = 0.1  # the schedule ends at this share of its peak multiplier
 TUNING_EPISODES = 5

@@ -5,7 +5,7 @@ config into tables, checkpoints and a W&B run.
 """
 
 from agents.experiments.guide.config import LR_TUNED_ROWS, ROW_NAMES, ROWS, Regime, check_rows, load_guide_config
-from agents.experiments.guide.rows import RowResult, regime_enn, train_row, tuned_guidance_weight, tuned_lr
+from agents.experiments.guide.rows import RowResult, build_enn, train_row, tuned_enn_setting, tuned_lr
 from agents.experiments.guide.run import run_guide
 
 __all__ = [
@@ -14,11 +14,11 @@ __all__ = [
     "ROW_NAMES",
     "Regime",
     "RowResult",
+    "build_enn",
     "check_rows",
     "load_guide_config",
-    "regime_enn",
     "run_guide",
     "train_row",
-    "tuned_guidance_weight",
+    "tuned_enn_setting",
     "tuned_lr",
 ]

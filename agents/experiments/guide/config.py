@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.config_files import find_config, load_yaml
+from agents.enn.encoder import ENCODER_TYPES
 from agents.enn.guidance import SCHEDULES
+from agents.enn.zoo import TARGETS
 from agents.experiments.baselines import TRAINERS
 from gi_envs.datasets import load_dataset
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -30,7 +32,7 @@ ROW_NAMES = {"bp": "conventional BP", "l1": "L1 regularisation", "he": "He initi
 ENN_OF_ROW = {"enn": "enn", "enn+he": "enn", "zoo-enn": "zoo_enn", "zoo-enn+he": "zoo_enn", "enn-init": "init_enn"}
 TUNED_ON_ROW = {"enn": "enn", "zoo_enn": "zoo-enn", "init_enn": "enn-init"}  # each ENN's setting is tuned on this row
 ENN_SOURCES = ("path", "supervised_env_steps", "zoo", "zoo_runs")  # exactly one per ENN
-ENN_OPTIONS = {"encoder": ("image", "stats"), "target": ("current", "final")}
+ENN_OPTIONS = {"encoder": ENCODER_TYPES, "target": TARGETS}
 LR_TUNED_ROWS = ("bp-tuned", *TRAINERS)  # rows whose learning rate is searched on `lr_grid`
 ZOO_EPISODE_STEPS = 20  # env steps per zoo episode; one episode spans one whole training run
 ZOO_ACTION_MODE = "perturb"  # the random half of a zoo perturbs SGD, as in the published guide tables

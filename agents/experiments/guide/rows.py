@@ -82,11 +82,6 @@ def build_enn(regime: Regime, source: dict[str, Any], seed: int = 0) -> ENN:
                        zoo_path=source.get("zoo"))
 
 
-def regime_enn(regime: Regime, seed: int = 0) -> ENN:
-    """The regime's (paper's) ENN, from `Regime.enn`."""
-    return build_enn(regime, regime.enn, seed)
-
-
 @dataclass
 class RowResult:
     row: str
@@ -252,12 +247,6 @@ def tuned_enn_setting(regime: Regime, row: str, enn: ENN) -> GridSearch | float:
     if not isinstance(setting, list):
         return float(setting)
     return search_grid(setting, lambda value: train_row(regime, row, list(TUNING_SEEDS), enn, value))
-
-
-def tuned_guidance_weight(regime: Regime, enn: ENN) -> float:
-    """The regime's guidance weight for the ``enn`` row; a list is a grid searched on validation accuracy."""
-    found = tuned_enn_setting(regime, "enn", enn)
-    return found if isinstance(found, float) else found.best
 
 
 def tuned_lr(regime: Regime, row: str) -> tuple[float, dict[float, float]]:
