@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "paper_digits.yaml")
     guide.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="override the config's seeds")
     guide.add_argument("--rows", nargs="+", default=None,
-                       help="override the config's rows: bp l1 he enn enn+he bp-tuned rmsgd lfp")
+                       help="override the config's rows: bp l1 he enn enn+he zoo-enn zoo-enn+he enn-init bp-tuned "
+                            "rmsgd lfp")
     guide.add_argument("--regimes", nargs="+", default=None, help="run only these regimes of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
     guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")

@@ -32,6 +32,17 @@ def test_bad_env_kwargs_fail_before_any_work(tmp_path, capsys) -> None:
     assert "expected a mapping" in cli_error(["rollout", "--env-kwargs", "[1, 2]"], capsys)
 
 
+def test_guide_help_names_every_row_the_guide_knows(capsys) -> None:
+    from agents.experiments.guide.config import ROW_NAMES
+
+    try:
+        main(["guide", "--help"])
+    except SystemExit as done:
+        assert done.code == 0
+    listed = " ".join(capsys.readouterr().out.split()).split("override the config's rows:")[1].split()
+    assert set(ROW_NAMES) <= set(listed)
+
+
 def run_script(*args: str) -> str:
     done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ from scipy import stats
 from torch import nn
 
 from agents import ENN, ENNGuidance
-from agents.enn.encoder import STATISTICS_PER_LAYER, weight_statistics
+from agents.enn.encoder import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
 from agents.enn.fit import fit_zoo_enn, new_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
@@ -67,6 +67,26 @@ def test_the_statistics_encoder_ignores_hidden_unit_order_and_is_differentiable(
     guidance = ENNGuidance(enns["stats"], weight=1.0)
     guidance(mlp).backward()
     assert mlp[0].weight.grad.abs().sum() > 0 and mlp[2].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 640, 25_088, 78_400])  # a lone weight up to MNIST 784-100's first layer
+def test_the_quantiles_are_the_sorted_weights_at_their_ranks_with_the_same_gradients(n: int) -> None:
+    generator = torch.Generator().manual_seed(n)
+    weights = torch.randn(3, n, generator=generator)
+    weights[1, : n // 2] = 0.0  # ties, as in pruned or zero-initialised weights
+    ranks = quantile_ranks(n)
+    fast, by_sort = weights.clone().requires_grad_(True), weights.clone().requires_grad_(True)
+    values = order_statistics(fast, ranks)
+    expected = by_sort.sort(dim=1).values[:, ranks]
+    assert torch.equal(values, expected)
+    upstream = torch.randn(values.shape, generator=generator)
+    (values * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    # among tied weights the rank's element is ambiguous: compare the gradient each distinct value gets
+    for row in range(len(weights)):
+        values_in_row, group = weights[row].unique(return_inverse=True)
+        per_value = [torch.zeros(len(values_in_row)).index_add_(0, group, g[row]) for g in (fast.grad, by_sort.grad)]
+        torch.testing.assert_close(*per_value)
 
 
 def test_a_statistics_enn_ranks_held_out_runs_like_statnn(zoo: Zoo, enns: dict[str, ENN]) -> None:
