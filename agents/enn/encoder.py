@@ -25,6 +25,7 @@ POOLED_GRID = (4, 8)
 ENCODER_TYPES = ("image", "stats")
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 STATISTICS_PER_LAYER = 3 + 8 + len(QUANTILES)  # moments, row- and column-norm summaries, quantiles
+EXACT_SELECTION_LIMIT = 2**22  # float32 rank / (n - 1) * (n - 1) rounds back to the rank below this
 
 
 class WeightImageEncoder(nn.Module):
@@ -93,11 +94,12 @@ def order_statistics(flat: torch.Tensor, ranks: Sequence[int]) -> torch.Tensor:
     The same values (and gradients) as ``flat.sort(dim=1).values[:, ranks]``, from `torch.quantile`'s
     selection kernel, which skips the full sort and its int64 indices: 2.5x faster on a 784-100 layer,
     where the sort was most of the statistics encoder's cost. Each rank is passed as the fraction
-    rank / (n - 1), which rounds back to the rank exactly for any n below 2**23.
+    rank / (n - 1), which torch multiplies back by n - 1 in float32: exact up to `EXACT_SELECTION_LIMIT`
+    values; a single value or a longer row takes the sort itself.
     """
     n = flat.shape[1]
-    if n == 1:
-        return flat.expand(-1, len(ranks))
+    if n == 1 or n > EXACT_SELECTION_LIMIT:
+        return flat.sort(dim=1).values[:, list(ranks)]
     fractions = torch.tensor([r / (n - 1) for r in ranks], dtype=flat.dtype)
     return torch.quantile(flat, fractions, dim=1, interpolation="nearest").T
 
