@@ -22,10 +22,10 @@ from agents.enn import (
     WeightImageEncoder,
     collect_snapshots,
     enn_gradcam,
+    episode_snapshots,
     fit_supervised_enn,
     quality_by_stage,
-    snapshot_zoo,
-    supervised_enn,
+    untrained_supervised_enn,
 )
 
 _LAZY = {  # public name -> module, imported on first access (they import SB3 / W&B)
@@ -57,9 +57,9 @@ __all__ = [
     "WeightImageEncoder",
     "collect_snapshots",
     "enn_gradcam",
+    "episode_snapshots",
     "fit_supervised_enn",
     "quality_by_stage",
-    "snapshot_zoo",
-    "supervised_enn",
+    "untrained_supervised_enn",
     *_LAZY,
 ]

@@ -1,5 +1,5 @@
-"""Grad-Instructor's command line, `grad-instructor` (or `python train_agents.py`): parses arguments and hands
-them to `agents.commands`.
+"""Grad-Instructor's command line, `grad-instructor` (or `python train_agents.py`): parses arguments into each
+command's options object (`agents.commands`) and shows errors in terms of the flags a user typed.
 
     grad-instructor quickstart                      # the main job on the embedded default (digits)
     grad-instructor rollout --env-kwargs "{dataset: mnist, hidden_sizes: [100]}"
@@ -16,12 +16,13 @@ them to `agents.commands`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from agents.errors import MissingDependency
+from agents.errors import MissingDependency, for_command_line
 
 PROG = "grad-instructor"
 WANDB_MODES = ["offline", "online", "disabled"]
@@ -29,11 +30,6 @@ SEED_LIMIT = 2**32  # numpy's and SB3's seeds are 32-bit
 # Errors a user can cause (a bad value, a missing or foreign file, a missing extra, no cluster at an address):
 # one line and exit code 2. Anything else (an ImportError of our own code, say) is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError, MissingDependency, ConnectionError)
-
-
-def one_line(error: BaseException) -> str:
-    """An error's message on one line (YAML and Ray messages span several)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def integer(low: int, high: int | None = None, what: str = "an integer") -> Callable[[str], int]:
@@ -98,16 +94,21 @@ class OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from agents.experiments.guide.registry import GUIDE_ROWS
+    from agents.rl.algorithms import ALGORITHMS
+    from gi_envs.regime import REGIME_DISTRIBUTIONS
+
     parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
                                      "RL critics as Evaluation Neural Networks that guide training.")
     commands = parser.add_subparsers(dest="command", required=True)
     debug = OneLineErrors(add_help=False)
     debug.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    algorithms = ", ".join(ALGORITHMS)
 
     def subcommand(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[debug], help=summary, description=summary)
 
-    def common(sub: argparse.ArgumentParser) -> None:
+    def agent_training(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
         sub.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline", help="Weights & Biases mode")
         sub.add_argument("--timesteps", type=positive_int, default=None,
@@ -122,14 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--out", type=Path, default=Path("runs/rollout"), help="folder for curves.csv/png")
 
     train = subcommand("train", "train one RL agent")
-    train.add_argument("--algo", required=True, help="ppo, a2c, sac, td3, ddpg, tqc, trpo, crossq, ars, recurrentppo")
+    train.add_argument("--algo", required=True, help=algorithms)
     train.add_argument("--config", type=Path, default=None, help="YAML of hyper-parameters (default: the shipped ALGO.yaml)")
     train.add_argument("--seed", type=seed_int, default=0)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/ALGO-seedSEED)")
-    common(train)
+    agent_training(train)
 
     bench = subcommand("benchmark", "train several algorithms on the same budget and seeds")
-    bench.add_argument("--algos", nargs="+", required=True)
+    bench.add_argument("--algos", nargs="+", required=True, help=algorithms)
     bench.add_argument("--seeds", nargs="+", type=seed_int, default=[0, 1, 2, 3, 4])
     bench.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     again = bench.add_mutually_exclusive_group()
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="join this Ray cluster (auto, HOST:PORT or ray://HOST:10001); default: start one here")
     bench.add_argument("--cpus-per-cell", type=positive_int, default=1, help="CPUs (torch threads) each cell declares and uses")
     bench.add_argument("--attempts", type=positive_int, default=2, help="tries per cell before it is recorded as failed")
-    common(bench)
+    agent_training(bench)
 
     export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
     export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")
@@ -157,29 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
                             "paper_digits.yaml")
     guide.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="override the config's seeds")
     guide.add_argument("--rows", nargs="+", default=None,
-                       help="override the config's rows: bp l1 he enn enn+he zoo-enn zoo-enn+he enn-init bp-tuned "
-                            "rmsgd lfp")
-    guide.add_argument("--regimes", nargs="+", default=None, help="run only these regimes of the config")
+                       help="override the config's rows: " + " ".join(GUIDE_ROWS))
+    guide.add_argument("--settings", "--regimes", dest="setting_names", nargs="+", default=None,
+                       help="run only these settings of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
     guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
     inspect = subcommand("inspect", "Grad-CAM of an ENN over MLP weights; the lottery-ticket test")
-    inspect.add_argument("--enn", type=Path, required=True, help="an ENN file (export, guide's enn_REGIME.pt)")
+    inspect.add_argument("--enn", type=Path, required=True, help="an ENN file (export, guide's enn_SETTING.pt)")
     inspect.add_argument("--mlp", type=Path, default=None,
-                         help="MLP checkpoint (guide's mlps/REGIME_ROW.pt); default: train --mlps fresh ones")
-    inspect.add_argument("--model", type=index_int, default=0, help="which MLP of the checkpoint gets the heatmap figure")
-    inspect.add_argument("--mlps", type=positive_int, default=5, help="fresh MLPs to train when no --mlp is given")
+                         help="MLP checkpoint (guide's mlps/SETTING_ROW.pt); default: train --mlps fresh ones")
+    inspect.add_argument("--mlp-index", type=index_int, default=0,
+                         help="which MLP of the checkpoint (or of the fresh ones) gets the heatmap figure")
+    inspect.add_argument("--mlps", dest="n_mlps", type=positive_int, default=5,
+                         help="fresh MLPs to train when no --mlp is given")
     inspect.add_argument("--epochs", type=positive_int, default=10, help="epochs of SGD for fresh MLPs")
-    inspect.add_argument("--keep", nargs="+", type=percent, default=None, help="percents kept when pruning (5 10 25 50)")
+    inspect.add_argument("--keep", dest="keep_percents", nargs="+", type=percent, default=None,
+                         help="percents kept when pruning (5 10 25 50)")
     inspect.add_argument("--seed", type=seed_int, default=0)
     inspect.add_argument("--out", type=Path, default=Path("runs/inspect"))
     inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
-    zoo = subcommand("zoo", "train a zoo of plain-SGD runs with random hyper-parameters, snapshotted, split by run")
+    zoo = subcommand("zoo", "train a zoo of runs with random regimes, snapshotted, split by run")
     zoo.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist"])
     zoo.add_argument("--hidden-sizes", nargs="+", type=positive_int, default=[32], help="hidden widths of every run")
-    zoo.add_argument("--runs", type=integer(2, what="an integer >= 2"), default=400, help="training runs")
-    zoo.add_argument("--steps", type=positive_int, default=1000, help="SGD steps per run")
+    zoo.add_argument("--runs", type=integer(2, 1_000_000, what="an integer in [2, 999999]"), default=400,
+                     help="training runs")
+    zoo.add_argument("--steps", type=positive_int, default=1000, help="minibatch steps per run")
+    zoo.add_argument("--distribution", choices=list(REGIME_DISTRIBUTIONS), default="any-optimizer",
+                     help="where each run's regime comes from (any-optimizer: the env's randomize_regime=True "
+                          "distribution with SGD, momentum and Adam)")
     zoo.add_argument("--seed", type=seed_int, default=0)
     zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ)")
 
@@ -212,49 +220,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def options_from(args: argparse.Namespace, options_class: type, **extra: object) -> object:
+    """The options object of a command, each field from the flag of the same `dest` (or from `extra`)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options_class) if hasattr(args, f.name)}
+    return options_class(**{**values, **extra})
+
+
 def run(args: argparse.Namespace) -> int:
-    """Dispatch parsed arguments to `agents.commands`; the exit code."""
+    """Build the command's options from the parsed flags and run it; the exit code."""
     from agents import commands
+    from agents.experiments.engine import EngineOptions
 
-    if args.command == "rollout":
-        commands.rollout(args.env_kwargs, args.episodes, args.seed, args.out)
-    elif args.command == "train":
-        commands.train(args.algo, args.config, args.env_kwargs, args.timesteps, args.seed, args.n_envs,
-                       args.wandb_mode, args.out, args.eval_episodes)
-    elif args.command == "benchmark":
-        from agents.experiments.engine import EngineOptions
-
-        options = EngineOptions(engine=args.engine, resume=args.resume, overwrite=args.overwrite,
-                                cpus_per_cell=args.cpus_per_cell, attempts=args.attempts, ray_address=args.ray_address)
-        failed = commands.benchmark(args.algos, args.seeds, out=args.out, timesteps=args.timesteps,
-                                    env_kwargs=args.env_kwargs, n_envs=args.n_envs, datasets=args.datasets,
-                                    eval_episodes=args.eval_episodes, wandb_mode=args.wandb_mode, options=options)
+    if args.command == "benchmark":
+        engine = options_from(args, EngineOptions)
+        failed = commands.benchmark(options_from(args, commands.BenchmarkOptions, engine=engine))
         if failed:
             print(f"{PROG}: error: {failed} cell(s) failed (their failed.json says why); "
                   f"rerun with --resume to try them again", file=sys.stderr)
             return 1
-    elif args.command == "export":
-        commands.export(args.model, args.out, args.episodes)
-    elif args.command == "guide":
-        commands.guide(args.config, args.out, args.wandb_mode, args.seeds, args.rows, args.regimes)
-    elif args.command == "inspect":
-        commands.inspect(args.enn, args.mlp, args.out, args.wandb_mode, args.model, args.mlps, args.epochs, args.seed,
-                         args.keep)
-    elif args.command == "zoo":
-        commands.zoo(args.dataset, tuple(args.hidden_sizes), args.runs, args.steps, args.seed, args.out)
-    elif args.command == "fit-enn":
-        from agents.experiments.enn_zoo import run_fit_enn
-        from gi_envs.spec import ImageSpec
-
-        image = ImageSpec(args.resolution, tuple(args.image_stats)) if args.encoder == "image" else None
-        run_fit_enn(args.zoo, args.encoder, args.target, args.out, args.epochs, args.seed, image)
-    elif args.command == "evaluate-enn":
-        from agents.experiments.enn_zoo import run_evaluate_enn
-
-        run_evaluate_enn(args.zoo, args.enns, args.out, args.target, args.seed)
-    elif args.command == "quickstart":
-        commands.quickstart(args.seed, args.out, args.wandb_mode)
+        return 0
+    command, options_class = {
+        "rollout": (commands.rollout, commands.RolloutOptions),
+        "train": (commands.train, commands.TrainOptions),
+        "export": (commands.export, commands.ExportOptions),
+        "guide": (commands.guide, commands.GuideOptions),
+        "inspect": (commands.inspect, commands.InspectOptions),
+        "zoo": (commands.zoo, commands.ZooOptions),
+        "fit-enn": (commands.fit_enn, commands.FitENNOptions),
+        "evaluate-enn": (commands.evaluate_enn, commands.EvaluateENNOptions),
+        "quickstart": (commands.quickstart, commands.QuickstartOptions),
+    }[args.command]
+    command(options_from(args, options_class))
     return 0
+
+
+def flag_finder(parser: argparse.ArgumentParser, command: str) -> Callable[[str], str]:
+    """Maps a parameter name to the flag of `command` whose dest it is (else ``--name-with-dashes``)."""
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {a.dest: a.option_strings[0] for a in subcommands.choices[command]._actions if a.option_strings}
+    return lambda name: flags.get(name, "--" + name.replace("_", "-"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         if args.debug:
             traceback.print_exc()
-        parser.exit(2, f"{PROG}: error: {one_line(error)}\n")
+        message = " ".join(for_command_line(error, flag_finder(parser, args.command)).split())  # YAML, Ray: many lines
+        parser.exit(2, f"{PROG}: error: {message or type(error).__name__}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"{PROG}: interrupted\n")
 

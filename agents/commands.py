@@ -1,14 +1,23 @@
-"""What each `grad-instructor` subcommand prints, one function each; the work happens in the layers below."""
+"""What each `grad-instructor` subcommand does and prints: one options object in, the layers below do the work.
+
+The command line (`agents.cli`) builds each options object from its flags (a flag's `dest` is the
+field's name); Python callers can build them too:
+
+    from agents.commands import ZooOptions, zoo
+    zoo(ZooOptions(dataset="digits", runs=100, out=Path("zoo.npz")))
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from agents.config_files import default_config, load_yaml
-from agents.experiments.benchmark import run_benchmark
+from agents.errors import parameter_error
+from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
 from agents.rl.algorithms import load_agent_config
@@ -17,134 +26,282 @@ from agents.rl.training import train_agent
 from gi_envs.task import EnvConfig
 
 
-def rollout(env_kwargs: dict, episodes: int, seed: int, out: Path) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class RolloutOptions:
+    env_kwargs: dict = field(default_factory=dict)
+    episodes: int = 5
+    seed: int = 0
+    out: Path = Path("runs/rollout")
+
+
+def rollout(options: RolloutOptions) -> dict[str, np.ndarray]:
     """Roll out the reference policies (zero action, random actions, best constant, schedule) on fresh MLPs;
     print and save their curves."""
-    config = EnvConfig.from_kwargs(**env_kwargs)  # fail on a bad argument before any work
-    if episodes < 1:
-        raise ValueError(f"episodes={episodes} must be at least 1")
-    seeds = list(range(seed, seed + episodes))
+    config = EnvConfig.from_kwargs(**options.env_kwargs)  # fail on a bad argument before any work
+    if options.episodes < 1:
+        raise parameter_error(ValueError, "{episodes} must be at least 1", episodes=options.episodes)
+    seeds = list(range(options.seed, options.seed + options.episodes))
     start = time.perf_counter()
-    results, settings = evaluate_against_references(None, env_kwargs, seeds)
+    results, settings = evaluate_against_references(None, options.env_kwargs, seeds)
     elapsed = time.perf_counter() - start
 
     names = list(results)
     curves = {name: r.val_accuracy for name, r in results.items()}
     rows = [[t, *(mean_std(curves[n][:, t]) for n in names)] for t in range(config.episode_length + 1)]
     print(f"GradInstructor-v0 on {config.dataset}: validation accuracy (%) per env step, "
-          f"mean ± std over {episodes} MLPs (seeds {seeds[0]}..{seeds[-1]})")
+          f"mean ± std over {options.episodes} MLPs (seeds {seeds[0]}..{seeds[-1]})")
     print(markdown_table(["step", *names], rows))
     final = [[n, settings.get(n, "—"), mean_std(r.val_accuracy[:, -1]), mean_std(r.test_accuracy),
               mean_std(r.returns, scale=1.0, digits=2)] for n, r in results.items()]
     print()
     print(markdown_table(["policy", "setting (tuned on separate seeds)", "final val accuracy (%)",
                           "final test accuracy (%)", "episode return"], final))
-    paths = write_curves(out / "curves", curves, ylabel="validation accuracy")
-    print(f"\n{len(results) * episodes} episodes (and the references' tuning) in {elapsed:.1f} s; "
+    paths = write_curves(options.out / "curves", curves, ylabel="validation accuracy")
+    print(f"\n{len(results) * options.episodes} episodes (and the references' tuning) in {elapsed:.1f} s; "
           f"curves written to {', '.join(map(str, paths))}")
     return curves
 
 
-def train(algo: str, config_path: Path | None, env_kwargs: dict, timesteps: int | None, seed: int,
-          n_envs: int | None, wandb_mode: str, out: Path | None, eval_episodes: int) -> None:
-    """Train one agent; print how it does against plain SGD and random actions on unseen MLPs."""
-    config = load_agent_config(algo, config_path, {"n_timesteps": timesteps, "n_envs": n_envs, "env_kwargs": env_kwargs})
-    out = out or Path("runs") / f"{config.algo}-seed{seed}"
+@dataclass(frozen=True)
+class TrainOptions:
+    algo: str
+    config: Path | None = None
+    env_kwargs: dict = field(default_factory=dict)
+    timesteps: int | None = None
+    n_envs: int | None = None
+    seed: int = 0
+    eval_episodes: int = 10
+    wandb_mode: str = "offline"
+    out: Path | None = None
+
+
+def train(options: TrainOptions) -> None:
+    """Train one agent; print how it does against the reference policies on unseen MLPs."""
+    config = load_agent_config(options.algo, options.config, {"n_timesteps": options.timesteps,
+                                                              "n_envs": options.n_envs,
+                                                              "env_kwargs": options.env_kwargs})
+    out = options.out or Path("runs") / f"{config.algo}-seed{options.seed}"
     print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs "
           f"({config.env_kwargs or 'default env'}); writing to {out}")
-    result = train_agent(config, seed, out, wandb_mode, eval_episodes)
+    result = train_agent(config, options.seed, out, options.wandb_mode, options.eval_episodes)
     rows = [[name, f"{100 * s['final_val_accuracy']:.1f}", f"{100 * s['final_test_accuracy']:.1f}",
              f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
-    print(f"\nOn {eval_episodes} unseen MLPs (means):")
+    print(f"\nOn {options.eval_episodes} unseen MLPs (means):")
     print(markdown_table(["policy", "final val acc (%)", "final test acc (%)", "episode return"], rows))
     print(f"\n{result.model.num_timesteps} env steps in {result.wall_seconds:.0f} s "
           f"({result.env_steps_per_second:,.0f}/s, {100 * result.env_step_seconds / result.wall_seconds:.0f} % "
           f"inside env.step); model, config, monitor and eval in {out}")
 
 
-def benchmark(algos: list[str], seeds: list[int], *, out: Path, timesteps: int | None = None,
-              env_kwargs: dict | None = None, n_envs: int | None = None, datasets: list[str] | None = None,
-              eval_episodes: int = 10, wandb_mode: str = "offline", options: EngineOptions = EngineOptions()) -> int:
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    algos: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    out: Path = Path("runs/benchmark")
+    datasets: list[str] | None = None
+    env_kwargs: dict = field(default_factory=dict)
+    timesteps: int | None = None
+    n_envs: int | None = None
+    eval_episodes: int = 10
+    wandb_mode: str = "offline"
+    engine: EngineOptions = field(default_factory=EngineOptions)
+
+
+def benchmark(options: BenchmarkOptions) -> int:
     """Train each algorithm on each seed (and data set), on the local or the Ray engine; print the tables.
 
     :return: how many cells failed.
     """
     start = time.perf_counter()
-    result = run_benchmark(algos, seeds, out=out, timesteps=timesteps, env_kwargs=env_kwargs, n_envs=n_envs,
-                           datasets=datasets, eval_episodes=eval_episodes, wandb_mode=wandb_mode, options=options)
+    result = run_benchmark(options.algos, options.seeds, out=options.out, timesteps=options.timesteps,
+                           env_kwargs=options.env_kwargs, n_envs=options.n_envs, datasets=options.datasets,
+                           eval_episodes=options.eval_episodes, wandb_mode=options.wandb_mode, options=options.engine)
     print(f"\n{result.table}\n\n{result.verdict}")
     outcome = result.outcome
-    print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
-          f"mean ± std over seeds {seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
-          f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine} engine). "
-          f"Written: {out}/results.csv, results.md, learning_curves_*.png")
+    print(f"\nFinal accuracies of MLPs trained by each policy on {options.eval_episodes} unseen MLPs per seed, "
+          f"mean ± std over seeds {options.seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
+          f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine.engine} "
+          f"engine). Written: {options.out}/results.csv, results.md, learning_curves_*.png")
     return len(outcome.failed)
 
 
-def export(model_path: Path, out: Path, episodes: int) -> None:
+@dataclass(frozen=True)
+class ExportOptions:
+    model: Path
+    out: Path = Path("enn.pt")
+    episodes: int = 32
+
+
+def export(options: ExportOptions) -> None:
     """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
     from agents.rl.export import export_calibrated_enn
 
-    if out.is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; give the ENN file's path, e.g. {out / 'enn.pt'}")
-    enn, algo, report = export_calibrated_enn(model_path, episodes)
-    enn.save(out)
+    if options.out.is_dir():
+        raise parameter_error(IsADirectoryError, "{out} is a folder; give the ENN file's path, e.g. "
+                              + str(options.out / "enn.pt"), out=options.out)
+    enn, algo, report = export_calibrated_enn(options.model, options.episodes)
+    enn.save(options.out)
     rows = [[stage, f"{q['kendall_tau']:.3f}", f"{q['spearman_rho']:.3f}", f"{100 * q['mae']:.1f}", q["n"]]
             for stage, q in report.items()]
-    print(f"ENN from {algo}'s critic ({enn.metadata['source']['critic']}), calibrated on {episodes} unseen MLPs; "
-          f"quality on {episodes} others, every stage of training:")
+    print(f"ENN from {algo}'s critic ({enn.metadata['source']['critic']}), calibrated on {options.episodes} unseen "
+          f"MLPs; quality on {options.episodes} others, every stage of training:")
     print(markdown_table(["snapshots", "Kendall tau", "Spearman rho", "MAE (points)", "n"], rows))
-    print(f"\nsaved to {out}")
+    print(f"\nsaved to {options.out}")
 
 
-def guide(config_path: Path, out: Path | None, wandb_mode: str, seeds: list[int] | None,
-          rows: list[str] | None = None, regimes: list[str] | None = None) -> None:
-    """The paper's comparison of BP, L1, He init, ENN guidance and the RMSGD / LFP baselines; print the tables."""
-    from agents.experiments.guide import run_guide
+@dataclass(frozen=True)
+class GuideOptions:
+    config: Path = Path("paper_mnist.yaml")
+    out: Path | None = None
+    seeds: list[int] | None = None
+    rows: list[str] | None = None
+    setting_names: list[str] | None = None
+    wandb_mode: str = "offline"
 
-    out = out or Path("runs") / f"guide-{Path(config_path).stem}"
+
+def guide(options: GuideOptions) -> Path:
+    """The paper's comparison of BP, L1, He init, ENN guidance and the RMSGD / LFP baselines; print the tables.
+
+    :return: the folder it wrote.
+    """
+    from agents.experiments.guide import OUTPUTS, run_guide
+
+    out = options.out or Path("runs") / f"guide-{Path(options.config).stem}"
     start = time.perf_counter()
-    report = run_guide(config_path, out, wandb_mode, seeds, rows, regimes)
-    print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written: {out}/results.csv, results.md, "
-          f"test_accuracy.png, guidance_ratio_*.png, enn_*.pt, mlps/*.pt")
+    report = run_guide(options.config, out, options.wandb_mode, options.seeds, options.rows, options.setting_names)
+    print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written to {out}: {OUTPUTS}")
+    return out
 
 
-def inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: str, model: int = 0, n_mlps: int = 5,
-            epochs: int = 10, seed: int = 0, keep_percents: list[float] | None = None) -> Path:
+@dataclass(frozen=True)
+class InspectOptions:
+    enn: Path
+    mlp: Path | None = None
+    mlp_index: int = 0
+    n_mlps: int = 5
+    epochs: int = 10
+    keep_percents: list[float] | None = None
+    seed: int = 0
+    out: Path = Path("runs/inspect")
+    wandb_mode: str = "offline"
+
+
+def inspect(options: InspectOptions) -> Path:
     """Grad-CAM heatmaps of an ENN over an MLP's weights and the lottery-ticket measurements; print them.
 
-    :return: the heatmap PNG of MLP `model`.
+    :return: the heatmap PNG of MLP `mlp_index`.
     """
     from agents.experiments.inspect import run_inspect
 
-    result = run_inspect(enn_path, mlp_path, out, wandb_mode, model=model, n_mlps=n_mlps, epochs=epochs, seed=seed,
-                         keep_percents=keep_percents)
+    result = run_inspect(options.enn, options.mlp, options.out, options.wandb_mode, mlp_index=options.mlp_index,
+                         n_mlps=options.n_mlps, epochs=options.epochs, seed=options.seed,
+                         keep_percents=options.keep_percents)
     print(f"\n{result.report}\n\nWritten: {', '.join(str(p) for p in result.written)}")
-    print(f"Grad-CAM heatmap of MLP {model}: {result.heatmap_png}")
+    print(f"Grad-CAM heatmap of MLP {options.mlp_index}: {result.heatmap_png}")
     return result.heatmap_png
 
 
-def zoo(dataset: str, hidden_sizes: tuple[int, ...], runs: int, steps: int, seed: int, out: Path) -> None:
-    """Train a zoo of randomized plain-SGD runs (`agents.enn.zoo`); print what it holds."""
+@dataclass(frozen=True)
+class ZooOptions:
+    dataset: str = "digits"
+    hidden_sizes: tuple[int, ...] = (32,)
+    runs: int = 400
+    steps: int = 1000
+    distribution: str = "any-optimizer"
+    seed: int = 0
+    out: Path = Path("zoo.npz")
+
+
+def zoo(options: ZooOptions) -> None:
+    """Train a zoo of runs with random regimes (`agents.enn.zoo`); print what it holds."""
     from agents.enn.zoo import ZooSpec, train_zoo
+    from gi_envs.regime import regime_distribution
     from gi_envs.spec import MLPSpec
 
-    if out.is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; give the zoo file's path, e.g. {out / 'zoo.npz'}")
-    spec = ZooSpec(mlp=MLPSpec(dataset, hidden_sizes), runs=runs, steps=steps, seed=seed)
+    if options.out.is_dir():
+        raise parameter_error(IsADirectoryError, "{out} is a folder; give the zoo file's path, e.g. "
+                              + str(options.out / "zoo.npz"), out=options.out)
+    spec = ZooSpec(mlp=MLPSpec(options.dataset, tuple(options.hidden_sizes)), runs=options.runs, steps=options.steps,
+                   distribution=regime_distribution(options.distribution), seed=options.seed)
     start = time.perf_counter()
     result = train_zoo(spec)
-    result.save(out)
+    result.save(options.out)
     final = result.stage == 1.0
-    print(f"{runs} runs of {dataset} {'-'.join(map(str, spec.mlp.layer_sizes))} MLPs, {steps} SGD steps each, "
+    by_optimizer = ", ".join(f"{name} {mean_std(result.val_accuracy[final & (result.optimizer == name)])} %"
+                             for name in sorted(set(result.optimizer)))
+    print(f"{options.runs} runs of {options.dataset} {'-'.join(map(str, spec.mlp.layer_sizes))} MLPs "
+          f"(regimes from the {options.distribution!r} distribution), {options.steps} steps each, "
           f"{len(spec.stages)} snapshots per run ({len(result)} in all) in {time.perf_counter() - start:.0f} s; "
           f"{result.held_out_runs.sum()} runs held out from fitting.")
     print(f"Final validation accuracy over runs: {mean_std(result.val_accuracy[final])} % "
-          f"(min {100 * result.val_accuracy[final].min():.1f}, max {100 * result.val_accuracy[final].max():.1f}). "
-          f"Written: {out}")
+          f"(min {100 * result.val_accuracy[final].min():.1f}, max {100 * result.val_accuracy[final].max():.1f}); "
+          f"by optimizer: {by_optimizer}. Written: {options.out}")
 
 
-def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
+@dataclass(frozen=True)
+class FitENNOptions:
+    zoo: Path
+    encoder: str = "stats"
+    target: str = "current"
+    resolution: float = 0.15
+    image_stats: tuple[str, ...] = ("mean", "rms")
+    epochs: int = 200
+    seed: int = 0
+    out: Path = Path("enn.pt")
+
+
+def fit_enn(options: FitENNOptions) -> dict[str, float]:
+    """Fit a supervised ENN on a zoo's fit runs; print its scores on the held-out runs.
+
+    :return: the held-out scores.
+    """
+    from agents.experiments.enn_ranking import fit_enn_on_zoo
+    from gi_envs.spec import ImageSpec
+
+    image = ImageSpec(options.resolution, tuple(options.image_stats)) if options.encoder == "image" else None
+    fitted = fit_enn_on_zoo(options.zoo, options.encoder, options.target, options.out, options.epochs, options.seed,
+                            image)
+    source, scores = fitted.enn.metadata["source"], fitted.scores
+    per_optimizer = ", ".join(f"{k.removeprefix('kendall_tau_')} {v:.3f}" for k, v in scores.items()
+                              if k.startswith("kendall_tau_") and k != "kendall_tau_late")
+    print(f"{options.encoder} ENN fitted on {fitted.fit_runs} runs of {options.zoo} ({options.target} accuracy) in "
+          f"{fitted.seconds:.0f} s, best epoch {source['best_epoch'] + 1} of {source['epochs_run']} run (at most "
+          f"{options.epochs}). On the held-out runs: Kendall tau {scores['kendall_tau']:.3f} (late "
+          f"{scores['kendall_tau_late']:.3f}; by optimizer: {per_optimizer}), MAE {100 * scores['mae']:.1f} points. "
+          f"Written: {options.out}")
+    return scores
+
+
+@dataclass(frozen=True)
+class EvaluateENNOptions:
+    enns: list[Path]
+    zoo: Path
+    target: str = "current"
+    seed: int = 0
+    out: Path = Path("runs/evaluate-enn")
+
+
+def evaluate_enn(options: EvaluateENNOptions) -> str:
+    """Score ENN files and StatNN on a zoo's held-out runs; print the table.
+
+    :return: the Markdown table.
+    """
+    from agents.experiments.enn_ranking import evaluate_on_zoo
+
+    report = evaluate_on_zoo(options.zoo, options.enns, options.out, options.target, options.seed)
+    print(report)
+    print(f"\nWritten: {options.out / 'results.csv'}, results.md, scatter.png")
+    return report
+
+
+@dataclass(frozen=True)
+class QuickstartOptions:
+    seed: int = 0
+    out: Path = Path("runs/quickstart")
+    wandb_mode: str = "offline"
+
+
+def quickstart(options: QuickstartOptions) -> None:
     """The whole pipeline on the embedded default (digits), in a few minutes on two cores:
     the reference policies, PPO against them, its critic exported as an ENN, the paper's
     comparison with that ENN guiding plain SGD (beside the RMSGD and LFP baselines), and a
@@ -152,25 +309,28 @@ def quickstart(seed: int, out: Path, wandb_mode: str) -> None:
     import yaml
 
     from agents.experiments.baselines import runnable_rows
+    from agents.experiments.guide import mlps_path
 
+    seed, out, wandb_mode = options.seed, options.out, options.wandb_mode
     digits = load_yaml(default_config("paper_digits.yaml").read_text(), "paper_digits.yaml")
     rows, skipped = runnable_rows(digits["rows"])  # a broken optional baseline is skipped, not fatal minutes later
     for line in skipped:
         print(line)
-    rollout({}, episodes=5, seed=seed, out=out / "rollout")
+    rollout(RolloutOptions(episodes=5, seed=seed, out=out / "rollout"))
     print()
     seeds = [seed, seed + 1, seed + 2]
-    benchmark(["ppo"], seeds, out=out / "benchmark", wandb_mode=wandb_mode, options=EngineOptions(overwrite=True))
+    bench = out / "benchmark"
+    benchmark(BenchmarkOptions(["ppo"], seeds, out=bench, wandb_mode=wandb_mode, engine=EngineOptions(overwrite=True)))
     print()
     enn_path = out / "enn.pt"
-    export(out / "benchmark" / "digits" / "ppo" / f"seed{seed}" / "model.zip", enn_path, episodes=32)
+    export(ExportOptions(cell_folder(bench, "digits", "ppo", seed) / "model.zip", enn_path, episodes=32))
     print()
-    paper = {**digits["regimes"]["paper"], "enn": {"path": str(enn_path)},
+    paper = {**digits["settings"]["paper"], "enn": {"path": str(enn_path)},
              "note": "the ENN is the PPO critic exported above"}
     config_path = out / "guide.yaml"
     atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": rows,
-                                                   "lr_grid": digits["lr_grid"], "regimes": {"paper": paper}},
+                                                   "lr_grid": digits["lr_grid"], "settings": {"paper": paper}},
                                                   sort_keys=False))
-    guide(config_path, out / "guide", wandb_mode, None)
+    guide_out = guide(GuideOptions(config_path, out / "guide", wandb_mode=wandb_mode))
     print()
-    inspect(enn_path, out / "guide" / "mlps" / "paper_bp.pt", out / "inspect", wandb_mode)
+    inspect(InspectOptions(enn_path, mlps_path(guide_out, "paper", "bp"), out=out / "inspect", wandb_mode=wandb_mode))

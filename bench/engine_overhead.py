@@ -22,8 +22,10 @@ import torch
 
 from agents.experiments.engine import Cell, EngineOptions, run_matrix, start_ray
 from agents.report import markdown_table
-from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import load_dataset
+from gi_envs.regime import Regime
+from gi_envs.spec import MLPSpec
+from gi_envs.training import Training
 
 
 class TinyCell:
@@ -34,15 +36,10 @@ class TinyCell:
 
     def __call__(self, cell: Cell, folder: Path) -> None:
         data = load_dataset("digits")
-        mlp = BatchedMLP((data.n_features, 32, data.n_classes), 1)
-        sampler = MinibatchSampler(len(data.train), 32, 1)
-        generator = torch.Generator().manual_seed(cell.key[0])
-        mlp.initialize(0, generator)
-        sampler.reset(0, generator)
-        for _ in range(self.steps):
-            idx = sampler.next_indices()
-            mlp.sgd_step(data.train.x[idx], data.train.y[idx], 0.1)
-        accuracy = float(mlp.evaluate(data.val.x, data.val.y)[1][0])
+        training = Training(MLPSpec("digits", (32,)), data, 1)
+        training.reset(0, cell.key[0], Regime(lr=0.1, batch_size=32))
+        training.run(self.steps)
+        accuracy = float(training.evaluate(data.val)[1][0])
         (folder / "result.json").write_text(json.dumps({"val_accuracy": accuracy}))
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage
-from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
+from agents.enn.fit import FitSettings
+from agents.enn.supervised import episode_snapshots, fit_supervised_enn
 from agents.report import atomic_write_text, markdown_table, write_curves
 from agents.seeds import quality_seeds
 
@@ -57,8 +58,8 @@ def main() -> None:
         if args.dataset != "digits":
             env_kwargs["hidden_sizes"] = (100,)
         start = time.perf_counter()
-        zoo = subsample(snapshot_zoo(env_kwargs, args.env_steps, args.seed), args.max_snapshots, args.seed)
-        enn = fit_supervised_enn(env_kwargs, zoo, epochs=args.epochs, seed=args.seed)
+        zoo = subsample(episode_snapshots(env_kwargs, args.env_steps, args.seed), args.max_snapshots, args.seed)
+        enn = fit_supervised_enn(env_kwargs, zoo, FitSettings(epochs=args.epochs, seed=args.seed))
         held_out = collect_snapshots(env_kwargs, quality_seeds(args.quality_episodes))
         quality = quality_by_stage(enn, held_out)
         seconds = time.perf_counter() - start

@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from agents.enn.encoder import ENCODER_TYPES
-from agents.enn.fit import new_value_enn
+from agents.enn.fit import untrained_value_enn
 from agents.enn.guidance import ENNGuidance
+from agents.experiments.guide.rows import ExtraTerms
 from agents.report import markdown_table
-from gi_envs import BatchedMLP, MinibatchSampler, MLPSpec, load_dataset
+from gi_envs import MLPSpec, Regime, Training, load_dataset
 
 SHAPES = {"digits": (32,), "mnist": (32,), "mnist-100": (100,)}
 
@@ -50,20 +51,12 @@ def time_sequential(data, hidden, guidance: ENNGuidance | None, steps: int, batc
 
 
 def time_batched(data, hidden, guidance: ENNGuidance | None, every: int, steps: int, batch: int = 64) -> float:
-    mlp = BatchedMLP((data.n_features, *hidden, data.n_classes), 1)
-    sampler = MinibatchSampler(len(data.train), batch, 1)
-    generator = torch.Generator().manual_seed(0)
-    mlp.initialize(0, generator)
-    sampler.reset(0, generator)
+    training = Training(MLPSpec(data.name, hidden), data, 1)
+    training.reset(0, 0, Regime(lr=0.01, batch_size=batch))
+    terms = ExtraTerms(training.mlp, 0.0, guidance, every)
     start = time.perf_counter()
-    for step in range(steps):
-        idx = sampler.next_indices()
-        _, weight_grads, bias_grads = mlp.loss_and_gradients(data.train.x[idx], data.train.y[idx])
-        if guidance is not None:
-            if step % every == 0:
-                extra = guidance.weight_gradients(mlp.weights)
-            weight_grads = [g + e for g, e in zip(weight_grads, extra)]
-        mlp.apply_gradients(weight_grads, bias_grads, 0.01)
+    for _ in range(steps):
+        training.step(terms if guidance is not None else None)
     return (time.perf_counter() - start) / steps
 
 
@@ -92,7 +85,7 @@ def main() -> None:
         runs = {"Sequential + SGD, plain": lambda: time_sequential(data, hidden, None, args.steps),
                 "batched trainer, plain": lambda: time_batched(data, hidden, None, 1, args.steps)}
         for encoder in args.encoders:
-            g = ENNGuidance(new_value_enn(mlp_spec, encoder), weight=1.0, record_every=0)
+            g = ENNGuidance(untrained_value_enn(mlp_spec, encoder), weight=1.0, record_every=0)
             runs |= {
                 f"Sequential + SGD, guided ({encoder})": lambda g=g: time_sequential(data, hidden, g, args.steps),
                 f"batched trainer, guided every step ({encoder})": lambda g=g: time_batched(data, hidden, g, 1,

@@ -8,8 +8,10 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import GradInstructorEnv
+from gi_envs.regime import OPTIMIZERS, REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig, TrainingTask
+from gi_envs.training import Training, train_mlps
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
 
@@ -36,6 +38,8 @@ def __getattr__(name: str):
 __all__ = [
     "DATASETS",
     "ENV_ID",
+    "OPTIMIZERS",
+    "REGIME_DISTRIBUTIONS",
     "BatchedMLP",
     "Dataset",
     "EnvConfig",
@@ -43,12 +47,16 @@ __all__ = [
     "GradInstructorVectorEnv",
     "ImageSpec",
     "MLPSpec",
-    "SB3VecEnv",
     "MinibatchSampler",
+    "Regime",
+    "RegimeDistribution",
+    "SB3VecEnv",
+    "Training",
     "TrainingTask",
     "image_layout",
-    "make_sb3_vec_env",
     "load_dataset",
+    "make_sb3_vec_env",
+    "train_mlps",
     "upsample_action",
     "weight_image",
 ]

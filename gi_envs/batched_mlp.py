@@ -1,10 +1,10 @@
-"""The one MLP trainer: N MLPs of one architecture as stacked tensors, trained together.
+"""N MLPs of one architecture as stacked tensors, and each one's data order.
 
 Every weight matrix is one tensor of shape (N, out, in) (the `nn.Linear` convention with a
-leading model axis), every bias one tensor of shape (N, out). A minibatch step for all N
-models is a handful of batched matmuls, which is what makes many small MLPs per process
-cheap. The single env, the vectorized env, the benchmarks and the guided-training
-experiments all train through this class.
+leading model axis), every bias one tensor of shape (N, out). A minibatch's loss and gradients
+for all N models are a handful of batched matmuls, which is what makes many small MLPs per
+process cheap. `gi_envs.training.Training`, the one training core, steps them with each
+model's own optimizer; everything that trains MLPs goes through it.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class BatchedMLP:
 
     @torch.no_grad()
     def loss_and_gradients(
-        self, x: torch.Tensor, y: torch.Tensor
+        self, x: torch.Tensor, y: torch.Tensor, sample_weights: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Mean cross-entropy of each model on its own batch, and the gradients of each.
 
@@ -121,6 +121,9 @@ class BatchedMLP:
 
         :param x: (N, B, in) inputs, one batch per model.
         :param y: (N, B) labels.
+        :param sample_weights: (N, B) weights of each model's samples, for batches of different sizes
+            padded to one B (`MinibatchSampler.sample_weights`: 1 / batch size, 0 on padding);
+            ``None``: every sample weighs 1 / B.
         :return: per-model loss (N,), weight gradients, bias gradients (each model's gradient is
             that of its own mean loss, as `torch.optim.SGD` on one `nn.Sequential` would see).
         """
@@ -135,11 +138,15 @@ class BatchedMLP:
                 h = self._act(h)
         log_probs = torch.log_softmax(h, dim=2)
         target = y.unsqueeze(2)
-        loss = -log_probs.gather(2, target).squeeze(2).mean(dim=1)
+        per_sample = -log_probs.gather(2, target).squeeze(2)
+        loss = per_sample.mean(dim=1) if sample_weights is None else (per_sample * sample_weights).sum(dim=1)
 
         # d loss / d logits = (softmax - onehot) / B, for each model's own mean loss
         delta = log_probs.exp_().scatter_add_(2, target, torch.full_like(target, -1, dtype=h.dtype))
-        delta /= y.shape[1]
+        if sample_weights is None:
+            delta /= y.shape[1]
+        else:
+            delta *= sample_weights.unsqueeze(2)
         weight_grads: list[torch.Tensor] = [torch.empty(0)] * len(self.weights)
         bias_grads: list[torch.Tensor] = [torch.empty(0)] * len(self.weights)
         for i in range(last, -1, -1):
@@ -159,45 +166,6 @@ class BatchedMLP:
             return post * (1.0 - post)
         cdf = 0.5 * (1.0 + torch.erf(pre * SQRT_HALF))  # exact GELU: x * Phi(x)
         return cdf + pre * torch.exp(-0.5 * pre * pre) * INV_SQRT_2PI
-
-    @torch.no_grad()
-    def apply_gradients(
-        self, weight_grads: Sequence[torch.Tensor], bias_grads: Sequence[torch.Tensor], lr: float
-    ) -> None:
-        """One plain SGD update, p <- p - lr * g, for every model at once."""
-        for p, g in zip(self.weights + self.biases, list(weight_grads) + list(bias_grads)):
-            p.sub_(g, alpha=lr)
-
-    def sgd_step(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        lr: float,
-        perturbation: Sequence[torch.Tensor] | None = None,
-        perturbation_scale: float = 1.0,
-        gradient_scales: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None,
-    ) -> torch.Tensor:
-        """One minibatch SGD step for all N models, with an optional gradient perturbation or scaling.
-
-        :param perturbation: per weight matrix, a tensor of shape (N, out, in) added to that
-            layer's weight gradient in units of the gradient's RMS (per model), times
-            `perturbation_scale`. Scaling by the gradient's own size keeps a perturbation
-            meaningful from the first step to the last. Biases get their plain gradient.
-            ``None`` (or zeros) is exactly plain SGD.
-        :param gradient_scales: per weight matrix a tensor (N, out, in) and per bias a tensor (N, out)
-            that multiply the gradients elementwise: per-weight learning rates. ``None`` (or ones) is
-            exactly plain SGD.
-        :return: the per-model minibatch loss (N,) before the update.
-        """
-        loss, weight_grads, bias_grads = self.loss_and_gradients(x, y)
-        if perturbation is not None:
-            for g, p in zip(weight_grads, perturbation):  # g is a fresh tensor: update in place
-                g.addcmul_(p, (perturbation_scale * gradient_rms(g))[:, None, None])
-        if gradient_scales is not None:
-            for g, scale in zip(weight_grads + bias_grads, [*gradient_scales[0], *gradient_scales[1]]):
-                g.mul_(scale)
-        self.apply_gradients(weight_grads, bias_grads, lr)
-        return loss
 
     @torch.no_grad()
     def evaluate(
@@ -271,11 +239,13 @@ class MinibatchSampler:
     """Each model's own data order: shuffled epochs without replacement, the last partial batch dropped.
 
     Every model draws its permutations from its own `torch.Generator`, so a model's data order
-    does not depend on how many other models share the batch. The cursor is per model because
-    models are reset at different times.
+    does not depend on how many other models share the batch. A model may see only a subset of
+    the training split (its regime's data share, drawn from its generator) and have its own batch
+    size; batches of different sizes are padded to the largest, and `sample_weights` says which
+    samples count. The cursor is per model because models are reset at different times.
 
     :param n_samples: size of the training split.
-    :param batch_size: samples per minibatch (at most `n_samples`).
+    :param batch_size: samples per minibatch of a model reset without its own (at most `n_samples`).
     :param n_models: N.
     """
 
@@ -286,29 +256,71 @@ class MinibatchSampler:
         self.batch_size = batch_size
         self.permutations = torch.zeros(n_models, n_samples, dtype=torch.long)
         self.cursors = np.full(n_models, n_samples, dtype=np.int64)
+        self.sizes = np.full(n_models, n_samples, dtype=np.int64)  # samples each model sees
+        self.batch_sizes = np.full(n_models, batch_size, dtype=np.int64)
+        self.subsets: list[torch.Tensor | None] = [None] * n_models  # None: the whole split
         self.generators: list[torch.Generator | None] = [None] * n_models
-        self._offsets = torch.arange(batch_size)
+        self._weights: torch.Tensor | None = None
 
-    def reset(self, model: int, generator: torch.Generator) -> None:
-        """Start model `model`'s data order afresh from `generator` (which the sampler keeps)."""
+    def reset(self, model: int, generator: torch.Generator, batch_size: int | None = None,
+              subset_size: int | None = None) -> None:
+        """Start model `model`'s data order afresh from `generator` (which the sampler keeps).
+
+        :param batch_size: the model's own batch size (default the sampler's).
+        :param subset_size: see only this many samples, the first of a permutation drawn from `generator`
+            before the first epoch's (default, or the whole split: every sample, and no draw).
+        """
+        batch_size = self.batch_size if batch_size is None else int(batch_size)
+        size = self.n_samples if subset_size is None else int(subset_size)
+        if not 1 <= batch_size <= size <= self.n_samples:
+            raise ValueError(f"batch_size={batch_size} must lie in [1, {size}] (the samples model {model} sees, "
+                             f"of {self.n_samples})")
         self.generators[model] = generator
+        self.subsets[model] = (None if size == self.n_samples
+                               else torch.randperm(self.n_samples, generator=generator)[:size])
+        self.sizes[model] = size
+        if self.batch_sizes[model] != batch_size:
+            self.batch_sizes[model] = batch_size
+            self._weights = None
         self._shuffle(model)
 
     def _shuffle(self, model: int) -> None:
         generator = self.generators[model]
         if generator is None:
             raise RuntimeError(f"model {model} has no generator: call reset(model, generator) first")
-        self.permutations[model] = torch.randperm(self.n_samples, generator=generator)
+        size = int(self.sizes[model])
+        order = torch.randperm(size, generator=generator)
+        subset = self.subsets[model]
+        self.permutations[model, :size] = order if subset is None else subset[order]
         self.cursors[model] = 0
 
+    @property
+    def uniform(self) -> bool:
+        """Whether every model has the same batch size (then no padding, no sample weights)."""
+        return bool((self.batch_sizes == self.batch_sizes[0]).all())
+
+    def sample_weights(self) -> torch.Tensor | None:
+        """(N, largest batch size): 1 / batch size on each model's own samples, 0 on the padding; None when
+        every model has the same batch size."""
+        if self.uniform:
+            return None
+        if self._weights is None:
+            sizes = torch.from_numpy(self.batch_sizes)
+            valid = torch.arange(int(sizes.max()))[None, :] < sizes[:, None]
+            self._weights = valid.float() / sizes[:, None].float()
+        return self._weights
+
     def next_indices(self) -> torch.Tensor:
-        """The next minibatch of training-set indices for every model, shape (N, batch_size)."""
-        for model in np.flatnonzero(self.cursors + self.batch_size > self.n_samples):
+        """The next minibatch of training-set indices for every model, shape (N, largest batch size); a model
+        with a smaller batch gets padding after its own indices (weighted 0 by `sample_weights`)."""
+        for model in np.flatnonzero(self.cursors + self.batch_sizes > self.sizes):
             self._shuffle(int(model))
+        widest = int(self.batch_sizes.max())
         start = int(self.cursors[0])
-        if (self.cursors == start).all():  # models in step (the usual case): a plain slice
-            idx = self.permutations[:, start : start + self.batch_size]
+        if self.uniform and (self.cursors == start).all():  # models in step (the usual case): a plain slice
+            idx = self.permutations[:, start : start + widest]
         else:
-            idx = self.permutations.gather(1, torch.from_numpy(self.cursors)[:, None] + self._offsets)
-        self.cursors += self.batch_size
+            positions = torch.from_numpy(self.cursors)[:, None] + torch.arange(widest)
+            idx = self.permutations.gather(1, positions.clamp_(max=self.n_samples - 1))
+        self.cursors += self.batch_sizes
         return idx

@@ -168,12 +168,19 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         self._spec = value
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """A fresh MLP. `options={"mlp_seed": s}` replays the MLP of seed `s` (a zoo run's, say) instead of
+        drawing a new seed."""
         super().reset(seed=seed)
         mlp_seed = int(self.np_random.integers(SEED_HIGH))
+        unknown = sorted(set(options or {}) - {"mlp_seed"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; expected 'mlp_seed'")
+        if options and "mlp_seed" in options:
+            mlp_seed = int(options["mlp_seed"])
         val_accuracy = self.task.reset_model(0, mlp_seed)
         info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
-        if self.config.randomize_regime:
-            info.update(self.task.regime(0))
+        if self.config.distribution is not None:
+            info.update(self.task.regime(0).to_dict())
         return self.task.observations()[0], info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:

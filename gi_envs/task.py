@@ -1,34 +1,31 @@
 """The training problem behind every GradInstructor env: N MLPs, their data, one step for all.
 
-`EnvConfig` holds and validates the env's keyword arguments. `TrainingTask` owns a
-`BatchedMLP`, each model's data order, the spaces, and the step: upsample each model's action,
-run `steps_per_action` perturbed SGD minibatches, evaluate, and report. The single env is this
-with N = 1; the vectorized env is the same with N > 1.
+`EnvConfig` holds and validates the env's keyword arguments. `TrainingTask` owns the training core
+(`gi_envs.training.Training`) for N models, the spaces, and the env step: turn each model's action
+into per-block learning rates (or a gradient perturbation), run `steps_per_action` minibatches of
+each model's own regime, evaluate, and report. The single env is this with N = 1; the vectorized
+env is the same with N > 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from gi_envs.batched_mlp import MinibatchSampler
 from gi_envs.datasets import Dataset, load_dataset
+from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
+from gi_envs.training import Training, perturbation_hook
 from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
-# randomize_regime: each fresh MLP draws its learning rate as lr times a log-uniform factor in
-# REGIME_LR_FACTOR and multiplies its initial weights by a factor uniform in REGIME_INIT_SCALE
-# (the zoo's range, `agents.enn.zoo.ZooSpec.init_scale_range`)
-REGIME_LR_FACTOR = (0.1, 10.0)
-REGIME_INIT_SCALE = (0.25, 2.0)
-REGIME_STREAM = 7_919  # the regime's draws use their own generator, seeded with (mlp_seed, REGIME_STREAM)
 OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
 
 
@@ -53,7 +50,11 @@ class EnvConfig:
     eval_samples: int = 512
     data_dir: str | None = None
     image_stats: tuple[str, ...] = ("mean", "rms")
-    randomize_regime: bool = False
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    init_scale: float = 1.0
+    data_share: float = 1.0
+    randomize_regime: bool | str | Mapping[str, Any] | RegimeDistribution = False
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -86,14 +87,13 @@ class EnvConfig:
                                  f"cells would move no weight; expected at most {largest} for this MLP, or wider "
                                  "hidden layers")
         number("steps_per_action", 1, 10_000, integer=True, low_open=False)
-        number("batch_size", 1, 1_000_000, integer=True, low_open=False)
-        number("lr", 0.0, 100.0)
+        regime = self.regime  # validates lr, batch_size, optimizer, weight_decay, init_scale, data_share
+        for name in ("lr", "batch_size", "init_scale", "weight_decay", "data_share"):
+            object.__setattr__(self, name, getattr(regime, name))
         number("perturbation_scale", 0.0, 1_000.0, low_open=False)
         number("episode_length", 1, 1_000_000, integer=True, low_open=False)
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
-        if not isinstance(self.randomize_regime, (bool, np.bool_)):
-            raise ValueError(f"randomize_regime={self.randomize_regime!r} is not allowed; expected True or False")
-        object.__setattr__(self, "randomize_regime", bool(self.randomize_regime))
+        object.__setattr__(self, "randomize_regime", _distribution_or_false(self.randomize_regime))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
 
@@ -107,6 +107,17 @@ class EnvConfig:
         """The weight image the agent observes."""
         return ImageSpec(self.resolution, self.image_stats)
 
+    @property
+    def regime(self) -> Regime:
+        """The fixed regime every fresh MLP trains with, unless `distribution` draws one per MLP."""
+        return Regime(lr=self.lr, batch_size=self.batch_size, init_scale=self.init_scale,
+                      weight_decay=self.weight_decay, data_share=self.data_share, optimizer=self.optimizer)
+
+    @property
+    def distribution(self) -> RegimeDistribution | None:
+        """Where each fresh MLP's regime comes from under `randomize_regime`; None for the fixed `regime`."""
+        return self.randomize_regime or None  # type: ignore[return-value]
+
     @classmethod
     def from_specs(cls, mlp: MLPSpec, image: ImageSpec | None = None, **kwargs: object) -> EnvConfig:
         """Arguments for MLPs of `mlp` seen as `image` (default: the env's image), plus other arguments."""
@@ -115,8 +126,12 @@ class EnvConfig:
                                init=mlp.init, resolution=image.resolution, image_stats=image.stats, **kwargs)
 
     def to_kwargs(self) -> dict[str, object]:
-        """The keyword arguments that rebuild this config, as `gym.make` takes them."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The keyword arguments that rebuild this config, as `gym.make` takes them (plain JSON values: a
+        regime distribution by its registry name, or its fields)."""
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.distribution is not None:
+            kwargs["randomize_regime"] = distribution_name(self.distribution) or self.distribution.to_dict()
+        return kwargs
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> EnvConfig:
@@ -126,6 +141,21 @@ class EnvConfig:
         if unknown:
             raise ValueError(f"unknown GradInstructor-v0 argument(s) {unknown}; expected some of {sorted(known)}")
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _distribution_or_false(value: object) -> RegimeDistribution | bool:
+    """`randomize_regime` as False or the distribution it names (True: the default one)."""
+    if isinstance(value, (bool, np.bool_)):
+        return regime_distribution("default") if value else False
+    expected = (f"expected True or False, a distribution's name ({', '.join(REGIME_DISTRIBUTIONS)}) or a mapping of "
+                "its fields")
+    if isinstance(value, str) and value not in REGIME_DISTRIBUTIONS or not isinstance(
+            value, (str, Mapping, RegimeDistribution)):
+        raise ValueError(f"randomize_regime={value!r} is not allowed; {expected}")
+    try:
+        return regime_distribution(value)
+    except ValueError as error:
+        raise ValueError(f"randomize_regime: {error}") from None
 
 
 @dataclass
@@ -154,8 +184,10 @@ class TrainingTask:
         self.n_models = n_models
         self.mlp_spec, self.image_spec = config.mlp, config.image
         self.data: Dataset = load_dataset(config.dataset, data_dir=config.data_dir)
-        self.mlp = self.mlp_spec.build(n_models)
-        self.sampler = MinibatchSampler(len(self.data.train), config.batch_size, n_models)
+        n_train = len(self.data.train)
+        (config.distribution or config.regime).check_fits(n_train)
+        self.training = Training(self.mlp_spec, self.data, n_models)
+        self.mlp = self.training.mlp
         self.layout: ImageLayout = self.image_spec.layout(self.mlp_spec)
         n_eval = config.eval_samples or len(self.data.val)
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
@@ -166,44 +198,25 @@ class TrainingTask:
 
         self.steps = np.zeros(n_models, dtype=np.int64)
         self.last_val_accuracy = np.zeros(n_models, dtype=np.float64)
-        self.lr_factor = torch.ones(n_models)  # drawn at reset under randomize_regime, else 1
-        self.init_scale = torch.ones(n_models)
 
     def reset_model(self, model: int, seed: int) -> float:
-        """Fresh MLP `model` and data order, both drawn from `seed`; returns its validation accuracy.
+        """Fresh MLP `model`, drawn from `seed` with its regime; returns its validation accuracy.
 
-        One `torch.Generator` seeded with `seed` first draws the weights (layer by layer: weight,
-        then bias), then every epoch's permutation of the training split. Under `randomize_regime`,
-        a NumPy generator seeded with ``(seed, REGIME_STREAM)`` then draws the learning-rate factor
-        and the init scale, which multiplies the fresh weight matrices.
+        The regime is the config's fixed one, or under `randomize_regime` the one its distribution gives
+        `seed` (`RegimeDistribution.regime_of`, as the zoo draws its runs'). `Training.reset` then draws
+        the weights, the data share and the data order from `seed`.
         """
-        generator = torch.Generator().manual_seed(int(seed))
-        self.mlp.initialize(model, generator, self.config.init)
-        self.sampler.reset(model, generator)
-        if self.config.randomize_regime:
-            rng = np.random.default_rng([int(seed), REGIME_STREAM])
-            self.lr_factor[model] = float(np.exp(rng.uniform(*np.log(REGIME_LR_FACTOR))))
-            self.init_scale[model] = float(rng.uniform(*REGIME_INIT_SCALE))
-            with torch.no_grad():
-                for w in self.mlp.weights:
-                    w[model] *= self.init_scale[model]
+        distribution = self.config.distribution
+        regime = self.config.regime if distribution is None else distribution.regime_of(seed)
+        self.training.reset(model, seed, regime)
         self.steps[model] = 0
         _, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[model])
         self.last_val_accuracy[model] = float(accuracy[0])
         return float(accuracy[0])
 
-    def regime_scales(self, scales: tuple[list[torch.Tensor], list[torch.Tensor]] | None
-                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """`scales` (None: all ones) times each model's learning-rate factor."""
-        f = self.lr_factor
-        if scales is None:
-            return ([f[:, None, None].expand(-1, *shape) for shape in self.mlp.layer_shapes],
-                    [f[:, None].expand(-1, shape[0]) for shape in self.mlp.layer_shapes])
-        return [s * f[:, None, None] for s in scales[0]], [s * f[:, None] for s in scales[1]]
-
-    def regime(self, model: int) -> dict[str, float]:
-        """The training regime of MLP `model`: its learning rate and init scale."""
-        return {"lr": self.config.lr * float(self.lr_factor[model]), "init_scale": float(self.init_scale[model])}
+    def regime(self, model: int) -> Regime:
+        """The training regime of MLP `model`."""
+        return self.training.regimes[model]
 
     @torch.no_grad()
     def observations(self) -> np.ndarray:
@@ -226,22 +239,17 @@ class TrainingTask:
             rows = sorted(set(np.argwhere(np.isnan(actions))[:, 0].tolist()))
             raise ValueError(f"action of model(s) {rows} contains NaN; expected finite values in [-1, 1]")
         actions = np.clip(actions, -1.0, 1.0)
-        perturbation = scales = None
-        if actions.any():  # the zero action leaves the gradient untouched in every mode: exactly plain SGD
+        hook = scales = None
+        if actions.any():  # the zero action leaves every model's optimizer untouched in every mode
             grid = torch.from_numpy(actions).view(self.n_models, *self.grid_shape)
             if cfg.action_mode == "scale":
                 scales = block_scales(grid, self.mlp.layer_shapes, cfg.max_scale)
             else:
-                perturbation = upsample_action(grid, self.mlp.layer_shapes)
-        if cfg.randomize_regime:  # each MLP's own learning rate, lr * lr_factor
-            scales = self.regime_scales(scales)
+                hook = perturbation_hook(upsample_action(grid, self.mlp.layer_shapes), cfg.perturbation_scale)
 
-        train_x, train_y = self.data.train.x, self.data.train.y
         losses = torch.zeros(self.n_models)
         for _ in range(cfg.steps_per_action):
-            idx = self.sampler.next_indices()
-            losses += self.mlp.sgd_step(train_x[idx], train_y[idx], cfg.lr, perturbation, cfg.perturbation_scale,
-                                        scales)
+            losses += self.training.step(hook, scales)
         train_loss = (losses / cfg.steps_per_action).numpy().astype(np.float64)
         val_loss, val_acc = self.mlp.evaluate(self.eval_x, self.eval_y)
         val_accuracy = val_acc.numpy().astype(np.float64)

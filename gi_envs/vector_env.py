@@ -95,9 +95,10 @@ class GradInstructorVectorEnv(VectorEnv):
         self._needs_reset[:] = False
         everyone = np.ones(self.num_envs, dtype=bool)
         infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds, "_mlp_seed": everyone.copy()}
-        if self.config.randomize_regime:
-            for key in ("lr", "init_scale"):
-                infos[key] = np.array([self.task.regime(i)[key] for i in range(self.num_envs)])
+        if self.config.distribution is not None:
+            regimes = [self.task.regime(i).to_dict() for i in range(self.num_envs)]
+            for key in regimes[0]:
+                infos[key] = np.array([r[key] for r in regimes])
                 infos[f"_{key}"] = everyone.copy()
         return self.task.observations(), infos
 

@@ -43,7 +43,7 @@ def test_every_algorithm_trains_saves_and_reloads(algo: str, tmp_path: Path) -> 
     assert set(evaluation["reference_settings"]) == {"best constant", "schedule"}
     assert evaluation["eval_seeds"] == evaluation_seeds(0, 2)
     assert 0.0 < evaluation["policies"][algo]["final_test_accuracy"] <= 1.0
-    reloaded = ALGORITHMS[algo].load(tmp_path / "model.zip", device="cpu")
+    reloaded = ALGORITHMS[algo].cls.load(tmp_path / "model.zip", device="cpu")
     curves = rollout_curves(TINY_ENV, agent_policy(reloaded), [5])
     assert curves.val_accuracy.shape == (1, 5) and np.isfinite(curves.returns).all()
 

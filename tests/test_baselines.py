@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import yaml
 
 from agents.experiments.baselines import LFPTrainer, RMSGDTrainer, make_trainer
-from agents.experiments.guide import Regime, run_guide, train_row, tuned_lr
+from agents.experiments.guide import GuideSetting, run_guide, train_row, tuned_lr
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import load_dataset
 from tests.conftest import cli_error
@@ -66,33 +66,33 @@ def test_rmsgd_per_layer_learning_rates_change_across_epochs() -> None:
 
 
 def test_baseline_rows_train_from_the_same_start_and_learn() -> None:
-    regime = Regime.from_settings("tiny", TINY)
-    rows = {row: train_row(regime, row, [0, 1], None, lr=lr) for row, lr in
+    setting = GuideSetting.from_settings("tiny", TINY)
+    rows = {row: train_row(setting, row, [0, 1], None, lr=lr) for row, lr in
             [("bp", 0.05), ("rmsgd", 0.05), ("lfp", 1.0)]}
     for row, result in rows.items():
         assert result.per_seed.val_accuracy.between(0.6, 1.0).all(), (row, result.per_seed)
     # two epochs: RMSGD equals SGD until its first epoch_step, then its rates adapt
     assert not rows["rmsgd"].per_seed.val_accuracy.equals(rows["bp"].per_seed.val_accuracy)
-    again = train_row(regime, "lfp", [0, 1], None, lr=1.0)
+    again = train_row(setting, "lfp", [0, 1], None, lr=1.0)
     assert again.per_seed.equals(rows["lfp"].per_seed)  # seeded: same numbers
 
 
 def test_lr_grid_tunes_on_validation_and_the_table_shows_it(tmp_path: Path) -> None:
-    regime = Regime.from_settings("tiny", {**TINY, "lr_grid": [0.001, 0.1]})
-    lr, scores = tuned_lr(regime, "bp-tuned")
+    setting = GuideSetting.from_settings("tiny", {**TINY, "lr_grid": [0.001, 0.1]})
+    lr, scores = tuned_lr(setting, "bp-tuned")
     assert set(scores) == {0.001, 0.1} and lr == 0.1 and scores[0.1] > scores[0.001]
-    assert tuned_lr(regime, "bp") == (0.05, {})  # the reference row keeps the regime's lr
+    assert tuned_lr(setting, "bp") == (0.05, {})  # the reference row keeps the setting's lr
     config = tmp_path / "guide.yaml"
     config.write_text(yaml.safe_dump({"seeds": [0, 1], "rows": ["bp", "rmsgd", "lfp"], "lr_grid": [0.1, 1.0],
-                                      "regimes": {"tiny": TINY}}))
+                                      "settings": {"tiny": TINY}}))
     report = run_guide(config, tmp_path / "out", wandb_mode="disabled")
     assert "| RMSGD, lr tuned |" in report and "| LFP, lr tuned |" in report
     assert "chosen from [0.1, 1.0] on validation accuracy" in report
-    out = run_guide(config, tmp_path / "only-bp", wandb_mode="disabled", rows=["bp"], regime_names=["tiny"])
+    out = run_guide(config, tmp_path / "only-bp", wandb_mode="disabled", rows=["bp"], setting_names=["tiny"])
     assert "RMSGD" not in out and "| conventional BP |" in out
     assert (tmp_path / "only-bp" / "mlps" / "tiny_bp.pt").is_file()  # the checkpoint `inspect` reads
-    with pytest.raises(ValueError, match=r"--regimes: unknown regime\(s\) \['huge'\]"):
-        run_guide(config, tmp_path / "x", wandb_mode="disabled", regime_names=["huge"])
+    with pytest.raises(ValueError, match=r"setting_names: unknown setting\(s\) \['huge'\]"):
+        run_guide(config, tmp_path / "x", wandb_mode="disabled", setting_names=["huge"])
 
 
 def test_unknown_trainer_and_missing_extra_fail_clearly(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

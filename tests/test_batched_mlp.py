@@ -1,4 +1,4 @@
-"""The batched MLP trainer: gradients, batching, initialisation, data order, evaluation."""
+"""The batched MLPs and the training core over them: gradients, batching, initialisation, data order, evaluation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ import torch.nn.functional as F
 
 from gi_envs.batched_mlp import ACTIVATIONS, BatchedMLP, MinibatchSampler, gradient_rms
 from gi_envs.datasets import load_dataset
+from gi_envs.regime import Regime
+from gi_envs.spec import MLPSpec
+from gi_envs.training import Training, perturbation_hook
+
+SPEC = MLPSpec("digits", (32, 16))  # 64-32-16-10
 
 
 def seeded_mlp(sizes=(64, 32, 16, 10), n=4, activation="relu", init="default") -> BatchedMLP:
@@ -37,22 +42,20 @@ def test_written_out_backward_matches_autograd(activation: str, torch_threads: i
 
 def test_batched_models_train_exactly_like_separate_ones(torch_threads: int) -> None:
     data = load_dataset("digits")
-    together = seeded_mlp(n=3)
-    alone = [seeded_mlp(n=1) for _ in range(3)]
+    regime = Regime(lr=0.1, batch_size=32)
+    together = Training(SPEC, data, 3)
+    alone = [Training(SPEC, data, 1) for _ in range(3)]
     for i, single in enumerate(alone):
-        single.initialize(0, torch.Generator().manual_seed(100 + i))
-    sampler = MinibatchSampler(len(data.train), 32, 3)
-    for i in range(3):
-        sampler.reset(i, torch.Generator().manual_seed(i))
+        together.reset(i, 100 + i, regime)
+        single.reset(0, 100 + i, regime)
     for _ in range(150):  # four epochs
-        idx = sampler.next_indices()
-        together.sgd_step(data.train.x[idx], data.train.y[idx], lr=0.1)
-        for i, single in enumerate(alone):
-            single.sgd_step(data.train.x[idx[i : i + 1]], data.train.y[idx[i : i + 1]], lr=0.1)
+        together.step()
+        for single in alone:
+            single.step()
     for i, single in enumerate(alone):
-        for a, b in zip(together.parameters(), single.parameters()):
+        for a, b in zip(together.mlp.parameters(), single.mlp.parameters()):
             torch.testing.assert_close(a[i], b[0], atol=1e-6, rtol=1e-5)
-    loss, acc = together.evaluate(data.val.x, data.val.y)
+    loss, acc = together.evaluate(data.val)
     assert acc.min() > 0.8 and torch.isfinite(loss).all()
 
 
@@ -90,15 +93,18 @@ def test_sampler_draws_whole_epochs_without_replacement_per_model() -> None:
 
 def test_perturbation_is_added_in_units_of_the_gradient_rms() -> None:
     data = load_dataset("digits")
-    plain, perturbed = seeded_mlp(n=2), seeded_mlp(n=2)
-    idx = torch.stack([torch.arange(32), torch.arange(32, 64)])
-    x, y = data.train.x[idx], data.train.y[idx]
-    _, grads, _ = plain.loss_and_gradients(x, y)
+    regime = Regime(lr=0.1, batch_size=32)
+    probe, plain, perturbed = (Training(SPEC, data, 2) for _ in range(3))
+    for training in (probe, plain, perturbed):
+        for i in range(2):
+            training.reset(i, 100 + i, regime)
+    idx = probe.sampler.next_indices()  # the batch the other two see first
+    _, grads, _ = probe.mlp.loss_and_gradients(data.train.x[idx], data.train.y[idx])
     directions = [torch.ones_like(g) for g in grads]
-    before = [w.detach().clone() for w in perturbed.weights]
-    plain.sgd_step(x, y, lr=0.1)
-    perturbed.sgd_step(x, y, lr=0.1, perturbation=directions, perturbation_scale=0.5)
-    for w_plain, w_pert, g, w0 in zip(plain.weights, perturbed.weights, grads, before):
+    before = [w.detach().clone() for w in perturbed.mlp.weights]
+    plain.step()
+    perturbed.step(perturbation_hook(directions, 0.5))
+    for w_plain, w_pert, g, w0 in zip(plain.mlp.weights, perturbed.mlp.weights, grads, before):
         shift = (w_plain - w_pert).detach()  # = lr * 0.5 * rms(g) per model
         torch.testing.assert_close(shift, 0.1 * 0.5 * gradient_rms(g)[:, None, None].expand_as(shift), rtol=1e-5, atol=1e-6)
         assert not torch.equal(w_pert.detach(), w0)

@@ -36,12 +36,12 @@ def test_guide_help_names_every_row_the_guide_knows() -> None:
     import argparse
 
     from agents.cli import build_parser
-    from agents.experiments.guide.config import ROW_NAMES
+    from agents.experiments.guide import GUIDE_ROWS
 
     # the help string itself: rendered help wraps at hyphens ("zoo-" / "enn") by terminal width
     subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     rows_help = next(a.help for a in subcommands.choices["guide"]._actions if "--rows" in a.option_strings)
-    assert set(ROW_NAMES) <= set(rows_help.split(":", 1)[1].split())
+    assert set(GUIDE_ROWS) <= set(rows_help.split(":", 1)[1].split())
 
 
 def run_script(*args: str) -> str:
@@ -78,7 +78,7 @@ def test_guidance_overhead_benchmark_prints_its_table() -> None:
 
 
 def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs() -> None:
-    out = run_script("bench/enn_zoo.py", "--datasets", "digits", "--runs", "12", "--steps", "40", "--epochs", "3")
+    out = run_script("bench/enn_encoders.py", "--datasets", "digits", "--runs", "12", "--steps", "40", "--epochs", "3")
     for predictor in ("StatNN (GBM on per-layer statistics)", "image CNN, paper's image (mean, 0.15)",
                       "image CNN, mean + rms (0.15)", "statistics encoder (stats)"):
         assert f"| digits 64-32-10, 2 held-out runs (14 snapshots) | {predictor}" in out

@@ -17,10 +17,10 @@ from torch import nn
 
 from agents import ENN, ENNGuidance
 from agents.enn.encoder import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
-from agents.enn.fit import fit_zoo_enn, new_value_enn
+from agents.enn.fit import fit_zoo_enn, untrained_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
-from agents.experiments.enn_zoo import enn_predictions
+from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import BatchedMLP
 from gi_envs.spec import MLPSpec
 from tests.conftest import cli_error, run_without_sb3
@@ -159,7 +159,7 @@ def test_fit_enn_and_evaluate_enn_write_their_table_beside_statnn(zoo: Zoo, tmp_
     assert "| stats.pt | stats |" in markdown and "| image.pt | image mean+rms @ 0.15 |" in markdown
     assert (tmp_path / "ev" / "scatter.png").stat().st_size > 1000
 
-    new_value_enn(MLPSpec("digits", (16,)), "stats").save(tmp_path / "other.pt")
+    untrained_value_enn(MLPSpec("digits", (16,)), "stats").save(tmp_path / "other.pt")
     err = cli_error(["evaluate-enn", "--zoo", str(tmp_path / "zoo.npz"), str(tmp_path / "other.pt")], capsys)
     assert "other.pt: " in err and "was made for an MLP with weight shapes" in err
     assert "is a folder" in cli_error(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--out", str(tmp_path)], capsys)

@@ -128,7 +128,9 @@ def test_guidance_checks_shapes_and_drives_the_batched_trainer(ppo_run: Path, tm
         _, task, bias = mlp.loss_and_gradients(data.train.x[idx], data.train.y[idx])
         extra = guidance.weight_gradients(mlp.weights)
         guidance.record(extra, task)
-        mlp.apply_gradients([t + e for t, e in zip(task, extra)], bias, lr=0.05)
+        with torch.no_grad():
+            for w, t, e in zip(mlp.weights, task, extra):
+                w.sub_(t + e, alpha=0.05)
     paths = guidance.write_history(tmp_path / "ratio")
     assert all(p.is_file() for p in paths) and len(guidance.history) == 3
 
@@ -160,12 +162,13 @@ def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, caps
 
 def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) -> None:
     from agents.enn.quality import quality_by_stage
-    from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
+    from agents.enn.fit import FitSettings
+    from agents.enn.supervised import episode_snapshots, fit_supervised_enn
     from agents.seeds import quality_seeds
 
-    zoo = snapshot_zoo({}, env_steps=800)  # 40 whole default episodes of 20 steps
-    assert len(np.unique(zoo.episodes)) == 40 and len(zoo.accuracy) == 40 * 21
-    enn = fit_supervised_enn({}, zoo, epochs=30)
+    snapshots = episode_snapshots({}, env_steps=800)  # 40 whole default episodes of 20 steps
+    assert len(np.unique(snapshots.episodes)) == 40 and len(snapshots.accuracy) == 40 * 21
+    enn = fit_supervised_enn({}, snapshots, FitSettings(epochs=30))
     held_out = collect_snapshots({}, quality_seeds(16))
     quality = quality_by_stage(enn, held_out)
     assert quality["all"]["kendall_tau"] > 0.3  # a real, if rough, ranking of unseen MLPs
@@ -185,9 +188,9 @@ def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tm
 
 
 def test_enn_reads_the_image_stats_it_was_made_for(tmp_path: Path) -> None:
-    from agents.enn.supervised import supervised_enn
+    from agents.enn.supervised import untrained_supervised_enn
 
-    enn = supervised_enn({"image_stats": ("mean", "rms")})
+    enn = untrained_supervised_enn({"image_stats": ("mean", "rms")})
     assert enn.metadata["image"]["shape"] == [4, 5, 10]
     mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     image = enn.image_of([mlp[0].weight, mlp[2].weight])
@@ -208,10 +211,10 @@ class TwoLayerNet(torch.nn.Module):
 
 
 def test_enn_predict_takes_modules_state_dicts_and_a_batched_mlp_and_rejects_wrong_shapes() -> None:
-    from agents.enn.supervised import supervised_enn
+    from agents.enn.supervised import untrained_supervised_enn
     from gi_envs import BatchedMLP
 
-    enn = supervised_enn({})
+    enn = untrained_supervised_enn({})
     mlp = BatchedMLP((64, 32, 10), 3)
     for i in range(3):
         mlp.initialize(i, torch.Generator().manual_seed(i))
@@ -229,9 +232,9 @@ def test_enn_predict_takes_modules_state_dicts_and_a_batched_mlp_and_rejects_wro
 
 
 def test_guidance_works_on_any_module_and_leaves_the_callers_enn_as_it_was() -> None:
-    from agents.enn.supervised import supervised_enn
+    from agents.enn.supervised import untrained_supervised_enn
 
-    enn = supervised_enn({}).train()
+    enn = untrained_supervised_enn({}).train()
     before = {k: v.clone() for k, v in enn.state_dict().items()}
     guidance = ENNGuidance(enn, weight=0.1, record_every=1)
     net = TwoLayerNet()

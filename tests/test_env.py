@@ -39,18 +39,21 @@ def test_zero_action_is_plain_sgd_and_a_uniform_scale_action_is_sgd_at_the_scale
         action_mode: str, action: float, randomize: bool, torch_threads: int) -> None:
     """The zero action is plain SGD in every mode; in scale mode a uniform action `a` is plain SGD at
     learning rate lr * max_scale ** a (weights and biases alike), checked against nn.Sequential + SGD.
-    Under randomize_regime, the same holds at the MLP's own learning rate and init scale (reset info)."""
-    base_lr, batch, steps, length, max_scale = 0.05, 32, 10, 8, 16.0
-    env = gym.make(gi_envs.ENV_ID, lr=base_lr, batch_size=batch, steps_per_action=steps, episode_length=length,
+    Under randomize_regime, the same holds in the MLP's own regime (reset info): its learning rate,
+    batch size, init scale, weight decay and share of the training data."""
+    base_lr, steps, length, max_scale = 0.05, 10, 8, 16.0
+    env = gym.make(gi_envs.ENV_ID, lr=base_lr, batch_size=32, steps_per_action=steps, episode_length=length,
                    action_mode=action_mode, max_scale=max_scale, randomize_regime=randomize)
     _, info = env.reset(seed=7)
     assert ("lr" in info) is randomize and ("init_scale" in info) is randomize
     if randomize:
         assert 0.1 * base_lr <= info["lr"] <= 10 * base_lr and info["lr"] != base_lr and 0.25 <= info["init_scale"] <= 2
-    lr = info.get("lr", base_lr) * max_scale**action
+    regime = env.unwrapped.task.regime(0)
+    assert regime.to_dict() == {k: info[k] for k in regime.to_dict()} if randomize else regime.lr == base_lr
+    lr, batch = regime.lr * max_scale**action, regime.batch_size
     task = env.unwrapped.task
 
-    # An independent plain loop: nn.Linear layers, torch.optim.SGD, shuffled epochs drop_last.
+    # An independent plain loop: nn.Linear layers, torch.optim.SGD, shuffled epochs of the MLP's share, drop_last.
     generator = torch.Generator().manual_seed(info["mlp_seed"])
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     with torch.no_grad():
@@ -59,17 +62,20 @@ def test_zero_action_is_plain_sgd_and_a_uniform_scale_action_is_sgd_at_the_scale
             layer.weight.uniform_(-bound, bound, generator=generator)
             layer.bias.uniform_(-bound, bound, generator=generator)
         for layer in (model[0], model[2]):
-            layer.weight *= info.get("init_scale", 1.0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+            layer.weight *= regime.init_scale
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=regime.weight_decay)
     data = load_dataset("digits")
-    order, cursor = torch.randperm(len(data.train), generator=generator), 0
+    n = len(data.train)
+    share = regime.subset_size(n)
+    subset = torch.randperm(n, generator=generator)[:share] if share < n else torch.arange(n)
+    order, cursor = subset[torch.randperm(share, generator=generator)], 0
 
     uniform = np.full(env.action_space.shape, action, np.float32)
     for t in range(length):
         _, reward, terminated, truncated, info = env.step(uniform)
         for _ in range(steps):
             if cursor + batch > len(order):
-                order, cursor = torch.randperm(len(data.train), generator=generator), 0
+                order, cursor = subset[torch.randperm(share, generator=generator)], 0
             idx = order[cursor : cursor + batch]
             cursor += batch
             optimizer.zero_grad()

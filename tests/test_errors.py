@@ -17,7 +17,7 @@ import torch
 import yaml
 
 import gi_envs
-from agents import ENN, supervised_enn
+from agents import ENN, untrained_supervised_enn
 from agents.cli import env_kwargs_arg, main
 from agents.experiments import baselines
 from agents.experiments import benchmark as benchmark_module
@@ -107,13 +107,13 @@ def test_inspect_checks_model_index_before_training(tmp_path: Path, capsys, monk
     from agents.experiments import inspect as inspect_module
 
     def no_training(*args, **kwargs):
-        raise AssertionError("MLPs were trained before --model was checked")
+        raise AssertionError("MLPs were trained before --mlp-index was checked")
 
-    monkeypatch.setattr(inspect_module, "train_row", no_training)
-    supervised_enn({}).save(tmp_path / "enn.pt")
-    message = cli_error(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlps", "5", "--model", "7",
+    monkeypatch.setattr(inspect_module, "train_mlps", no_training)
+    untrained_supervised_enn({}).save(tmp_path / "enn.pt")
+    message = cli_error(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlps", "5", "--mlp-index", "7",
                          "--out", str(tmp_path / "o")], capsys)
-    assert "--model 7 is out of range" in message
+    assert "--mlp-index 7 is out of range: --mlps 5 fresh MLPs are trained" in message
     assert not (tmp_path / "o").exists()
 
 
@@ -121,21 +121,21 @@ def guide_config(tmp_path: Path, second: dict) -> Path:
     first = {"dataset": "digits", "hidden_sizes": [16], "lr": 0.05, "batch_size": 32, "epochs": 1}
     path = tmp_path / "guide.yaml"
     path.write_text(yaml.safe_dump({"seeds": [0], "rows": ["bp", "enn"],
-                                    "regimes": {"first": {**first, "enn": {"supervised_env_steps": 200}},
+                                    "settings": {"first": {**first, "enn": {"supervised_env_steps": 200}},
                                                 "second": {**first, **second}}}))
     return path
 
 
-def test_guide_checks_every_regime_before_training_any(tmp_path: Path, capsys) -> None:
+def test_guide_checks_every_setting_before_training_any(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     message = cli_error(["guide", "--config", str(guide_config(tmp_path, {"lr": "0.05"})), "--out", str(out)], capsys)
-    assert "regime 'second': lr='0.05' is not allowed; expected a positive number" in message
+    assert "setting 'second': lr='0.05' is not allowed; expected a number in (0, 100]" in message
     missing = guide_config(tmp_path, {"enn": {"path": str(tmp_path / "missing.pt")}})
-    with pytest.raises(FileNotFoundError, match="regime 'second', enn: no ENN file at"):
+    with pytest.raises(FileNotFoundError, match="setting 'second', enn: no ENN file at"):
         run_guide(missing, out, wandb_mode="disabled")
     wrong = tmp_path / "wide.pt"
-    supervised_enn({"hidden_sizes": (8,)}).save(wrong)
-    with pytest.raises(ValueError, match="regime 'second', enn: this ENN was made for an MLP with weight shapes"):
+    untrained_supervised_enn({"hidden_sizes": (8,)}).save(wrong)
+    with pytest.raises(ValueError, match="setting 'second', enn: this ENN was made for an MLP with weight shapes"):
         run_guide(guide_config(tmp_path, {"enn": {"path": str(wrong)}}), out, wandb_mode="disabled")
     assert not out.exists()  # nothing trained, nothing written
 
@@ -177,7 +177,7 @@ def test_a_rerun_refuses_a_used_folder_resume_clears_scratch_overwrite_replaces(
     quiet = {"progress": False}
     run_matrix([Cell(("a",), "a")], write_value, out, lambda c, f: (f / "value.txt").exists(),
                options=EngineOptions(**quiet))
-    with pytest.raises(FileExistsError, match=r"already holds 1 entry \(a\); pass --resume .* or --overwrite"):
+    with pytest.raises(FileExistsError, match=r"already holds 1 entry \(a\); pass resume=True .* or overwrite=True"):
         run_matrix([Cell(("b",), "b")], write_value, out, lambda c, f: False, options=EngineOptions(**quiet))
     (out / ".cell-killed").mkdir()  # what kill -9 leaves: a cell's scratch folder and a half-written file
     (out / ".cell-killed" / "model.zip").write_text("half")
@@ -206,7 +206,7 @@ def test_written_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
     before = os.umask(umask)
     try:
         atomic_write_text(tmp_path / "table.md", "| a |\n")
-        supervised_enn({}).save(tmp_path / "enn.pt")
+        untrained_supervised_enn({}).save(tmp_path / "enn.pt")
     finally:
         os.umask(before)
     for name in ("table.md", "enn.pt"):
@@ -234,6 +234,6 @@ def test_a_nan_action_and_a_grid_larger_than_a_layer_are_refused() -> None:
 def test_the_next_write_of_a_file_removes_what_a_killed_write_left(tmp_path: Path) -> None:
     stale = tmp_path / ".enn.pt.k1ll3d.partial.pt"  # a write of enn.pt killed between its temporary and the rename
     stale.write_bytes(b"half an ENN")
-    supervised_enn({}).save(tmp_path / "enn.pt")
+    untrained_supervised_enn({}).save(tmp_path / "enn.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enn.pt"]
     assert ENN.load(tmp_path / "enn.pt").mlp_spec.layer_shapes == ((32, 64), (10, 32))

@@ -13,8 +13,11 @@ import pytest
 import torch
 
 from agents.enn.gradcam import enn_gradcam
-from agents.enn.supervised import fit_supervised_enn, snapshot_zoo, supervised_enn
-from agents.experiments.guide import Regime, train_row
+from agents.enn.fit import FitSettings
+from agents.enn.supervised import episode_snapshots, fit_supervised_enn, untrained_supervised_enn
+from gi_envs.datasets import load_dataset
+from gi_envs.regime import Regime
+from gi_envs.training import train_mlps
 from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lottery_study
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import load_dataset
@@ -28,14 +31,14 @@ ENV = {"hidden_sizes": [16], "episode_length": 5, "steps_per_action": 20, "eval_
 @pytest.fixture(scope="module")
 def enn():
     """A small supervised ENN fitted to real digits training runs (64-16-10 MLPs)."""
-    zoo = snapshot_zoo(ENV, 160, seed=0)
-    return fit_supervised_enn(ENV, zoo, epochs=5)
+    zoo = episode_snapshots(ENV, 160, seed=0)
+    return fit_supervised_enn(ENV, zoo, FitSettings(epochs=5))
 
 
 @pytest.fixture(scope="module")
 def mlps() -> BatchedMLP:
-    regime = Regime(name="t", mlp=MLPSpec("digits", (16,)), lr=0.1, batch_size=32, epochs=3)
-    return train_row(regime, "bp", [0, 1, 2], None).mlp
+    return train_mlps(MLPSpec("digits", (16,)), load_dataset("digits"), Regime(lr=0.1, batch_size=32), [0, 1, 2],
+                      epochs=3)
 
 
 def test_heatmaps_have_the_weight_shapes_and_are_finite_and_non_negative(enn, mlps) -> None:
@@ -84,7 +87,7 @@ def test_inspect_writes_heatmaps_tables_and_wandb(tmp_path: Path, enn, mlps) -> 
     enn.save(tmp_path / "enn.pt")
     mlps.save(tmp_path / "mlps.pt", dataset="digits", seeds=[0, 1, 2], row="bp")
     out = tmp_path / "inspect"
-    main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "mlps.pt"), "--model", "1",
+    main(["inspect", "--enn", str(tmp_path / "enn.pt"), "--mlp", str(tmp_path / "mlps.pt"), "--mlp-index", "1",
           "--keep", "10", "--out", str(out)])
     assert (out / "gradcam_model1.png").stat().st_size > 5000 and (out / "pruning.png").stat().st_size > 5000
     arrays = np.load(out / "gradcam_model1.npz")
@@ -113,7 +116,7 @@ def test_bad_checkpoints_and_foreign_enns_fail_clearly(tmp_path: Path, enn, mlps
     assert "made for an MLP with weight shapes [(16, 64), (10, 16)]" in cli_error([*inspect, str(tmp_path / "wide.pt")],
                                                                                   capsys)
     with pytest.raises(ValueError, match="made for an MLP with weight shapes"):
-        enn_gradcam(supervised_enn({"hidden_sizes": [8]}), mlps.weights)
+        enn_gradcam(untrained_supervised_enn({"hidden_sizes": [8]}), mlps.weights)
     tanh = BatchedMLP((64, 16, 10), 2, activation="tanh")
     tanh.save(tmp_path / "tanh.pt", dataset="digits")
     assert "made for relu MLPs on 'digits', the checkpoint holds tanh MLPs" in cli_error(

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from agents.enn.supervised import supervised_enn
-from agents.experiments.guide import ROW_NAMES, load_guide_config, run_guide, train_row
+from agents.enn.supervised import untrained_supervised_enn
+from agents.experiments.guide import GUIDE_ROWS, load_guide_config, run_guide, train_row
 
 TINY = {"dataset": "digits", "hidden_sizes": [16], "lr": 0.05, "batch_size": 32, "epochs": 1,
         "guidance_weight": [0.5, 2.0], "guidance_every": 2, "enn": {"supervised_env_steps": 200}}
@@ -19,7 +19,7 @@ PAPER_ROWS = ["bp", "l1", "he", "enn", "enn+he"]
 
 
 def write_config(tmp_path: Path, **changes) -> Path:
-    raw = {"seeds": [0, 1], "rows": PAPER_ROWS, "regimes": {"tiny": {**TINY, **changes}}}
+    raw = {"seeds": [0, 1], "rows": PAPER_ROWS, "settings": {"tiny": {**TINY, **changes}}}
     path = tmp_path / "guide.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -31,7 +31,7 @@ def test_short_guide_run_on_digits_writes_its_table(tmp_path: Path) -> None:
     assert len(results) == 5 * 2 and set(results.row) == set(PAPER_ROWS)
     assert results.test_accuracy.between(0.5, 1.0).all()  # one epoch of digits already learns
     for row in PAPER_ROWS:
-        assert f"| {ROW_NAMES[row]} |" in report
+        assert f"| {GUIDE_ROWS[row].label} |" in report
     assert "Welch p vs BP" in report and "Kendall tau" in report
     assert "Guidance weight" in report and "chosen on validation accuracy (%) of seeds [1000, 1001, 1002]:" in report
     assert " 0.5: " in report and " 2: " in report  # every weight of the grid was tried
@@ -43,23 +43,23 @@ def test_short_guide_run_on_digits_writes_its_table(tmp_path: Path) -> None:
 
 
 def test_rows_share_seeds_and_l1_changes_training(tmp_path: Path) -> None:
-    regimes, _, _ = load_guide_config(write_config(tmp_path, l1=0.01))
-    bp = train_row(regimes[0], "bp", [3, 4], None)
-    again = train_row(regimes[0], "bp", [3, 4], None)
-    l1 = train_row(regimes[0], "l1", [3, 4], None)
+    settings, _, _ = load_guide_config(write_config(tmp_path, l1=0.01))
+    bp = train_row(settings[0], "bp", [3, 4], None)
+    again = train_row(settings[0], "bp", [3, 4], None)
+    l1 = train_row(settings[0], "l1", [3, 4], None)
     pd.testing.assert_frame_equal(bp.per_seed, again.per_seed)  # same seeds, same numbers
     assert not bp.per_seed.train_accuracy.equals(l1.per_seed.train_accuracy)
 
 
 def test_enn_rows_check_the_enn_and_configs_fail_clearly(tmp_path: Path) -> None:
-    regimes, _, _ = load_guide_config(write_config(tmp_path))
-    wrong = supervised_enn({"hidden_sizes": (8,)})
+    settings, _, _ = load_guide_config(write_config(tmp_path))
+    wrong = untrained_supervised_enn({"hidden_sizes": (8,)})
     with pytest.raises(ValueError, match="made for an MLP with weight shapes"):
-        train_row(regimes[0], "enn", [0], wrong)
+        train_row(settings[0], "enn", [0], wrong)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
         load_guide_config(write_config(tmp_path, epoch=3))
     bad_rows = tmp_path / "rows.yaml"
-    bad_rows.write_text(yaml.safe_dump({"rows": ["bp", "adam"], "regimes": {"r": TINY}}))
+    bad_rows.write_text(yaml.safe_dump({"rows": ["bp", "adam"], "settings": {"r": TINY}}))
     with pytest.raises(ValueError, match=r"unknown row/trainer\(s\) \['adam'\]; known: \[.*'rmsgd', 'lfp'\]"):
         load_guide_config(bad_rows)
     with pytest.raises(ValueError, match="dataset='cifar'"):
@@ -67,9 +67,9 @@ def test_enn_rows_check_the_enn_and_configs_fail_clearly(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("stats", [("mean", "rms"), ("rms",)])
-def test_a_regime_guided_by_an_enn_of_another_image_reads_that_image(tmp_path: Path, stats: tuple) -> None:
+def test_a_setting_guided_by_an_enn_of_another_image_reads_that_image(tmp_path: Path, stats: tuple) -> None:
     enn_path = tmp_path / "enn.pt"
-    supervised_enn({"hidden_sizes": (16,), "image_stats": stats}).save(enn_path)
+    untrained_supervised_enn({"hidden_sizes": (16,), "image_stats": stats}).save(enn_path)
     config = write_config(tmp_path, enn={"path": str(enn_path)}, guidance_weight=0.5, image_stats=["mean"])
     report = run_guide(config, tmp_path / "out", wandb_mode="disabled", rows=["bp", "enn"])
     assert "| ENN-guided |" in report and "Kendall tau" in report  # quality snapshots drawn as the ENN's image

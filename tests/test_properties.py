@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gi_envs
-from agents import ENN, supervised_enn
+from agents import ENN, untrained_supervised_enn
 from gi_envs.task import EnvConfig
 
 ANY_VALUE = st.one_of(
@@ -93,7 +93,7 @@ def test_any_action_array_steps_or_raises_value_error(env: gi_envs.GradInstructo
 
 def test_enn_load_of_any_bytes_or_payload_raises_only_value_error() -> None:
     tried = [0]
-    good = supervised_enn({})
+    good = untrained_supervised_enn({})
     metadata = json.loads(json.dumps(good.metadata))
     json_value = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.floats(-1, 1),
                                         st.text(max_size=5)),

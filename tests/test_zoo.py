@@ -10,11 +10,12 @@ import pytest
 from scipy import stats
 
 from agents.enn.statnn import StatNN, layer_statistics
-from agents.enn.zoo import BATCH_SIZES, Zoo, ZooSpec, train_zoo
+from agents.enn.zoo import Zoo, ZooSpec, train_zoo
+from gi_envs.regime import REGIME_DISTRIBUTIONS, RegimeDistribution
 from tests.conftest import cli_error
 from train_agents import main
 
-SMALL = ZooSpec(runs=40, steps=300, seed=3)
+SMALL = ZooSpec(runs=40, steps=300, seed=3, distribution=REGIME_DISTRIBUTIONS["default"])  # plain SGD runs
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,12 @@ def zoo() -> Zoo:
     return train_zoo(SMALL, progress=False)
 
 
-def test_runs_draw_their_own_hyperparameters_and_are_snapshotted_at_every_stage(zoo: Zoo) -> None:
-    hp = zoo.hyperparameters
+def test_runs_draw_their_own_regimes_and_are_snapshotted_at_every_stage(zoo: Zoo) -> None:
+    hp = zoo.regimes
     assert len(zoo) == SMALL.runs * len(SMALL.stages) and zoo.weights[0].shape == (len(zoo), 32, 64)
     assert 1e-3 <= hp["lr"].min() and hp["lr"].max() <= 1.0 and hp["lr"].max() / hp["lr"].min() > 30
     assert (hp["weight_decay"] == 0).any() and (hp["weight_decay"] > 0).any()
-    assert set(hp["batch_size"]) <= set(BATCH_SIZES) and len(set(hp["batch_size"])) > 1
+    assert set(hp["batch_size"]) <= set(SMALL.distribution.batch_sizes) and len(set(hp["batch_size"])) > 1
     for run in range(SMALL.runs):
         assert sorted(zoo.stage[zoo.run == run]) == list(SMALL.stages)
     final = zoo.stage == 1.0
@@ -54,10 +55,10 @@ def test_a_zoo_file_round_trips_and_the_command_writes_one(zoo: Zoo, tmp_path: P
     main(["zoo", "--runs", "8", "--steps", "20", "--out", str(tmp_path / "cli.npz")])
     assert len(Zoo.load(tmp_path / "cli.npz")) == 8 * len(SMALL.stages)
     assert "8 runs of digits 64-32-10 MLPs" in capsys.readouterr().out
-    assert "argument --runs: expected an integer >= 2" in cli_error(["zoo", "--runs", "1"], capsys)
+    assert "argument --runs: expected an integer in [2, 999999], got 1" in cli_error(["zoo", "--runs", "1"], capsys)
     assert "is a folder" in cli_error(["zoo", "--out", str(tmp_path)], capsys)
     with pytest.raises(ValueError, match=r"lr_range=\(1.0, 0.1\) is not allowed"):
-        ZooSpec(lr_range=(1.0, 0.1))
+        ZooSpec(distribution=RegimeDistribution(lr_range=(1.0, 0.1)))
 
 
 def test_statnn_fits_the_fit_runs_and_ranks_held_out_ones(zoo: Zoo) -> None:
@@ -65,5 +66,5 @@ def test_statnn_fits_the_fit_runs_and_ranks_held_out_ones(zoo: Zoo) -> None:
     assert features.shape == (len(zoo), 2 * 2 * 7) and np.isfinite(features).all()
     fit, held = ~zoo.held_out, zoo.held_out
     statnn = StatNN(seed=0).fit([w[fit] for w in zoo.weights], [b[fit] for b in zoo.biases], zoo.val_accuracy[fit])
-    predicted = statnn.predict([w[held] for w in zoo.weights], [b[held] for b in zoo.biases])
+    predicted = statnn.estimated_accuracy([w[held] for w in zoo.weights], [b[held] for b in zoo.biases])
     assert stats.kendalltau(predicted, zoo.val_accuracy[held]).statistic > 0.4

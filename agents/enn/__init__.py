@@ -9,7 +9,7 @@ from agents.enn.gradcam import enn_gradcam
 from agents.enn.guidance import ENNGuidance
 from agents.enn.network import ENN, enn_metadata
 from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage, ranking_quality
-from agents.enn.supervised import fit_supervised_enn, snapshot_zoo, supervised_enn
+from agents.enn.supervised import episode_snapshots, fit_supervised_enn, untrained_supervised_enn
 
 __all__ = [
     "ENN",
@@ -19,9 +19,9 @@ __all__ = [
     "collect_snapshots",
     "enn_gradcam",
     "enn_metadata",
+    "episode_snapshots",
     "fit_supervised_enn",
     "quality_by_stage",
     "ranking_quality",
-    "snapshot_zoo",
-    "supervised_enn",
+    "untrained_supervised_enn",
 ]

@@ -9,6 +9,7 @@ groups (episodes or runs) of the fit data, never on the data the ENN is later sc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -23,8 +24,8 @@ from gi_envs.spec import ImageSpec, MLPSpec
 INPUT_CHUNK = 512  # MLPs per chunk when turning weights into encoder inputs
 
 
-def new_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec | None = None, source: dict | None = None,
-                  features_dim: int | None = None, hidden: int = 64) -> ENN:
+def untrained_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec | None = None,
+                        source: dict | None = None, features_dim: int | None = None, hidden: int = 64) -> ENN:
     """An untrained ENN (encoder -> Linear -> tanh -> Linear) for MLPs of `mlp`.
 
     :param encoder: ``image`` (the CNN over `image`, default the env's image) or ``stats``.
@@ -55,31 +56,51 @@ def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray, *, epochs: int = 40,
-                  lr: float = 1e-3, batch_size: int = 256, seed: int = 0, val_share: float = 0.1,
-                  patience: int | None = None, progress: bool = False) -> dict[str, float]:
+@dataclass(frozen=True)
+class FitSettings:
+    """How an ENN is fitted by regression.
+
+    :param epochs: at most this many passes over the fit data.
+    :param lr: Adam's learning rate.
+    :param batch_size: minibatch size.
+    :param seed: draws the early-stopping groups (and seeds torch's global generator, which the minibatch
+        order and a new ENN's init draw from).
+    :param val_share: share of the groups (episodes, runs) held out for early stopping.
+    :param patience: stop after this many epochs without a better early-stopping loss (None: run them all).
+    """
+
+    epochs: int = 40
+    lr: float = 1e-3
+    batch_size: int = 256
+    seed: int = 0
+    val_share: float = 0.1
+    patience: int | None = None
+
+
+def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray,
+                  settings: FitSettings = FitSettings(), progress: bool = False) -> dict[str, float]:
     """Fit `enn` (in place) to predict `targets` from `inputs`, keeping the epoch of lowest MSE on a
-    held-out `val_share` of the `groups` (whole episodes or runs). Its output is accuracy already
+    held-out `settings.val_share` of the `groups` (whole episodes or runs). Its output is accuracy already
     (calibration 1, 0). A stats encoder is first standardized on the fitted inputs. The minibatch
     order draws from torch's global generator: seed it before building the ENN.
 
     :return: ``best_val_mse``, ``epochs``, ``best_epoch``, ``fitted`` and ``early_stop`` sizes.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed)
     ids = np.unique(groups)
-    held = rng.choice(ids, size=max(1, int(round(val_share * len(ids)))), replace=False)
+    held = rng.choice(ids, size=max(1, int(round(settings.val_share * len(ids)))), replace=False)
     is_val = torch.from_numpy(np.isin(groups, held))
     y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
     x_fit, y_fit, x_val, y_val = inputs[~is_val], y[~is_val], inputs[is_val], y[is_val]
     if isinstance(enn.encoder, StatsEncoder):
         enn.encoder.standardize(x_fit)
-    optimizer = torch.optim.Adam(enn.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(enn.parameters(), lr=settings.lr)
     best, best_epoch, best_state = float("inf"), -1, None
-    for epoch in tqdm(range(epochs), desc="fitting the ENN", unit="epoch", disable=not progress):
+    for epoch in tqdm(range(settings.epochs), desc="fitting the ENN", unit="epoch", disable=not progress):
         enn.train()
         order = torch.randperm(len(y_fit))
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
+        for i in range(0, len(order), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
             loss = F.mse_loss(enn(x_fit[idx]), y_fit[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -89,35 +110,35 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
             val_loss = float(F.mse_loss(enn(x_val), y_val))
         if val_loss < best:
             best, best_epoch, best_state = val_loss, epoch, {k: v.clone() for k, v in enn.state_dict().items()}
-        elif patience is not None and epoch - best_epoch >= patience:
+        elif settings.patience is not None and epoch - best_epoch >= settings.patience:
             break
     assert best_state is not None
     enn.load_state_dict(best_state)
     enn.eval()
-    return {"best_val_mse": best, "epochs": epochs, "epochs_run": epoch + 1, "best_epoch": best_epoch,
+    return {"best_val_mse": best, "epochs": settings.epochs, "epochs_run": epoch + 1, "best_epoch": best_epoch,
             "fitted": int(len(y_fit)), "early_stop": int(len(y_val))}
 
 
-ZOO_FIT = {"batch_size": 32, "patience": 30}  # chosen on the early-stopping loss of fit runs, never held-out ones
+ZOO_FIT = FitSettings(epochs=200, batch_size=32, patience=30)  # chosen on the early-stopping loss of fit runs only
 
 
 def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
-                epochs: int = 200, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
-    """A supervised ENN fitted to the zoo's fit runs only: minibatches of 32, early-stopped on a tenth
-    of them (by run) after 30 epochs without improvement, at most `epochs`.
+                epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
+    """A supervised ENN fitted to the zoo's fit runs only (`ZOO_FIT`): minibatches of 32, early-stopped on a
+    tenth of them (by run) after 30 epochs without improvement, at most `epochs`.
 
     :param encoder: ``stats`` or ``image`` (with `image`, default the env's mean + rms image at 0.15).
     :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
         run ends with: a trainability prior).
     """
     targets = zoo.targets(target)  # a bad target fails before any work
+    settings = replace(ZOO_FIT, epochs=epochs, seed=seed)
     torch.manual_seed(seed)
-    enn = new_value_enn(zoo.spec.mlp, encoder, image,
-                        source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
-                                "zoo_runs": zoo.spec.runs})
+    enn = untrained_value_enn(zoo.spec.mlp, encoder, image,
+                              source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
+                                      "zoo_runs": zoo.spec.runs})
     fit = ~zoo.held_out
     inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights])
-    report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], epochs=epochs, seed=seed,
-                           progress=progress, **ZOO_FIT)
-    enn.metadata["source"].update(report)
+    report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], settings, progress=progress)
+    enn.metadata["source"].update(report, fit=asdict(settings))
     return enn

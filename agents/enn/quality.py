@@ -22,6 +22,13 @@ from agents.enn.zoo import value_at_end
 from agents.seeds import CALIBRATION_BASE, QUALITY_BASE, calibration_seeds, quality_seeds
 from gi_envs import ENV_ID
 
+LATE_TRAINING = 0.5  # a snapshot is "late" past this share of its run (env episode or zoo run): every table says so
+
+
+def is_late(stage: np.ndarray) -> np.ndarray:
+    """Which snapshots, at `stage` (share of their run done), count as late training."""
+    return np.asarray(stage) > LATE_TRAINING
+
 
 @dataclass
 class Snapshots:
@@ -32,6 +39,11 @@ class Snapshots:
     steps: np.ndarray  # (M,)
     episodes: np.ndarray  # (M,)
     weights: list[torch.Tensor] | None = None  # per layer (M, out, in), when collected with keep_weights
+
+    @property
+    def stage(self) -> np.ndarray:
+        """(M,) share of its episode each snapshot comes after (0 at reset, 1 at the last step)."""
+        return self.steps / max(1, int(self.steps.max()))
 
 
 def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 0.5,
@@ -82,8 +94,9 @@ def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.
 
 
 @torch.no_grad()
-def predict(enn: ENN, inputs: torch.Tensor, raw: bool = False, batch: int = 1024) -> np.ndarray:
-    """The ENN's (raw or calibrated) output for every input (`ENN.inputs_of`: images for an image ENN)."""
+def enn_outputs(enn: ENN, inputs: torch.Tensor, raw: bool = False, batch: int = 1024) -> np.ndarray:
+    """The ENN's calibrated output (or `raw`, before calibration) for every row of `inputs` (what `ENN.inputs_of`
+    gives: images for an image ENN), in batches. `ENN.predict` does the same from MLPs."""
     enn.eval()
     parts = [(enn.raw if raw else enn)(inputs[i : i + batch]) for i in range(0, len(inputs), batch)]
     return torch.cat(parts).numpy().astype(np.float64)
@@ -111,14 +124,14 @@ def final_accuracy(snapshots: Snapshots) -> np.ndarray:
 
 
 def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, float]]:
-    """Ranking quality over all snapshots, and separately early (first half) and late in training,
+    """Ranking quality over all snapshots, and separately early and late in training (`is_late`),
     against what the ENN predicts: the snapshot's accuracy, or for an ENN fitted with ``target:
     final`` the accuracy its run ends with."""
-    predicted = predict(enn, snapshot_inputs(enn, snapshots))
+    predicted = enn_outputs(enn, snapshot_inputs(enn, snapshots))
     final = enn.metadata.get("source", {}).get("target") == "final"
     measured = final_accuracy(snapshots) if final else snapshots.accuracy
-    half = snapshots.steps.max() / 2
-    masks = {"all": np.ones(len(predicted), bool), "early": snapshots.steps <= half, "late": snapshots.steps > half}
+    late = is_late(snapshots.stage)
+    masks = {"all": np.ones(len(predicted), bool), "early": ~late, "late": late}
     return {name: ranking_quality(predicted[m], measured[m]) for name, m in masks.items()}
 
 
@@ -127,7 +140,7 @@ def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[
     on another; the report is also stored in `enn.metadata["quality"]`."""
     keep = enn.encoder_type != "image"
     fit = collect_snapshots(env_kwargs, calibration_seeds(episodes), keep_weights=keep)
-    enn.set_calibration(*fit_calibration(predict(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
+    enn.set_calibration(*fit_calibration(enn_outputs(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
     held_out = collect_snapshots(env_kwargs, quality_seeds(episodes), keep_weights=keep)
     report = quality_by_stage(enn, held_out)
     enn.metadata["quality"] = {"episodes": episodes, "calibration_seeds_from": CALIBRATION_BASE,

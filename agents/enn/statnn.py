@@ -41,5 +41,6 @@ class StatNN:
         self.model.fit(layer_statistics(weights, biases), accuracy)
         return self
 
-    def predict(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> np.ndarray:
+    def estimated_accuracy(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> np.ndarray:
+        """(M,) the trees' accuracy estimate for M MLPs."""
         return self.model.predict(layer_statistics(weights, biases))

@@ -64,7 +64,7 @@ def run_benchmark(
     datasets: Sequence[str] | None = None,
     eval_episodes: int = 10,
     wandb_mode: str = "offline",
-    options: EngineOptions = EngineOptions(),
+    options: EngineOptions | None = None,
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
@@ -80,6 +80,7 @@ def run_benchmark(
     :param options: the engine; with `resume`, every cell already finished in `out` with the same
         config and evaluation seeds is kept instead of trained again.
     """
+    options = options or EngineOptions()
     env_kwargs = dict(env_kwargs or {})
     default_dataset = env_kwargs.get("dataset", EnvConfig.dataset)
     datasets = list(datasets or [default_dataset])
@@ -87,12 +88,12 @@ def run_benchmark(
         raise ValueError(f"seeds={list(seeds)} must be distinct and non-empty")
     if len(set(datasets)) != len(datasets):
         raise ValueError(f"datasets={datasets} must be distinct")
-    # env_kwargs stay as given for their own data set, so that --resume recognises runs made without --datasets
+    # env_kwargs stay as given for their own data set, so that resuming recognises runs made without `datasets`
     kwargs_of = {d: env_kwargs if d == default_dataset else {**env_kwargs, "dataset": d} for d in datasets}
     configs = {(d, algo): load_agent_config(algo, overrides={"n_timesteps": timesteps, "n_envs": n_envs,
                                                              "env_kwargs": kwargs_of[d]})
                for d in datasets for algo in algos}  # every error before any training
-    cells = [Cell((d, algo, seed), f"{d}/{algo}/seed{seed}") for d in datasets for algo in algos for seed in seeds]
+    cells = [Cell((d, algo, seed), cell_path(d, algo, seed)) for d in datasets for algo in algos for seed in seeds]
     group = out.name
 
     def is_finished(cell: Cell, folder: Path) -> bool:
@@ -137,6 +138,16 @@ def run_benchmark(
     return BenchmarkResult(results, table, verdict, outcome)
 
 
+def cell_path(dataset: str, algo: str, seed: int) -> str:
+    """Where a benchmark keeps the run of (data set, algorithm, seed), relative to its folder."""
+    return f"{dataset}/{algo}/seed{seed}"
+
+
+def cell_folder(out: Path, dataset: str, algo: str, seed: int) -> Path:
+    """The run folder (model.zip, config.yaml, eval.json, ...) of one cell of the benchmark written to `out`."""
+    return out / cell_path(dataset, algo, seed)
+
+
 def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequence[int],
                     failed: set[tuple]) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray | None]:
     """The finished cells of one data set: one row per (policy, seed), and each algorithm's learning
@@ -147,7 +158,7 @@ def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequen
         for seed in seeds:
             if (dataset, algo, seed) in failed:
                 continue
-            run_dir = out / dataset / algo / f"seed{seed}"
+            run_dir = cell_folder(out, dataset, algo, seed)
             cell = json.loads((run_dir / "eval.json").read_text())
             wall = cell["train_wall_seconds"]
             timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,

@@ -32,10 +32,51 @@ from agents.rl.features import enn_policy_kwargs
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
-    "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "ddpg": DDPG,
-    "tqc": TQC, "trpo": TRPO, "crossq": CrossQ, "ars": ARS, "recurrentppo": RecurrentPPO,
+CRITICS = {  # what an algorithm's critic returns
+    "value": "V(s), one value per observation (policy.predict_values)",
+    "q": "Q(s, a), one tensor per Q-network (policy.critic(obs, actions))",
+    "quantiles": "Q(s, a) as quantiles, critics x quantiles (TQC)",
 }
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One algorithm we train, and what the code that trains, evaluates and exports it needs to know.
+
+    :param name: what configs and ``--algo`` call it (its shipped config is ``configs/NAME.yaml``).
+    :param cls: the Stable-Baselines3 / sb3-contrib class.
+    :param on_policy: learns from its current policy's rollouts (PPO family) rather than a replay buffer.
+    :param critic: what its critic returns (a key of `CRITICS`), or None when it has none (ARS).
+    :param recurrent: its policy keeps an LSTM state across an episode's steps.
+    :param deterministic_actor: its actor's output is the action itself (TD3, DDPG), not a distribution's mean.
+    :param policy: the default policy alias.
+    """
+
+    name: str
+    cls: type[BaseAlgorithm]
+    on_policy: bool
+    critic: str | None
+    recurrent: bool = False
+    deterministic_actor: bool = False
+    policy: str = "MlpPolicy"
+
+    @property
+    def has_critic(self) -> bool:
+        return self.critic is not None
+
+
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
+    Algorithm("ppo", PPO, on_policy=True, critic="value"),
+    Algorithm("a2c", A2C, on_policy=True, critic="value"),
+    Algorithm("sac", SAC, on_policy=False, critic="q"),
+    Algorithm("td3", TD3, on_policy=False, critic="q", deterministic_actor=True),
+    Algorithm("ddpg", DDPG, on_policy=False, critic="q", deterministic_actor=True),
+    Algorithm("tqc", TQC, on_policy=False, critic="quantiles"),
+    Algorithm("trpo", TRPO, on_policy=True, critic="value"),
+    Algorithm("crossq", CrossQ, on_policy=False, critic="q"),
+    Algorithm("ars", ARS, on_policy=True, critic=None),  # a plain-MLP policy, no critic and no ENN body
+    Algorithm("recurrentppo", RecurrentPPO, on_policy=True, critic="value", recurrent=True, policy="MlpLstmPolicy"),
+)}
 OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise"}
 SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model", "action_noise"}
 ENN_KEYS = {"features_dim", "channels"}
@@ -58,7 +99,7 @@ class AgentConfig:
 
     @property
     def algorithm(self) -> type[BaseAlgorithm]:
-        return ALGORITHMS[self.algo]
+        return ALGORITHMS[self.algo].cls
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"algo": self.algo, "policy": self.policy, "n_envs": self.n_envs,
@@ -106,14 +147,15 @@ def load_agent_config(
 
 def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -> AgentConfig:
     """Validate a config mapping for algorithm `name`; every error names `source` and the key."""
-    cls = ALGORITHMS[name]
+    entry = ALGORITHMS[name]
+    cls = entry.cls
     allowed = set(inspect.signature(cls.__init__).parameters) - SET_BY_US
     unknown = sorted(set(raw) - allowed - OUR_KEYS)
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; "
                          f"expected some of {sorted((allowed | OUR_KEYS) - {'self'})}")
     hyper = {k: v for k, v in raw.items() if k not in OUR_KEYS}
-    policy = raw.get("policy", "MlpLstmPolicy" if name == "recurrentppo" else "MlpPolicy")
+    policy = raw.get("policy", entry.policy)
     if policy not in cls.policy_aliases:
         raise ValueError(f"{source}: policy={policy!r} is not one of {cls.__name__}'s {sorted(cls.policy_aliases)}")
     policy_kwargs = hyper.get("policy_kwargs") or {}
@@ -148,7 +190,7 @@ def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = Fa
     if dry_run and "buffer_size" in hyper:
         hyper["buffer_size"] = 16 * config.n_envs
     policy_kwargs = dict(hyper.pop("policy_kwargs", None) or {})
-    if config.algo != "ars":  # ARS's policy is a plain MLP and has no critic to give an ENN body
+    if ALGORITHMS[config.algo].has_critic:  # ARS's policy is a plain MLP and has no critic to give an ENN body
         policy_kwargs = enn_policy_kwargs(**config.enn, **policy_kwargs)
     if config.action_noise:
         n_actions = int(np.prod(venv.action_space.shape))

@@ -26,12 +26,12 @@ from torch import nn
 from agents.config_files import load_yaml
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
 from agents.enn.quality import calibrate
-from agents.rl.algorithms import ALGORITHMS, algorithm_name
+from agents.rl.algorithms import ALGORITHMS, Algorithm, algorithm_name
 from agents.rl.features import WeightImageCNN
 from gi_envs.task import EnvConfig
 
-ON_POLICY = ("ppo", "a2c", "trpo", "recurrentppo")
-OFF_POLICY = ("sac", "td3", "ddpg", "tqc", "crossq")
+ON_POLICY = tuple(name for name, a in ALGORITHMS.items() if a.critic == "value")  # export V(s)
+OFF_POLICY = tuple(name for name, a in ALGORITHMS.items() if a.critic in ("q", "quantiles"))  # export Q(s, pi(s))
 SKIPPED = (nn.Identity, nn.Flatten, nn.Dropout)
 
 
@@ -50,10 +50,10 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = ALGORITHMS[algo].load(model_path, device="cpu")
+            model = ALGORITHMS[algo].cls.load(model_path, device="cpu")
         except (AssertionError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile, EOFError) as error:
             detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-            raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].__name__} model ({detail}); "
+            raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model ({detail}); "
                              f"give the model.zip of a run of `train`") from error
     for warning in caught:
         if "exact_match" in str(warning.message):  # SB3 then loads PPO/A2C with missing weights left random
@@ -73,19 +73,20 @@ def export_calibrated_enn(model_path: str | Path, episodes: int) -> tuple[ENN, s
 
 def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], source: str = "") -> ENN:
     """The ENN of a trained agent (uncalibrated: scale 1, offset 0)."""
-    if algo == "ars":
-        raise ValueError("ARS has no critic to export as an ENN; train an actor-critic algorithm "
+    entry = ALGORITHMS[algorithm_name(algo)]
+    if not entry.has_critic:
+        raise ValueError(f"{entry.cls.__name__} has no critic to export as an ENN; train an actor-critic algorithm "
                          f"(one of {sorted(ON_POLICY + OFF_POLICY)})")
     policy = model.policy
-    if algo in ON_POLICY:
+    if entry.critic == "value":
         encoder_src = policy.vf_features_extractor
-        head = value_path(policy, algo)
+        head = value_path(policy, entry)
         architecture = {"kind": "value", "encoder": encoder_kwargs(encoder_src), "head": layer_spec(head)}
         sources = {"head": head}
         critic = "V(s)"
-    elif algo in OFF_POLICY:
+    else:
         actor = policy.actor
-        actor_path = [actor.mu] if algo in ("td3", "ddpg") else [actor.latent_pi, actor.mu, nn.Tanh()]
+        actor_path = [actor.mu] if entry.deterministic_actor else [actor.latent_pi, actor.mu, nn.Tanh()]
         encoder_src = policy.critic.features_extractor
         q_nets = list(policy.critic.q_networks)
         architecture = {
@@ -94,9 +95,8 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
             "actor": layer_spec(actor_path), "q_nets": [layer_spec([q]) for q in q_nets],
         }
         sources = {"actor": actor_path, "q_nets": q_nets}
-        critic = "Q(s, pi(s))" + (", mean over quantiles and critics" if algo == "tqc" else ", mean over critics")
-    else:
-        raise ValueError(f"no export rule for algorithm {algo!r}")
+        critic = "Q(s, pi(s))" + (", mean over quantiles and critics" if entry.critic == "quantiles"
+                                  else ", mean over critics")
 
     config = EnvConfig.from_kwargs(**env_kwargs)
     metadata = enn_metadata(architecture, config.mlp, config.image,
@@ -104,7 +104,7 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
                                     "env_kwargs": env_kwargs})
     enn = ENN(metadata)
     enn.encoder.load_state_dict(encoder_src.encoder.state_dict())
-    if algo in ON_POLICY:
+    if entry.critic == "value":
         copy_layers(sources["head"], enn.head)
     else:
         enn.actor_encoder.load_state_dict(policy.actor.features_extractor.encoder.state_dict())
@@ -114,10 +114,10 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
     return enn.eval()
 
 
-def value_path(policy: nn.Module, algo: str) -> list[nn.Module]:
+def value_path(policy: nn.Module, entry: Algorithm) -> list[nn.Module]:
     """The modules from the critic's features to V(s), in order."""
     path: list[nn.Module] = []
-    if algo == "recurrentppo":
+    if entry.recurrent:
         if policy.lstm_critic is not None:
             path.append(policy.lstm_critic)
         elif policy.shared_lstm:
@@ -184,15 +184,16 @@ def copy_layers(sources: list[nn.Module], target: nn.Sequential) -> None:
 def sb3_critic_value(model: BaseAlgorithm, algo: str, images: torch.Tensor) -> torch.Tensor:
     """What the agent's own critic says of `images`: the reference an exported ENN must match."""
     policy = model.policy.eval()
+    entry = ALGORITHMS[algorithm_name(algo)]
     with torch.no_grad():
-        if algo == "recurrentppo":
+        if entry.recurrent:
             layers, _, hidden = policy.lstm_hidden_state_shape
             zeros = torch.zeros(layers, images.shape[0], hidden)
             return policy.predict_values(images, (zeros, zeros), torch.ones(images.shape[0])).squeeze(-1)
-        if algo in ON_POLICY:
+        if entry.critic == "value":
             return policy.predict_values(images).squeeze(-1)
-        action = policy.actor(images) if algo in ("td3", "ddpg") else policy.actor(images, deterministic=True)
+        action = policy.actor(images) if entry.deterministic_actor else policy.actor(images, deterministic=True)
         q = policy.critic(images, action)
-        if isinstance(q, torch.Tensor):  # TQC: (N, critics, quantiles)
+        if entry.critic == "quantiles":  # (N, critics, quantiles)
             return q.mean(dim=(1, 2))
         return torch.stack([qi.mean(dim=1) for qi in q]).mean(dim=0)

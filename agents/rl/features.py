@@ -1,6 +1,6 @@
 """The ENN body as an SB3 features extractor, shared by every agent's actor and critic.
 
-Weight images are tiny and wide ((2, 5, 10) for a 64-32-10 MLP at resolution 0.15, (2, 15, 118)
+Weight images are tiny and wide ((4, 5, 10) for a 64-32-10 MLP at resolution 0.15, (4, 15, 118)
 for 784-100-10), far below the 36x36 that SB3's `NatureCNN` needs; `agents.enn.encoder` has the
 network made for them. Use it through `policy_kwargs`:
 

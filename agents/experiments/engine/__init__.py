@@ -1,7 +1,7 @@
 """Run a matrix of independent cells in-process or on Ray, never losing a finished cell.
 
 `matrix` holds the protocol (cells, folders, retries, progress); `local` and `ray_engine` are the
-two engines behind `run_matrix`.
+two engines; `run` picks one for `run_matrix`. Imports go one way: run -> engines -> matrix.
 """
 
 from agents.experiments.engine.matrix import (
@@ -12,9 +12,9 @@ from agents.experiments.engine.matrix import (
     EngineOptions,
     MatrixOutcome,
     read_failure,
-    run_matrix,
 )
 from agents.experiments.engine.ray_engine import LOOPBACK_ENV, start_ray
+from agents.experiments.engine.run import run_matrix
 
 __all__ = [
     "CELL_FILE",

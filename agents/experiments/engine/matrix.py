@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from agents.errors import parameter_error
 from agents.report import atomic_write_text
 from gi_envs.files import is_partial
 
@@ -77,9 +78,11 @@ class EngineOptions:
         if self.attempts < 1 or self.cpus_per_cell < 1:
             raise ValueError(f"attempts={self.attempts} and cpus_per_cell={self.cpus_per_cell} must be at least 1")
         if self.ray_address and self.engine != "ray":
-            raise ValueError("--ray-address needs --engine ray")
+            raise parameter_error(ValueError, "{ray_address} needs {engine}", ray_address=self.ray_address,
+                                  engine="ray")
         if self.resume and self.overwrite:
-            raise ValueError("--resume keeps finished cells and --overwrite deletes them: pass one of them")
+            raise parameter_error(ValueError, "{resume} keeps finished cells and {overwrite} deletes them: pass one "
+                                  "of them", resume=True, overwrite=True)
 
 
 @dataclass
@@ -198,12 +201,13 @@ def prepare_output(out: Path, options: EngineOptions) -> None:
     """Make `out` ready for a matrix: refuse a non-empty one unless resuming or overwriting; with
     `overwrite` empty it; with `resume` remove the scratch a killed run left behind."""
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        raise parameter_error(NotADirectoryError, "{out} is a file, not a folder", out=out)
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if held and not (options.resume or options.overwrite):
         shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
-        raise FileExistsError(f"--out {out} already holds {len(held)} entr{'y' if len(held) == 1 else 'ies'} "
-                              f"({shown}); pass --resume to keep its finished cells or --overwrite to replace them")
+        raise parameter_error(FileExistsError, f"{{out}} already holds {len(held)} "
+                              f"entr{'y' if len(held) == 1 else 'ies'} ({shown}); pass {{resume}} to keep its finished "
+                              "cells or {overwrite} to replace them", out=out, resume=True, overwrite=True)
     if held and options.overwrite:
         for name in held:
             path = out / name
@@ -230,41 +234,3 @@ def remove_scratch(out: Path) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callable[[Cell, Path], bool], *,
-               options: EngineOptions = EngineOptions()) -> MatrixOutcome:
-    """Run every cell not already finished (with `options.resume`); see the module docstring.
-
-    :param is_finished: whether a cell's folder holds a finished, matching result.
-    """
-    if len({c.path for c in cells}) != len(cells):
-        raise ValueError("cells must have distinct paths")
-    if options.engine == "ray" and options.ray_address:  # a silent address fails now, before anything is written
-        from agents.experiments.engine.ray_engine import check_reachable
-
-        check_reachable(options.ray_address)
-    prepare_output(out, options)
-    outcome = MatrixOutcome()
-    todo = []
-    for cell in cells:
-        if options.resume and is_finished(cell, out / cell.path):
-            outcome.kept.append(cell)
-        else:
-            todo.append(cell)
-    bar = Progress(len(cells), len(outcome.kept), options.progress)
-    if outcome.kept:
-        bar.line(f"kept {len(outcome.kept)} finished cell(s) already in {out}")
-    matrix = MatrixRun(out, options.attempts, outcome, bar)
-    try:
-        if options.engine == "local":
-            from agents.experiments.engine.local import run_local
-
-            run_local(todo, work, matrix, options.cpus_per_cell)
-        else:
-            from agents.experiments.engine.ray_engine import run_ray
-
-            run_ray(todo, work, matrix, options.cpus_per_cell, options.ray_address)
-    finally:
-        bar.close()
-    return outcome

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.errors import MissingDependency
+from agents.errors import NAME_ONLY, MissingDependency, parameter_error
 from agents.experiments.engine.matrix import SCRATCH_PREFIX, Cell, MatrixRun, Work, run_cell
 
 DISTRIBUTED_EXTRA = "distributed"
-CONNECT_TIMEOUT_S = 5.0  # how long a --ray-address may stay silent before the run fails
+CONNECT_TIMEOUT_S = 5.0  # how long a Ray address may stay silent before the run fails
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # keeps a Ray node on 127.0.0.1 (see import_ray)
 
 
@@ -41,8 +41,8 @@ def import_ray(loopback: bool = False):
     try:
         import ray
     except ImportError as error:
-        raise MissingDependency(f"--engine ray needs Ray, which comes with the [{DISTRIBUTED_EXTRA}] extra: "
-                          f"pip install -e '.[{DISTRIBUTED_EXTRA}]'") from error
+        raise parameter_error(MissingDependency, f"{{engine}} needs Ray, which comes with the [{DISTRIBUTED_EXTRA}] "
+                              f"extra: pip install -e '.[{DISTRIBUTED_EXTRA}]'", engine="ray") from error
     return ray
 
 
@@ -66,7 +66,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     client = address.startswith("ray://")
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"--ray-address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+        raise parameter_error(ValueError, "{ray_address} is not auto, HOST:PORT or ray://HOST:PORT",
+                              ray_address=address)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -74,10 +75,12 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
                 return
         except OSError as error:
             if time.monotonic() >= deadline:
-                raise ConnectionError(
+                raise parameter_error(
+                    ConnectionError,
                     f"no Ray cluster answers at {address} ({error.strerror or error}) after {timeout:g} s; start one "
                     f"there with `ray start --head --port={port}`" + (" (Ray Client listens on 10001)" if client else "")
-                    + ", or leave out --ray-address to run a cluster on this machine") from None
+                    + ", or leave out {ray_address} to run a cluster on this machine",
+                    ray_address=NAME_ONLY) from None
             time.sleep(0.2)
 
 
@@ -141,8 +144,8 @@ def run_ray(todo: list[Cell], work: Work, matrix: MatrixRun, threads: int, addre
         work_ref = ray.put(work)
         cluster_cpus = int(ray.cluster_resources().get("CPU", 0))
         if threads > cluster_cpus:
-            raise ValueError(f"--cpus-per-cell {threads} exceeds the Ray cluster's {cluster_cpus} CPU(s): "
-                             "no cell could ever be scheduled")
+            raise parameter_error(ValueError, f"{{cpus_per_cell}} exceeds the Ray cluster's {cluster_cpus} CPU(s): "
+                                  "no cell could ever be scheduled", cpus_per_cell=threads)
         slots = cluster_cpus // threads  # cells the cluster runs at once
         pending: dict[Any, tuple[Cell, int]] = {}
 

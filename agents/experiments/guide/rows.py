@@ -1,29 +1,29 @@
 """The paper's comparison: MLPs trained by plain backprop, L1, He init and ENN guidance, side by side.
 
-Every row trains `len(seeds)` MLPs of one regime together in one `BatchedMLP` (each seed its own
+Every row trains `len(seeds)` MLPs of one setting together in the training core (each seed its own
 init and data order, the same seeds in every row) for the same number of epochs with the same
-SGD. The rows differ only in what the paper varies:
+regime. The rows (`agents.experiments.guide.registry`) differ only in what the paper varies:
 
-- ``bp``: plain minibatch SGD on the cross-entropy, PyTorch's default init;
+- ``bp``: the setting's plain training (SGD, unless its regime names another optimizer), PyTorch's init;
 - ``l1``: plus `l1 * sum |W|` on the weight matrices;
 - ``he``: He-normal init instead;
-- ``enn``: plus the ENN guidance term `-w * ENN(W)` (`agents.enn.guidance`), with the regime's `enn`;
+- ``enn``: plus the ENN guidance term `-w * ENN(W)` (`agents.enn.guidance`), with the setting's `enn`;
 - ``enn+he``: both;
-- ``zoo-enn``, ``zoo-enn+he``: the same with the regime's `zoo_enn` (by default a statistics ENN
-  fitted on a randomized zoo of the regime's MLP);
-- ``enn-init``: an ENN-shaped init: `init_steps` steps of gradient ascent on the regime's
+- ``zoo-enn``, ``zoo-enn+he``: the same with the setting's `zoo_enn` (by default a statistics ENN
+  fitted on a randomized zoo of the setting's MLP);
+- ``enn-init``: an ENN-shaped init: `ascent.steps` steps of gradient ascent on the setting's
   `init_enn` (by default one predicting the accuracy a run ends with) from PyTorch's init, then BP;
-- ``bp-tuned``, ``rmsgd``, ``lfp``: the trainer baselines, plain SGD, RMSGD and LFP
-  (`agents.experiments.baselines`), each with its learning rate chosen from the regime's `lr_grid` on the
+- ``bp-tuned``, ``rmsgd``, ``lfp``: the trainer baselines, plain training, RMSGD and LFP
+  (`agents.experiments.baselines`), each with its learning rate chosen from the setting's `lr_grid` on the
   validation accuracy of separate tuning seeds (the same grid for all three).
 
-Each ENN is a file (an exported critic or a `fit-enn` ENN, checked against the regime's shapes), a
-supervised ENN fitted on the spot to GradInstructor episodes of this very regime (same data,
+Each ENN is a file (an exported critic or a `fit-enn` ENN, checked against the setting's shapes), a
+supervised ENN fitted on the spot to GradInstructor episodes of this very setting (same data,
 architecture, learning rate and batch size, each episode one whole training run), or a supervised
-ENN fitted on a zoo (a file, or one trained on the spot); see `Regime`.
+ENN fitted on a zoo (a file, or one trained on the spot); see `ENNSource`.
 
-Every MLP row records the per-layer Frobenius norms of its weights along training (mean over
-seeds), to compare what guidance does to the weights with where He init puts them.
+Every row trained by the core records the per-layer Frobenius norms of its weights along training
+(mean over seeds), to compare what guidance does to the weights with where He init puts them.
 """
 
 from __future__ import annotations
@@ -32,54 +32,66 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 import torch
 
+from agents.enn.fit import FitSettings, fit_zoo_enn
 from agents.enn.guidance import ENNGuidance
 from agents.enn.network import ENN
+from agents.enn.supervised import episode_snapshots, fit_supervised_enn
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
-from agents.experiments.baselines import TRAINERS, make_trainer
-from agents.experiments.guide.config import LR_TUNED_ROWS, Regime, check_rows
+from agents.experiments.baselines import make_trainer
+from agents.experiments.guide.config import ENNSource, GuideSetting
+from agents.experiments.guide.registry import GUIDE_ROWS, GuideRow, check_rows
 from agents.seeds import TUNING_SEEDS
-from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
-from gi_envs.datasets import Split, load_dataset
+from gi_envs.batched_mlp import BatchedMLP
+from gi_envs.datasets import load_dataset
+from gi_envs.training import Training
 
 GRID_EXTENSIONS = 2  # how often a search may extend its grid past the end it landed on
-_ZOOS: dict[tuple, Zoo] = {}  # zoos trained on the spot, shared by a regime's ENNs
+_ZOOS: dict[tuple, Zoo] = {}  # zoos trained on the spot, shared by a setting's ENNs
 
 
-def regime_zoo(regime: Regime, source: dict[str, Any], seed: int = 0) -> Zoo:
-    """The zoo an ENN source names: a file (for the regime's MLP), or `zoo_runs` runs of it trained here."""
-    if "zoo" in source:
-        zoo = Zoo.load(source["zoo"])
-        if zoo.spec.mlp.layer_shapes != regime.mlp.layer_shapes or zoo.spec.mlp.dataset != regime.mlp.dataset:
-            raise ValueError(f"regime {regime.name!r}: zoo {source['zoo']} holds {zoo.spec.mlp.dataset} "
-                             f"{'-'.join(map(str, zoo.spec.mlp.layer_sizes))} MLPs, the regime trains "
-                             f"{regime.mlp.dataset} {'-'.join(map(str, regime.layer_sizes))} ones")
+def setting_zoo(setting: GuideSetting, source: ENNSource, seed: int = 0) -> Zoo:
+    """The zoo an ENN source names: a file (for the setting's MLP), or `zoo_runs` runs of it trained here."""
+    if source.kind == "zoo":
+        zoo = Zoo.load(source.value)  # type: ignore[arg-type]
+        if zoo.spec.mlp.layer_shapes != setting.mlp.layer_shapes or zoo.spec.mlp.dataset != setting.mlp.dataset:
+            raise ValueError(f"setting {setting.name!r}: zoo {source.value} holds {zoo.spec.mlp.dataset} "
+                             f"{'-'.join(map(str, zoo.spec.mlp.layer_sizes))} MLPs, the setting trains "
+                             f"{setting.mlp.dataset} {'-'.join(map(str, setting.layer_sizes))} ones")
         return zoo
-    key = (regime.mlp, int(source["zoo_runs"]), seed)
+    key = (setting.mlp, int(source.value), seed)
     if key not in _ZOOS:
-        _ZOOS[key] = train_zoo(ZooSpec(mlp=regime.mlp, runs=key[1], seed=seed), progress=False)
+        _ZOOS[key] = train_zoo(ZooSpec(mlp=setting.mlp, runs=key[1], seed=seed), progress=False)
     return _ZOOS[key]
 
 
-def build_enn(regime: Regime, source: dict[str, Any], seed: int = 0) -> ENN:
-    """An ENN from one of a regime's sources (`Regime.enn`, `zoo_enn`, `init_enn`)."""
-    from agents.enn.fit import fit_zoo_enn
-    from agents.enn.supervised import fit_supervised_enn, snapshot_zoo
+def _enn_from_file(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
+    return ENN.load(source.value)  # type: ignore[arg-type]
 
-    encoder = source.get("encoder", "image")
-    if "path" in source:
-        return ENN.load(source["path"])
-    if "supervised_env_steps" in source:
-        env_kwargs = regime.zoo_env_kwargs()
-        zoo = snapshot_zoo(env_kwargs, int(source["supervised_env_steps"]), seed, keep_weights=encoder == "stats")
-        return fit_supervised_enn(env_kwargs, zoo, epochs=30, seed=seed, encoder=encoder)
-    return fit_zoo_enn(regime_zoo(regime, source, seed), encoder, source.get("target", "current"),
-                       regime.image if encoder == "image" else None, seed=seed, progress=False,
-                       zoo_path=source.get("zoo"))
+
+def _enn_on_episodes(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
+    env_kwargs = setting.episode_env_kwargs()
+    snapshots = episode_snapshots(env_kwargs, int(source.value), seed, keep_weights=source.encoder != "image")
+    return fit_supervised_enn(env_kwargs, snapshots, FitSettings(epochs=30, seed=seed), encoder=source.encoder)
+
+
+def _enn_on_zoo(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
+    return fit_zoo_enn(setting_zoo(setting, source, seed), source.encoder, source.target,
+                       setting.image if source.encoder == "image" else None, seed=seed, progress=False,
+                       zoo_path=source.value if source.kind == "zoo" else None)  # type: ignore[arg-type]
+
+
+ENN_BUILDERS: dict[str, Callable[[GuideSetting, ENNSource, int], ENN]] = {
+    "path": _enn_from_file, "supervised_env_steps": _enn_on_episodes, "zoo": _enn_on_zoo, "zoo_runs": _enn_on_zoo,
+}
+
+
+def build_enn(setting: GuideSetting, source: ENNSource, seed: int = 0) -> ENN:
+    """An ENN from one of a setting's sources (`GuideSetting.enn`, `zoo_enn`, `init_enn`)."""
+    return ENN_BUILDERS[source.kind](setting, source, seed)
 
 
 @dataclass
@@ -90,64 +102,61 @@ class RowResult:
     guidance: ENNGuidance | None
     lr: float
     mlp: BatchedMLP  # the trained MLPs, one per seed
-    weight_norms: pd.DataFrame | None = None  # step, layer, norm (mean over seeds); SGD rows only
+    weight_norms: pd.DataFrame | None = None  # step, layer, norm (mean over seeds); rows trained by the core only
 
 
-def train_row(regime: Regime, row: str, seeds: list[int], enn: ENN | None, guidance_weight: float = 1.0,
+def train_row(setting: GuideSetting, row: str, seeds: list[int], enn: ENN | None, enn_setting: float = 1.0,
               lr: float | None = None) -> RowResult:
     """Train one row's MLPs (one per seed) and measure them on every split.
 
-    Initialisation, data order and evaluation always come from the shared `BatchedMLP` and
-    `MinibatchSampler`, so a seed's MLP starts equal and sees the same batches in every row.
-    SGD rows train all seeds at once in the batched trainer; the RMSGD and LFP rows hand each
-    seed's MLP to its package as an `nn.Sequential` and load it back. With `guidance_every` = k > 1,
-    the ENN's gradient is computed every k steps and reused in between: it changes slowly, and
-    it is the costly part of a guided step.
+    Initialisation, data order and evaluation always come from the training core, so a seed's MLP
+    starts equal and sees the same batches in every row. Rows of the core train all seeds at once;
+    the RMSGD and LFP rows hand each seed's MLP to its package as an `nn.Sequential` and load it back.
+    With `guidance.every` = k > 1, the ENN's gradient is computed every k steps and reused in between:
+    it changes slowly, and it is the costly part of a guided step.
 
-    :param guidance_weight: the guidance term's weight; for ``enn-init``, the ascent's step size.
-    :param lr: the learning rate; default the regime's.
+    :param enn_setting: the guidance term's weight; for an ``init`` row, the ascent's step size.
+    :param lr: the learning rate; default the setting's.
     """
-    check_rows([row])
-    lr = regime.lr if lr is None else lr
-    data = load_dataset(regime.mlp.dataset)
-    spec = dataclasses.replace(regime.mlp, init="he") if row.endswith("he") else regime.mlp
-    mlp = spec.build(len(seeds))
-    sampler = MinibatchSampler(len(data.train), regime.batch_size, len(seeds))
+    spec: GuideRow = GUIDE_ROWS[check_rows([row])[0]]
+    if lr is not None:
+        setting = setting.with_lr(lr)
+    data = load_dataset(setting.mlp.dataset)
+    training = Training(dataclasses.replace(setting.mlp, init=spec.init), data, len(seeds))
     for i, seed in enumerate(seeds):
-        generator = torch.Generator().manual_seed(int(seed))
-        mlp.initialize(i, generator, spec.init)
-        sampler.reset(i, generator)
-    steps_per_epoch = regime.steps_per_epoch()
+        training.reset(i, seed, setting.regime)
+    steps_per_epoch = setting.steps_per_epoch()
     guidance = None
-    if "enn" in row and enn is None:
+    if spec.enn and enn is None:
         raise ValueError(f"row {row!r} needs an ENN")
     start = time.perf_counter()
-    if row == "enn-init":
-        ascend_enn(mlp, enn, regime.init_steps, guidance_weight)
-    elif "enn" in row:
-        guidance = ENNGuidance(enn, guidance_weight, regime.guidance_schedule,
-                               total_steps=regime.epochs * steps_per_epoch // regime.guidance_every,
+    if spec.enn and spec.enn_use == "init":
+        ascend_enn(training.mlp, enn, setting.ascent.steps, enn_setting)  # type: ignore[arg-type]
+    elif spec.enn:
+        every = setting.guidance.every
+        guidance = ENNGuidance(enn, enn_setting, setting.guidance.schedule,  # type: ignore[arg-type]
+                               total_steps=setting.epochs * steps_per_epoch // every,
                                record_every=max(1, steps_per_epoch // 20))
     norms = None
-    if row in TRAINERS:
-        _train_with_package(mlp, sampler, data.train, row, lr, regime.epochs, steps_per_epoch)
+    if spec.trainer:
+        _train_with_package(training, spec.trainer, setting.regime.lr, setting.epochs, steps_per_epoch)
     else:
-        l1 = regime.l1 if row == "l1" else 0.0
-        norms = _train_batched(mlp, sampler, data.train, lr, regime.epochs * steps_per_epoch, l1, guidance,
-                               regime.guidance_every, record_every=max(1, steps_per_epoch // 5))
-    seconds_per_epoch = (time.perf_counter() - start) / regime.epochs
-    accuracy = {split: mlp.evaluate(getattr(data, split).x, getattr(data, split).y)[1].numpy()
-                for split in ("train", "val", "test")}
+        terms = ExtraTerms(training.mlp, setting.l1 if spec.l1 else 0.0, guidance, setting.guidance.every)
+        norms = _train_in_core(training, setting.epochs * steps_per_epoch, terms,
+                               record_every=max(1, steps_per_epoch // 5))
+    seconds_per_epoch = (time.perf_counter() - start) / setting.epochs
+    accuracy = {split: training.evaluate(getattr(data, split))[1].numpy() for split in ("train", "val", "test")}
     per_seed = pd.DataFrame({"seed": seeds, **{f"{s}_accuracy": a for s, a in accuracy.items()}})
-    return RowResult(row, per_seed, seconds_per_epoch, guidance, lr, mlp, norms)
+    return RowResult(row, per_seed, seconds_per_epoch, guidance, setting.regime.lr, training.mlp, norms)
 
 
+@torch.no_grad()
 def ascend_enn(mlp: BatchedMLP, enn: ENN, steps: int, step_size: float) -> None:
     """An ENN-shaped init: `steps` steps of gradient ascent on the ENN's prediction, weights only."""
     guidance = ENNGuidance(enn, weight=1.0, record_every=0)
-    no_bias_step = [torch.zeros_like(b) for b in mlp.biases]
     for _ in range(steps):
-        mlp.apply_gradients(guidance.weight_gradients(mlp.weights), no_bias_step, step_size)
+        for w, g in zip(mlp.weights, guidance.weight_gradients(mlp.weights)):
+            w.sub_(g, alpha=step_size)
 
 
 def weight_norms(mlp: BatchedMLP, step: int) -> list[dict[str, float]]:
@@ -156,39 +165,51 @@ def weight_norms(mlp: BatchedMLP, step: int) -> list[dict[str, float]]:
             for layer, w in enumerate(mlp.weights)]
 
 
-def _train_batched(mlp: BatchedMLP, sampler: MinibatchSampler, train: Split, lr: float, steps: int, l1: float,
-                   guidance: ENNGuidance | None, guidance_every: int, record_every: int) -> pd.DataFrame:
-    """Minibatch SGD of all MLPs at once in the batched trainer, plus the L1 or ENN term of the row.
+class ExtraTerms:
+    """A gradient hook adding a row's L1 term and ENN guidance term to the task gradient of every step."""
+
+    def __init__(self, mlp: BatchedMLP, l1: float, guidance: ENNGuidance | None, guidance_every: int):
+        self.mlp, self.l1, self.guidance, self.every = mlp, l1, guidance, guidance_every
+        self.step = 0
+        self._guidance_grads: list[torch.Tensor] = []
+
+    def __call__(self, weight_grads: list[torch.Tensor], bias_grads: list[torch.Tensor]) -> None:
+        if self.l1:
+            for i, w in enumerate(self.mlp.weights):
+                weight_grads[i] = weight_grads[i] + self.l1 * torch.sign(w.detach())
+        if self.guidance is not None:
+            if self.step % self.every == 0:
+                self._guidance_grads = self.guidance.weight_gradients(self.mlp.weights)
+                if self.guidance.record_every and self.step % self.guidance.record_every < self.every:
+                    self.guidance.record(self._guidance_grads, weight_grads)
+            for i, extra in enumerate(self._guidance_grads):
+                weight_grads[i] = weight_grads[i] + extra
+        self.step += 1
+
+
+def _train_in_core(training: Training, steps: int, terms: ExtraTerms, record_every: int) -> pd.DataFrame:
+    """`steps` steps of every MLP in the training core, with the row's extra terms.
 
     :return: the weight norms every `record_every` steps (and at the end).
     """
-    extra: list[torch.Tensor] = []
     norms = []
+    hook = terms if terms.l1 or terms.guidance is not None else None
     for step in range(steps):
         if step % record_every == 0:
-            norms += weight_norms(mlp, step)
-        idx = sampler.next_indices()
-        _, weight_grads, bias_grads = mlp.loss_and_gradients(train.x[idx], train.y[idx])
-        if l1:
-            weight_grads = [g + l1 * torch.sign(w.detach()) for g, w in zip(weight_grads, mlp.weights)]
-        if guidance is not None:
-            if step % guidance_every == 0:
-                extra = guidance.weight_gradients(mlp.weights)
-                if step % guidance.record_every < guidance_every:
-                    guidance.record(extra, weight_grads)
-            weight_grads = [g + e for g, e in zip(weight_grads, extra)]
-        mlp.apply_gradients(weight_grads, bias_grads, lr)
-    return pd.DataFrame(norms + weight_norms(mlp, steps))
+            norms += weight_norms(training.mlp, step)
+        training.step(hook)
+    return pd.DataFrame(norms + weight_norms(training.mlp, steps))
 
 
-def _train_with_package(mlp: BatchedMLP, sampler: MinibatchSampler, train: Split, trainer: str, lr: float,
-                        epochs: int, steps_per_epoch: int) -> None:
-    """Each MLP trained as an `nn.Sequential` by a baseline package (RMSGD, LFP), then loaded back."""
+def _train_with_package(training: Training, trainer: str, lr: float, epochs: int, steps_per_epoch: int) -> None:
+    """Each MLP trained as an `nn.Sequential` by a baseline package (RMSGD, LFP) on the core's data order,
+    then loaded back."""
+    mlp, train = training.mlp, training.data.train
     models = [mlp.to_sequential(i) for i in range(mlp.n_models)]
     trainers = [make_trainer(trainer, model, lr) for model in models]
     for _ in range(epochs):
         for _ in range(steps_per_epoch):
-            idx = sampler.next_indices()
+            idx = training.sampler.next_indices()
             for model_trainer, model_idx in zip(trainers, idx):
                 model_trainer.step(train.x[model_idx], train.y[model_idx])
         for model_trainer in trainers:
@@ -240,22 +261,23 @@ def search_grid(grid: list[float], run: Callable[[float], RowResult], extensions
     return GridSearch(best, scores, at_edge)
 
 
-def tuned_enn_setting(regime: Regime, row: str, enn: ENN) -> GridSearch | float:
-    """The guidance weight of an ENN-guided row (or the step size of ``enn-init``): the regime's number,
-    or its grid searched on validation accuracy of the tuning seeds."""
-    setting = regime.init_step_size if row == "enn-init" else regime.guidance_weight
-    if not isinstance(setting, list):
-        return float(setting)
-    return search_grid(setting, lambda value: train_row(regime, row, list(TUNING_SEEDS), enn, value))
+def tuned_enn_setting(setting: GuideSetting, row: str, enn: ENN) -> GridSearch | float:
+    """The guidance weight of an ENN-guided row (or the ascent step size of an ``init`` row): the setting's
+    number, or its grid searched on validation accuracy of the tuning seeds."""
+    value = setting.ascent.step_size if GUIDE_ROWS[row].enn_use == "init" else setting.guidance.weight
+    if not isinstance(value, tuple):
+        return float(value)
+    return search_grid(list(value), lambda v: train_row(setting, row, list(TUNING_SEEDS), enn, v))
 
 
-def tuned_lr(regime: Regime, row: str) -> tuple[float, dict[float, float]]:
+def tuned_lr(setting: GuideSetting, row: str) -> tuple[float, dict[float, float]]:
     """The learning rate of `row`: searched on `lr_grid` by validation accuracy of the tuning seeds.
 
-    Rows outside `LR_TUNED_ROWS`, and every row of a regime without a grid, keep the regime's lr.
+    Rows without `tune_lr`, and every row of a setting without a grid, keep the setting's lr.
 
     :return: the chosen rate and the mean validation accuracy of every rate tried.
     """
-    if row not in LR_TUNED_ROWS or not regime.lr_grid:
-        return regime.lr, {}
-    return search_on_validation(regime.lr_grid, lambda lr: train_row(regime, row, list(TUNING_SEEDS), None, lr=lr))
+    if not GUIDE_ROWS[row].tune_lr or not setting.lr_grid:
+        return setting.regime.lr, {}
+    return search_on_validation(list(setting.lr_grid),
+                                lambda lr: train_row(setting, row, list(TUNING_SEEDS), None, lr=lr))

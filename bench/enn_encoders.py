@@ -27,7 +27,7 @@ import numpy as np
 from agents.enn.fit import fit_zoo_enn
 from agents.enn.network import ENN
 from agents.enn.zoo import ZooSpec, train_zoo
-from agents.experiments.enn_zoo import enn_predictions, held_out_scores, statnn_predictions
+from agents.experiments.enn_ranking import enn_predictions, held_out_scores, statnn_predictions
 from agents.report import markdown_table
 from gi_envs.spec import ImageSpec, MLPSpec
 

@@ -1,0 +1,44 @@
+"""`run_matrix`: every cell of a matrix, on the engine its options name (see `matrix` for the protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agents.experiments.engine.local import run_local
+from agents.experiments.engine.matrix import Cell, EngineOptions, MatrixOutcome, MatrixRun, Progress, Work, \
+    prepare_output
+from agents.experiments.engine.ray_engine import check_reachable, run_ray
+
+
+def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callable[[Cell, Path], bool], *,
+               options: EngineOptions | None = None) -> MatrixOutcome:
+    """Run every cell not already finished (with `options.resume`); see `agents.experiments.engine.matrix`.
+
+    :param is_finished: whether a cell's folder holds a finished, matching result.
+    """
+    options = options or EngineOptions()
+    if len({c.path for c in cells}) != len(cells):
+        raise ValueError("cells must have distinct paths")
+    if options.engine == "ray" and options.ray_address:  # a silent address fails now, before anything is written
+        check_reachable(options.ray_address)
+    prepare_output(out, options)
+    outcome = MatrixOutcome()
+    todo = []
+    for cell in cells:
+        if options.resume and is_finished(cell, out / cell.path):
+            outcome.kept.append(cell)
+        else:
+            todo.append(cell)
+    bar = Progress(len(cells), len(outcome.kept), options.progress)
+    if outcome.kept:
+        bar.line(f"kept {len(outcome.kept)} finished cell(s) already in {out}")
+    matrix = MatrixRun(out, options.attempts, outcome, bar)
+    try:
+        if options.engine == "local":
+            run_local(todo, work, matrix, options.cpus_per_cell)
+        else:
+            run_ray(todo, work, matrix, options.cpus_per_cell, options.ray_address)
+    finally:
+        bar.close()
+    return outcome
