@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline", help="Weights & Biases mode")
         sub.add_argument("--timesteps", type=positive_int, default=None,
                          help="env steps per training run (default: config)")
-        sub.add_argument("--n-envs", type=positive_int, default=None, help="MLPs trained side by side (default: config)")
+        sub.add_argument("--n-envs", type=positive_int, default=None,
+                         help="MLPs trained side by side (default: config)")
         sub.add_argument("--eval-episodes", type=positive_int, default=10, help="unseen MLPs for the final evaluation")
 
     rollout = subcommand("rollout", "roll out the zero-action (plain SGD) and random policies")
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = subcommand("train", "train one RL agent")
     train.add_argument("--algo", required=True, help=algorithms)
-    train.add_argument("--config", type=Path, default=None, help="YAML of hyper-parameters (default: the shipped ALGO.yaml)")
+    train.add_argument("--config", type=Path, default=None,
+                       help="YAML of hyper-parameters (default: the shipped ALGO.yaml)")
     train.add_argument("--seed", type=seed_int, default=0)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/ALGO-seedSEED)")
     agent_training(train)
@@ -143,14 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local: cells one after another in this process; ray: one Ray task per cell")
     bench.add_argument("--ray-address", default=None,
                        help="join this Ray cluster (auto, HOST:PORT or ray://HOST:10001); default: start one here")
-    bench.add_argument("--cpus-per-cell", type=positive_int, default=1, help="CPUs (torch threads) each cell declares and uses")
-    bench.add_argument("--attempts", type=positive_int, default=2, help="tries per cell before it is recorded as failed")
+    bench.add_argument("--cpus-per-cell", type=positive_int, default=1,
+                       help="CPUs (torch threads) each cell declares and uses")
+    bench.add_argument("--attempts", type=positive_int, default=2,
+                       help="tries per cell before it is recorded as failed")
     agent_training(bench)
 
     export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
     export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")
     export.add_argument("--out", type=Path, default=Path("enn.pt"))
-    export.add_argument("--episodes", type=positive_int, default=32, help="unseen MLPs for calibration, and as many for quality")
+    export.add_argument("--episodes", type=positive_int, default=32,
+                        help="unseen MLPs for calibration, and as many for quality")
 
     guide = subcommand("guide", "the paper's comparison: BP, L1, He init, ENN guidance, RMSGD, LFP")
     guide.add_argument("--config", type=Path, default=Path("paper_mnist.yaml"),
@@ -211,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--target", choices=["current", "final"], default="current",
                           help="the accuracy the predictions are scored against")
     evaluate.add_argument("--seed", type=seed_int, default=0, help="StatNN's random state")
-    evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"), help="folder for results.csv/md, scatter.png")
+    evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"),
+                          help="folder for results.csv/md, scatter.png")
 
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=seed_int, default=0)

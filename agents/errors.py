@@ -1,9 +1,10 @@
 """The errors a user can cause that are not plain bad values, and errors that name parameters.
 
 Library code names its own parameters (``out='runs/x'``, ``resume=True``) so that its messages read
-right from Python; the command line shows the flags a user typed instead (``--out runs/x``,
-``--resume``). `parameter_error` builds such an error: its message is written once, with a
-``{name}`` field for every parameter it names, and `for_command_line` renders it with flags.
+right from Python; the command line shows the flag a user typed for each of them instead.
+`parameter_error` builds such an error: its message is written once, with a ``{name}`` field for
+every parameter it names, and `for_command_line` renders it with flags (`agents.cli` finds each
+parameter's flag by its `dest`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
-NAME_ONLY = object()  # a parameter named without a value: ``engine`` in Python, ``--engine`` on the command line
+NAME_ONLY = object()  # a parameter named without a value: just its name in Python, just its flag on the command line
 
 
 class MissingDependency(ImportError):
@@ -40,7 +41,7 @@ def parameter_error(kind: type[Exception], template: str, **parameters: object) 
 
 
 def for_command_line(error: BaseException, flag_of: Callable[[str], str]) -> str:
-    """The message of `error` with every parameter it names shown as its flag (``--out runs/x``, ``--resume``)."""
+    """The message of `error` with every parameter it names shown as its flag and value (a flag alone for True)."""
     parameters: Mapping[str, Any] | None = getattr(error, "parameters", None)
     if parameters is None:
         return str(error)

@@ -1,6 +1,6 @@
 """Every family of seeds the project draws MLPs from, named once, so that no two jobs share an MLP.
 
-Training runs reset their envs from the user's `--seed`; everything below lives far from small
+Training runs reset their envs from the user's seed; everything below lives far from small
 integers, and each family far from the others, so an MLP used to train, tune, calibrate or judge
 something is never reused for another of these jobs.
 

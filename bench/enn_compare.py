@@ -1,11 +1,11 @@
 """RL-critic ENNs against the supervised control, on the same unseen MLPs.
 
 For each trained agent given: export its critic as an ENN and calibrate it (`train_agents.py
-export` does the same); fit the supervised ENN on a snapshot zoo costing as many env steps as
+export` does the same); fit the supervised ENN on snapshots of env episodes costing as many env steps as
 the agent's training; then measure both on the very same snapshots of unseen MLPs (every stage
 of training; half plain SGD, half random actions).
 
-    python bench/enn_compare.py --models runs/benchmark-digits/digits/ppo/seed0/model.zip runs/benchmark-digits/digits/sac/seed0/model.zip
+    python bench/enn_compare.py --models runs/ppo-rand/model.zip runs/sac-rand/model.zip
 
 `--save DIR` keeps every ENN (`<algo>_critic_<n>.pt`, `supervised_<env steps>_<n>.pt`), e.g. to score
 them on a zoo's held-out runs with `grad-instructor evaluate-enn`.
@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.enn.quality import calibrate, collect_snapshots, quality_by_stage
 from agents.enn.fit import FitSettings
+from agents.enn.quality import calibrate, collect_snapshots, quality_by_stage
 from agents.enn.supervised import episode_snapshots, fit_supervised_enn
 from agents.report import atomic_write_text, markdown_table
 from agents.rl.export import export_enn, load_agent

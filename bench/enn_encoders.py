@@ -65,7 +65,8 @@ def main() -> None:
             args.save_zoo.mkdir(parents=True, exist_ok=True)
             zoo.save(args.save_zoo / f"{dataset}.npz")
         held = zoo.held_out
-        what = f"{dataset} {'-'.join(map(str, mlp.layer_sizes))}, {zoo.held_out_runs.sum()} held-out runs ({held.sum()} snapshots)"
+        arch = "-".join(map(str, mlp.layer_sizes))
+        what = f"{dataset} {arch}, {zoo.held_out_runs.sum()} held-out runs ({held.sum()} snapshots)"
         row = partial(table_row, what, zoo.val_accuracy[held], zoo.stage[held])
         start = time.perf_counter()
         predicted = statnn_predictions(zoo, "current", args.seed)
@@ -74,8 +75,8 @@ def main() -> None:
             start = time.perf_counter()
             enn = fit_zoo_enn(zoo, encoder, "current", image, epochs=args.epochs, seed=args.seed, progress=False)
             source = enn.metadata["source"]
-            rows.append(row(f"{name}; best epoch {source['best_epoch'] + 1} of {source['epochs_run']}", enn_predictions(enn, zoo, held),
-                            time.perf_counter() - start))
+            rows.append(row(f"{name}; best epoch {source['best_epoch'] + 1} of {source['epochs_run']}",
+                            enn_predictions(enn, zoo, held), time.perf_counter() - start))
             print(rows[-1], flush=True)
         for path in args.critics if k == 0 else []:
             start = time.perf_counter()

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage
 from agents.enn.fit import FitSettings
+from agents.enn.quality import Snapshots, collect_snapshots, quality_by_stage
 from agents.enn.supervised import episode_snapshots, fit_supervised_enn
 from agents.report import atomic_write_text, markdown_table, write_curves
 from agents.seeds import quality_seeds

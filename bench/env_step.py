@@ -95,7 +95,8 @@ def main() -> None:
             timings["random"].append(time_env(env, args.episodes, random_actions=True))
         plain = statistics.median(timings["plain"])
         arch = "-".join(map(str, env.unwrapped.task.mlp.layer_sizes))
-        for label, key in [("plain PyTorch loop", "plain"), ("env, zero action", "zero"), ("env, random actions", "random")]:
+        labels = [("plain PyTorch loop", "plain"), ("env, zero action", "zero"), ("env, random actions", "random")]
+        for label, key in labels:
             t = statistics.median(timings[key])
             rows.append([
                 f"{name} {arch}", label, f"{1 / t:,.0f}", f"{config.steps_per_action / t:,.0f}", f"{t / plain:.2f}x",

@@ -33,7 +33,8 @@ import gi_envs
 from agents.report import markdown_table
 from gi_envs import ENV_ID, EnvConfig, make_sb3_vec_env
 
-SETTINGS = {"digits": {"dataset": "digits", "hidden_sizes": (32,)}, "mnist": {"dataset": "mnist", "hidden_sizes": (100,)}}
+SETTINGS = {"digits": {"dataset": "digits", "hidden_sizes": (32,)},
+            "mnist": {"dataset": "mnist", "hidden_sizes": (100,)}}
 DEFAULT_SIZES = {"digits": [1, 8, 32, 128], "mnist": [1, 8, 32]}
 
 
@@ -70,7 +71,8 @@ def make_subproc(n: int, kwargs: dict) -> VecEnv:
     workers = min(2, n)
     sizes = [n // workers + (1 if w < n % workers else 0) for w in range(workers)]
     starts = np.cumsum([0, *sizes[:-1]])
-    return SubprocVecEnv([lambda s=s, k=k: EnvGroup(s, kwargs, int(k)) for s, k in zip(sizes, starts)], start_method="fork")
+    return SubprocVecEnv([lambda s=s, k=k: EnvGroup(s, kwargs, int(k)) for s, k in zip(sizes, starts)],
+                         start_method="fork")
 
 
 def make_native(n: int, kwargs: dict) -> VecEnv:
@@ -172,7 +174,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak "
           f"{peak:.1f} GFLOP/s (1024x1024); median of {args.repeats} repeats, random actions\n")
     runners: dict[str, Callable[[int, dict], VecEnv] | None] = {
-        "(a) DummyVecEnv": make_dummy, "(b) Subproc x2": make_subproc, "(c) native": make_native, "(d) plain loop": None,
+        "(a) DummyVecEnv": make_dummy, "(b) Subproc x2": make_subproc, "(c) native": make_native,
+        "(d) plain loop": None,
     }
     rows = []
     for name in args.datasets:
@@ -184,11 +187,13 @@ def main() -> None:
             for label, make in runners.items():
                 if make is None:
                     time_plain_loop(n, config, 0.0)  # warm-up
-                    seconds[label] = statistics.median(time_plain_loop(n, config, args.min_seconds) for _ in range(args.repeats))
+                    seconds[label] = statistics.median(time_plain_loop(n, config, args.min_seconds)
+                                                       for _ in range(args.repeats))
                     continue
                 venv = make(n, kwargs)
                 time_vec_env(venv, config, 0.0)  # warm-up
-                seconds[label] = statistics.median(time_vec_env(venv, config, args.min_seconds) for _ in range(args.repeats))
+                seconds[label] = statistics.median(time_vec_env(venv, config, args.min_seconds)
+                                                   for _ in range(args.repeats))
                 venv.close()
             for label, t in seconds.items():
                 env_steps = n / t
@@ -201,7 +206,8 @@ def main() -> None:
             print(f"done: {name} N={n}", flush=True)
     print()
     print(markdown_table(
-        ["data", "N", "runner", "env steps/s", "MLP minibatch steps/s", "speed vs (a)", "speed vs (d)", "GFLOP/s (% of peak)"],
+        ["data", "N", "runner", "env steps/s", "MLP minibatch steps/s", "speed vs (a)", "speed vs (d)",
+         "GFLOP/s (% of peak)"],
         rows,
     ))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -82,17 +83,16 @@ def main() -> None:
         hidden = SHAPES[name]
         data = load_dataset(dataset)
         mlp_spec = MLPSpec(dataset, hidden)
-        runs = {"Sequential + SGD, plain": lambda: time_sequential(data, hidden, None, args.steps),
-                "batched trainer, plain": lambda: time_batched(data, hidden, None, 1, args.steps)}
+        runs = {"Sequential + SGD, plain": partial(time_sequential, data, hidden, None, args.steps),
+                "training core, plain": partial(time_batched, data, hidden, None, 1, args.steps)}
         for encoder in args.encoders:
             g = ENNGuidance(untrained_value_enn(mlp_spec, encoder), weight=1.0, record_every=0)
             runs |= {
-                f"Sequential + SGD, guided ({encoder})": lambda g=g: time_sequential(data, hidden, g, args.steps),
-                f"batched trainer, guided every step ({encoder})": lambda g=g: time_batched(data, hidden, g, 1,
-                                                                                            args.steps),
-                f"batched trainer, guided every 10th step ({encoder})": lambda g=g: time_batched(data, hidden, g, 10,
-                                                                                                 args.steps),
-                f"ENN forward + backward alone ({encoder})": lambda g=g: time_enn_alone(mlp_spec, g, args.steps),
+                f"Sequential + SGD, guided ({encoder})": partial(time_sequential, data, hidden, g, args.steps),
+                f"training core, guided every step ({encoder})": partial(time_batched, data, hidden, g, 1, args.steps),
+                f"training core, guided every 10th step ({encoder})": partial(time_batched, data, hidden, g, 10,
+                                                                              args.steps),
+                f"ENN forward + backward alone ({encoder})": partial(time_enn_alone, mlp_spec, g, args.steps),
             }
         for run in runs.values():
             run()  # warm-up

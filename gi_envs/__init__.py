@@ -7,15 +7,13 @@ import gymnasium
 
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
-from gi_envs.grad_instructor_env import GradInstructorEnv
+from gi_envs.grad_instructor_env import ENV_ID, GradInstructorEnv
 from gi_envs.regime import OPTIMIZERS, REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig, TrainingTask
 from gi_envs.training import Training, train_mlps
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
-
-ENV_ID = "GradInstructor-v0"
 
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(

@@ -223,9 +223,11 @@ class BatchedMLP:
         payload = load_torch_payload(path, MLP_FORMAT, "MLP checkpoint", "BatchedMLP.save")
         mlp = cls(payload["layer_sizes"], payload["weights"][0].shape[0], payload["activation"])
         with torch.no_grad():
-            for dst, src in zip(mlp.parameters(), [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]):
+            stored = [p for pair in zip(payload["weights"], payload["biases"]) for p in pair]
+            for dst, src in zip(mlp.parameters(), stored):
                 if dst.shape != src.shape:
-                    raise ValueError(f"{path}: parameter of shape {tuple(src.shape)} where {tuple(dst.shape)} was expected")
+                    raise ValueError(f"{path}: parameter of shape {tuple(src.shape)} where {tuple(dst.shape)} was "
+                                     "expected")
                 dst.copy_(src)
         return mlp, json.loads(payload["info"])
 

@@ -13,6 +13,7 @@ from gymnasium.envs.registration import EnvSpec
 
 from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
+ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
 SEED_HIGH = 2**63 - 1
 
 
@@ -105,7 +106,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     | `resolution`         | `0.15`              | share of each side of a weight matrix kept in the image, in (0, 1] |
     | `image_stats`        | `("mean", "rms")`   | what each pixel says of its block: `mean` and/or `rms`        |
     | `action_mode`        | `"scale"`           | `scale` (per-block gradient multipliers) or `perturb` (additive) |
-    | `max_scale`          | `16.0`              | `scale` mode: action 1 multiplies a gradient by this, -1 divides; > 1 |
+    | `max_scale`          | `16.0`              | `scale` mode: action 1 multiplies a step by this, -1 divides; > 1 |
     | `action_grid`        | `(4, 4)`            | (rows, cols) of the coarse action grid of every layer         |
     | `steps_per_action`   | `10`                | SGD minibatches per env step                                  |
     | `batch_size`         | `32`                | samples per minibatch                                         |

@@ -249,7 +249,8 @@ def regime_distribution(value: str | Mapping[str, Any] | RegimeDistribution) -> 
     if isinstance(value, str):
         if value not in REGIME_DISTRIBUTIONS:
             raise ValueError(f"regime distribution {value!r} is not known; expected one of "
-                             f"{list(REGIME_DISTRIBUTIONS)} or a mapping of {[f.name for f in fields(RegimeDistribution)]}")
+                             f"{list(REGIME_DISTRIBUTIONS)} or a mapping of "
+                             f"{[f.name for f in fields(RegimeDistribution)]}")
         return REGIME_DISTRIBUTIONS[value]
     if isinstance(value, Mapping):
         return RegimeDistribution.from_dict(value)

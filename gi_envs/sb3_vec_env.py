@@ -17,6 +17,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from gi_envs.grad_instructor_env import ENV_ID
+
 
 class SB3VecEnv(VecEnv):
     """Stable-Baselines3 `VecEnv` over a Gymnasium `VectorEnv` with same-step autoreset.
@@ -110,8 +112,6 @@ def unbatch_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
 
 def make_sb3_vec_env(num_envs: int, seed: int | None = None, **env_kwargs: Any) -> SB3VecEnv:
     """`num_envs` MLPs in the native GradInstructor vector env, behind SB3's API, seeded for the next reset."""
-    from gi_envs import ENV_ID
-
     venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point",
                                   autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs))
     venv.seed(seed)

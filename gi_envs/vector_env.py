@@ -94,7 +94,8 @@ class GradInstructorVectorEnv(VectorEnv):
             mlp_seeds[i], val_accuracy[i] = self._new_mlp(i)
         self._needs_reset[:] = False
         everyone = np.ones(self.num_envs, dtype=bool)
-        infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds, "_mlp_seed": everyone.copy()}
+        infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds,
+                 "_mlp_seed": everyone.copy()}
         if self.config.distribution is not None:
             regimes = [self.task.regime(i).to_dict() for i in range(self.num_envs)]
             for key in regimes[0]:

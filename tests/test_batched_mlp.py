@@ -106,7 +106,8 @@ def test_perturbation_is_added_in_units_of_the_gradient_rms() -> None:
     perturbed.step(perturbation_hook(directions, 0.5))
     for w_plain, w_pert, g, w0 in zip(plain.mlp.weights, perturbed.mlp.weights, grads, before):
         shift = (w_plain - w_pert).detach()  # = lr * 0.5 * rms(g) per model
-        torch.testing.assert_close(shift, 0.1 * 0.5 * gradient_rms(g)[:, None, None].expand_as(shift), rtol=1e-5, atol=1e-6)
+        expected = 0.1 * 0.5 * gradient_rms(g)[:, None, None].expand_as(shift)
+        torch.testing.assert_close(shift, expected, rtol=1e-5, atol=1e-6)
         assert not torch.equal(w_pert.detach(), w0)
 
 

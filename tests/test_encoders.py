@@ -42,7 +42,8 @@ def enns(zoo: Zoo) -> dict[str, ENN]:
 def permuted_hidden_units(mlp: nn.Sequential, generator: torch.Generator) -> nn.Sequential:
     """The same function with its hidden units reordered."""
     order = torch.randperm(mlp[0].out_features, generator=generator)
-    other = nn.Sequential(nn.Linear(mlp[0].in_features, len(order)), nn.ReLU(), nn.Linear(len(order), mlp[2].out_features))
+    other = nn.Sequential(nn.Linear(mlp[0].in_features, len(order)), nn.ReLU(),
+                          nn.Linear(len(order), mlp[2].out_features))
     with torch.no_grad():
         other[0].weight.copy_(mlp[0].weight[order])
         other[0].bias.copy_(mlp[0].bias[order])

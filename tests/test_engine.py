@@ -31,7 +31,8 @@ def sorted_numbers(results: pd.DataFrame) -> pd.DataFrame:
 
 def test_local_and_ray_engines_give_identical_cells(tmp_path: Path) -> None:
     local = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "local", options=QUIET, **KW)
-    ray = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "ray", options=EngineOptions(engine="ray", progress=False), **KW)
+    ray = run_benchmark(["a2c", "ars"], [0, 1], out=tmp_path / "ray",
+                        options=EngineOptions(engine="ray", progress=False), **KW)
     assert len(ray.outcome.finished) == 4 and not ray.outcome.failed
     pd.testing.assert_frame_equal(sorted_numbers(local.results), sorted_numbers(ray.results))
     for cell in ["digits/a2c/seed0", "digits/ars/seed1"]:  # the same files, delivered by the driver

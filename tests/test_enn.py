@@ -161,8 +161,8 @@ def test_export_command_calibrates_and_saves(ppo_run: Path, tmp_path: Path, caps
 
 
 def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) -> None:
-    from agents.enn.quality import quality_by_stage
     from agents.enn.fit import FitSettings
+    from agents.enn.quality import quality_by_stage
     from agents.enn.supervised import episode_snapshots, fit_supervised_enn
     from agents.seeds import quality_seeds
 
@@ -178,7 +178,8 @@ def test_supervised_enn_learns_to_rank_snapshots_it_never_saw(tmp_path: Path) ->
 
 def test_critic_against_supervised_comparison_prints_its_table(ppo_run: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "bench/enn_compare.py", "--models", str(ppo_run / "model.zip"),
-                           "--episodes", "4", "--epochs", "2", "--out", str(tmp_path), "--save", str(tmp_path / "enns")],
+                           "--episodes", "4", "--epochs", "2", "--out", str(tmp_path),
+                           "--save", str(tmp_path / "enns")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "| ppo critic, V(s) | 512 |" in done.stdout and "| supervised ENN (same env steps) | 512 |" in done.stdout

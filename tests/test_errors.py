@@ -186,7 +186,8 @@ def test_a_rerun_refuses_a_used_folder_resume_clears_scratch_overwrite_replaces(
                          lambda c, f: (f / "value.txt").exists(), options=EngineOptions(resume=True, **quiet))
     assert [str(c) for c in outcome.kept] == ["a"] and [str(c) for c in outcome.finished] == ["b"]
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
-    run_matrix([Cell(("c",), "c")], write_value, out, lambda c, f: False, options=EngineOptions(overwrite=True, **quiet))
+    run_matrix([Cell(("c",), "c")], write_value, out, lambda c, f: False,
+               options=EngineOptions(overwrite=True, **quiet))
     assert sorted(p.name for p in out.iterdir()) == ["c"]
 
 

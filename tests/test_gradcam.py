@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.enn.gradcam import enn_gradcam
 from agents.enn.fit import FitSettings
+from agents.enn.gradcam import enn_gradcam
 from agents.enn.supervised import episode_snapshots, fit_supervised_enn, untrained_supervised_enn
-from gi_envs.datasets import load_dataset
-from gi_envs.regime import Regime
-from gi_envs.training import train_mlps
 from agents.experiments.lottery import CRITERIA, keep_top, lottery_report, lottery_study
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.datasets import load_dataset
+from gi_envs.regime import Regime
 from gi_envs.spec import MLPSpec
+from gi_envs.training import train_mlps
 from tests.conftest import cli_error
 from train_agents import main
 

@@ -121,3 +121,23 @@ def test_guide_runs_with_a_statistics_enn_file_a_zoo_enn_and_an_enn_shaped_init(
     bad = write_config(tmp_path, zoo_enn={"zoo": str(tmp_path / "zoo.npz"), "encoder": "cnn"})
     with pytest.raises(ValueError, match=r"zoo_enn=.* is not allowed; expected one of \{path: FILE\}"):
         load_guide_config(bad)
+
+
+def test_adding_a_row_is_one_edit_it_shows_in_the_help_and_in_a_run(tmp_path: Path, capsys) -> None:
+    from agents.cli import main
+    from agents.experiments.guide import GuideRow, register_row
+    from agents.experiments.guide.registry import GUIDE_ROWS
+
+    row = register_row(GuideRow("l1+he", "L1 with He init", init="he", l1=True))  # the one edit
+    try:
+        with pytest.raises(SystemExit):
+            main(["guide", "--help"])
+        assert "l1+he" in capsys.readouterr().out
+        report = run_guide(write_config(tmp_path, l1=0.01), tmp_path / "out", wandb_mode="disabled",
+                           rows=["bp", "l1+he"])
+        results = pd.read_csv(tmp_path / "out" / "results.csv")
+        assert "| L1 with He init |" in report and set(results.row) == {"bp", "l1+he"}
+        bp, new = (results[results.row == r].set_index("seed").test_accuracy for r in ("bp", "l1+he"))
+        assert not bp.equals(new) and new.between(0.5, 1.0).all()
+    finally:
+        del GUIDE_ROWS[row.name]

@@ -54,6 +54,74 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def module_imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Each project module -> the project modules it imports (a name imported from a package counts as its
+    submodule when there is one)."""
+    graph = {}
+    for module, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module in modules:
+                subs = {f"{node.module}.{alias.name}" for alias in node.names} & set(modules)
+                targets |= subs or {node.module}
+        graph[module] = targets - {module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the import graph (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle_inside_a_subpackage() -> None:
+    graph = {"agents.x.engine.matrix": {"agents.x.engine.local"}, "agents.x.engine.local": {"agents.x.engine.matrix"},
+             "agents.x.engine.run": {"agents.x.engine.local"}}
+    assert find_cycle(graph) == ["agents.x.engine.local", "agents.x.engine.matrix", "agents.x.engine.local"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    graph = module_imports({m: p for m, p in project_modules().items() if m != "agents"})  # the front door is lazy
+    assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
+
+
+def test_only_the_command_line_layer_names_command_line_flags() -> None:
+    """Library errors and docs name parameters; `agents.cli` maps them to flags (`agents.errors`)."""
+    import argparse
+    import re
+
+    from agents.cli import build_parser
+
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {flag for sub in subcommands.choices.values() for action in sub._actions for flag in action.option_strings
+             if flag.startswith("--")}
+    assert {"--out", "--resume", "--mlp-index", "--env-kwargs"} <= flags
+    pattern = re.compile("|".join(rf"(?<![\w-]){re.escape(f)}(?![\w-])" for f in sorted(flags, key=len, reverse=True)))
+    found = [f"{module}: {match.group()}" for module, path in project_modules().items()
+             if module not in ("agents.cli", "agents.commands") for match in pattern.finditer(path.read_text())]
+    assert not found, found
+
+
 def test_imports_only_go_down() -> None:
     upward = []
     for module, path in project_modules().items():

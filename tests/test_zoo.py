@@ -68,3 +68,42 @@ def test_statnn_fits_the_fit_runs_and_ranks_held_out_ones(zoo: Zoo) -> None:
     statnn = StatNN(seed=0).fit([w[fit] for w in zoo.weights], [b[fit] for b in zoo.biases], zoo.val_accuracy[fit])
     predicted = statnn.estimated_accuracy([w[held] for w in zoo.weights], [b[held] for b in zoo.biases])
     assert stats.kendalltau(predicted, zoo.val_accuracy[held]).statistic > 0.4
+
+
+@pytest.mark.parametrize("through", ["the zoo's distribution", "the run's own regime"])
+def test_a_zoo_run_is_an_env_episode_of_the_same_seed_and_regime_under_the_zero_action(through: str,
+                                                                                        torch_threads: int) -> None:
+    import gymnasium as gym
+
+    import gi_envs
+
+    spec = ZooSpec(runs=6, steps=40, stages=(0.0, 0.5, 1.0), seed=5)  # the any-optimizer distribution
+    zoo = train_zoo(spec, progress=False)
+    assert len(set(zoo.regimes["optimizer"])) > 1 and len(set(zoo.regimes["batch_size"])) > 1
+    for run in range(spec.runs):
+        regime = zoo.regime(run)
+        kwargs = {"randomize_regime": spec.distribution} if through == "the zoo's distribution" else regime.to_dict()
+        env = gym.make(gi_envs.ENV_ID, steps_per_action=20, episode_length=2, eval_samples=0, **kwargs)
+        _, info = env.reset(seed=0, options={"mlp_seed": int(zoo.seeds[run])})
+        assert env.unwrapped.task.regime(0) == regime
+        snapshots = np.flatnonzero(zoo.run == run)  # stages 0, 0.5 and 1: the reset, then each env step
+        for k, snapshot in enumerate(snapshots):
+            if k:
+                _, _, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+            assert info["val_accuracy"] == pytest.approx(zoo.val_accuracy[snapshot], abs=1e-6)
+            for mine, zoos in zip(env.unwrapped.task.mlp.weights, zoo.weights):
+                np.testing.assert_allclose(mine[0].detach().numpy(), zoos[snapshot], rtol=2e-5, atol=2e-6)
+
+
+def test_a_zoo_file_of_the_old_format_names_itself_and_how_to_remake_it(tmp_path: Path) -> None:
+    np.savez(tmp_path / "old.npz", format=np.array("grad-instructor-zoo/1"), spec=np.array("{}"))
+    with pytest.raises(ValueError, match=r"old.npz is a zoo of format 1.*make it again with `grad-instructor zoo`"):
+        Zoo.load(tmp_path / "old.npz")
+
+
+def test_the_default_zoo_trains_every_optimizer_to_useful_accuracy() -> None:
+    zoo = train_zoo(ZooSpec(runs=30, steps=300, seed=2), progress=False)
+    final = zoo.stage == 1.0
+    for optimizer in ("sgd", "momentum", "adam"):
+        runs = final & (zoo.optimizer == optimizer)
+        assert runs.sum() >= 5 and np.median(zoo.val_accuracy[runs]) > 0.7, optimizer

@@ -78,7 +78,7 @@ class FitSettings:
 
 
 def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray,
-                  settings: FitSettings = FitSettings(), progress: bool = False) -> dict[str, float]:
+                  settings: FitSettings | None = None, progress: bool = False) -> dict[str, float]:
     """Fit `enn` (in place) to predict `targets` from `inputs`, keeping the epoch of lowest MSE on a
     held-out `settings.val_share` of the `groups` (whole episodes or runs). Its output is accuracy already
     (calibration 1, 0). A stats encoder is first standardized on the fitted inputs. The minibatch
@@ -86,6 +86,7 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
 
     :return: ``best_val_mse``, ``epochs``, ``best_epoch``, ``fitted`` and ``early_stop`` sizes.
     """
+    settings = settings or FitSettings()
     rng = np.random.default_rng(settings.seed)
     ids = np.unique(groups)
     held = rng.choice(ids, size=max(1, int(round(settings.val_share * len(ids)))), replace=False)

@@ -121,14 +121,11 @@ class ENN(nn.Module):
         """(out, in) of the target MLP's weight matrices this ENN was made for."""
         return list(self.mlp_spec.layer_shapes)
 
-    @property
-    def resolution(self) -> float:
-        return self.require_image("resolution").resolution
-
     def require_image(self, what: str) -> ImageSpec:
         """The ENN's image settings; a clear error for an ENN that reads no image."""
         if self.image_spec is None:
-            raise ValueError(f"{what} needs an ENN that reads weight images; this ENN's encoder is {self.encoder_type!r}")
+            raise ValueError(f"{what} needs an ENN that reads weight images; this ENN's encoder is "
+                             f"{self.encoder_type!r}")
         return self.image_spec
 
     def raw(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -190,7 +187,8 @@ class ENN(nn.Module):
                 return np.zeros(0)
             for i, matrices in enumerate(per_model):
                 self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
-            weights = [torch.stack([m[layer].detach().float() for m in per_model]) for layer in range(len(per_model[0]))]
+            weights = [torch.stack([m[layer].detach().float() for m in per_model])
+                       for layer in range(len(per_model[0]))]
         return self(self.inputs_of(weights)).numpy().astype(np.float64)
 
     def save(self, path: str | os.PathLike) -> None:

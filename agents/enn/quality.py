@@ -88,7 +88,8 @@ def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.
     if enn.encoder_type == "image":
         return snapshots.images
     if snapshots.weights is None:
-        raise ValueError(f"an ENN with a {enn.encoder_type!r} encoder reads weights: collect the snapshots with keep_weights=True")
+        raise ValueError(f"an ENN with a {enn.encoder_type!r} encoder reads weights: collect the snapshots with "
+                         "keep_weights=True")
     return torch.cat([enn.inputs_of([w[i : i + chunk] for w in snapshots.weights])
                       for i in range(0, len(snapshots.accuracy), chunk)])
 

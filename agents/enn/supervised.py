@@ -43,14 +43,16 @@ def episode_snapshots(env_kwargs: dict, env_steps: int, seed: int = 0, keep_weig
 def untrained_supervised_enn(env_kwargs: dict, encoder: str = "image") -> ENN:
     """An untrained value-shaped ENN for the MLPs of `env_kwargs`, reading their image (or statistics)."""
     config = EnvConfig.from_kwargs(**env_kwargs)
-    return untrained_value_enn(config.mlp, encoder, config.image, source={"kind": "supervised", "env_kwargs": env_kwargs})
+    return untrained_value_enn(config.mlp, encoder, config.image,
+                               source={"kind": "supervised", "env_kwargs": env_kwargs})
 
 
-def fit_supervised_enn(env_kwargs: dict, snapshots: Snapshots, settings: FitSettings = FitSettings(),
+def fit_supervised_enn(env_kwargs: dict, snapshots: Snapshots, settings: FitSettings | None = None,
                        encoder: str = "image") -> ENN:
     """Fit a supervised ENN to `snapshots` (MSE on accuracy), keeping the epoch with the best loss on the
     held-out `settings.val_share` of the episodes. Its output is accuracy already (calibration 1, 0). A
     ``stats`` encoder needs snapshots with weights (`episode_snapshots(..., keep_weights=True)`)."""
+    settings = settings or FitSettings()
     torch.manual_seed(settings.seed)
     enn = untrained_supervised_enn(env_kwargs, encoder)
     report = fit_regressor(enn, snapshot_inputs(enn, snapshots), snapshots.accuracy, snapshots.episodes, settings)

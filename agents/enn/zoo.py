@@ -242,5 +242,6 @@ def _train_group(spec: ZooSpec, data: Dataset, runs: np.ndarray, seeds: np.ndarr
             break
         training.step()
         bar.update(n)
-    return {"weights": [np.concatenate(w) for w in out["weights"]], "biases": [np.concatenate(b) for b in out["biases"]],
+    return {"weights": [np.concatenate(w) for w in out["weights"]],
+            "biases": [np.concatenate(b) for b in out["biases"]],
             **{k: np.concatenate(out[k]) for k in ("val", "test", "stage", "run", "stage_index")}}

@@ -185,7 +185,8 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
     except (OSError, ValueError, yaml.YAMLError):
         return False
     expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
-    return saved == expected and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes) and (run_dir / "model.zip").is_file()
+    return (saved == expected and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes)
+            and (run_dir / "model.zip").is_file())
 
 
 def reference_settings_line(results: pd.DataFrame) -> str:

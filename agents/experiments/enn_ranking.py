@@ -77,8 +77,8 @@ def fit_enn_on_zoo(zoo_path: Path, encoder: str, target: str, out: Path, epochs:
                    image: ImageSpec | None = None) -> FittedENN:
     """Fit an ENN on the zoo's fit runs, score it on the held-out ones, and save it (with the scores) to `out`."""
     if out.is_dir():
-        raise parameter_error(IsADirectoryError, f"{{out}} is a folder; give the ENN file's path, e.g. {out / 'enn.pt'}",
-                              out=out)
+        raise parameter_error(IsADirectoryError, "{out} is a folder; give the ENN file's path, e.g. "
+                              + str(out / "enn.pt"), out=out)
     zoo = Zoo.load(zoo_path)
     zoo.targets(target)  # a bad target fails before any fitting
     start = time.perf_counter()

@@ -74,7 +74,8 @@ def run_inspect(enn_path: Path, mlp_path: Path | None, out: Path, wandb_mode: st
     atomic_write_text(out / "lottery.md", report + "\n")
     pruning_png = write_pruning_figure(out / "pruning", pruning, title)
     run = tracking.start_run(out, wandb_mode, name=f"inspect-{out.name}", job_type="inspect",
-                             config={"enn": str(enn_path), "mlp": str(mlp_path), "source": source, "mlp_index": mlp_index})
+                             config={"enn": str(enn_path), "mlp": str(mlp_path), "source": source,
+                                     "mlp_index": mlp_index})
     try:
         tracking.log_image(run, "gradcam", heatmap_png)
         tracking.log_image(run, "pruning_curve", pruning_png)

@@ -5,7 +5,7 @@ constructor arguments plus a few keys of ours:
 
 - `n_envs`, `n_timesteps`: how many MLPs train side by side, and the env-step budget;
 - `policy`: the SB3 policy alias (`MlpPolicy`, or `MlpLstmPolicy` for RecurrentPPO);
-- `env_kwargs`: GradInstructor-v0 arguments (the command line's `--env-kwargs` override them);
+- `env_kwargs`: GradInstructor-v0 arguments (the command line's env arguments override them);
 - `enn`: the ENN body under every policy (`features_dim`, `channels`; see `agents.rl.features`);
 - `action_noise`: `{type: normal | ornstein-uhlenbeck, sigma: 0.1}` for TD3 / DDPG.
 
@@ -43,7 +43,7 @@ CRITICS = {  # what an algorithm's critic returns
 class Algorithm:
     """One algorithm we train, and what the code that trains, evaluates and exports it needs to know.
 
-    :param name: what configs and ``--algo`` call it (its shipped config is ``configs/NAME.yaml``).
+    :param name: what configs and the command line call it (its shipped config is ``configs/NAME.yaml``).
     :param cls: the Stable-Baselines3 / sb3-contrib class.
     :param on_policy: learns from its current policy's rollouts (PPO family) rather than a replay buffer.
     :param critic: what its critic returns (a key of `CRITICS`), or None when it has none (ARS).
@@ -78,7 +78,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("recurrentppo", RecurrentPPO, on_policy=True, critic="value", recurrent=True, policy="MlpLstmPolicy"),
 )}
 OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise"}
-SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model", "action_noise"}
+SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model",
+             "action_noise"}
 ENN_KEYS = {"features_dim", "channels"}
 NOISES = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
 
@@ -165,9 +166,11 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
         raise ValueError(f"{source}: unknown policy_kwargs {bad} for {cls.policy_aliases[policy].__name__}")
     enn = dict(raw.get("enn") or {})
     if set(enn) - ENN_KEYS:
-        raise ValueError(f"{source}: unknown enn key(s) {sorted(set(enn) - ENN_KEYS)}; expected some of {sorted(ENN_KEYS)}")
+        raise ValueError(f"{source}: unknown enn key(s) {sorted(set(enn) - ENN_KEYS)}; expected some of "
+                         f"{sorted(ENN_KEYS)}")
     noise = raw.get("action_noise")
-    if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or "action_noise" not in inspect.signature(cls.__init__).parameters):
+    off_policy = "action_noise" in inspect.signature(cls.__init__).parameters
+    if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or not off_policy):
         raise ValueError(f"{source}: action_noise={noise!r} must be {{type: one of {sorted(NOISES)}, sigma: float}} "
                          f"on an off-policy algorithm")
     for key in ("n_envs", "n_timesteps"):

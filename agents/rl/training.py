@@ -104,7 +104,8 @@ def train_agent(
     try:
         venv = make_training_env(config.env_kwargs, config.n_envs, seed, out / "monitor.csv")
         model = build_model(config, venv, seed)
-        model.set_logger(Logger(str(out), [CSVOutputFormat(str(out / "progress.csv")), tracking.WandbOutputFormat(run)]))
+        formats = [CSVOutputFormat(str(out / "progress.csv")), tracking.WandbOutputFormat(run)]
+        model.set_logger(Logger(str(out), formats))
         start = time.perf_counter()
         model.learn(config.n_timesteps, callback=EpisodeAccuracyCallback(), progress_bar=progress_bar)
         wall = time.perf_counter() - start

@@ -78,7 +78,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
                 raise parameter_error(
                     ConnectionError,
                     f"no Ray cluster answers at {address} ({error.strerror or error}) after {timeout:g} s; start one "
-                    f"there with `ray start --head --port={port}`" + (" (Ray Client listens on 10001)" if client else "")
+                    f"there with `ray start --head --port={port}`"
+                    + (" (Ray Client listens on 10001)" if client else "")
                     + ", or leave out {ray_address} to run a cluster on this machine",
                     ray_address=NAME_ONLY) from None
             time.sleep(0.2)

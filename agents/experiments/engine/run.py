@@ -6,8 +6,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agents.experiments.engine.local import run_local
-from agents.experiments.engine.matrix import Cell, EngineOptions, MatrixOutcome, MatrixRun, Progress, Work, \
-    prepare_output
+from agents.experiments.engine.matrix import (
+    Cell,
+    EngineOptions,
+    MatrixOutcome,
+    MatrixRun,
+    Progress,
+    Work,
+    prepare_output,
+)
 from agents.experiments.engine.ray_engine import check_reachable, run_ray
 
 

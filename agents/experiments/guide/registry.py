@@ -21,7 +21,7 @@ ENN_USES = ("guidance", "init")
 class GuideRow:
     """One row of the comparison.
 
-    :param name: what configs and ``--rows`` call it.
+    :param name: what configs and the command line call it.
     :param label: what the table calls it.
     :param init: the MLPs' init (``default``: PyTorch's; ``he``).
     :param l1: add the setting's `l1` times sum |W| to the loss.
@@ -51,7 +51,8 @@ class GuideRow:
                   ("enn_use", self.enn_use, ENN_USES), ("trainer", self.trainer, (None, *TRAINERS))]
         for field, value, allowed in checks:
             if value not in allowed:
-                raise ValueError(f"row {self.name!r}: {field}={value!r} is not allowed; expected one of {list(allowed)}")
+                raise ValueError(f"row {self.name!r}: {field}={value!r} is not allowed; expected one of "
+                                 f"{list(allowed)}")
         if self.trainer and (self.enn or self.l1):
             raise ValueError(f"row {self.name!r}: a literature trainer ({self.trainer}) takes no ENN or L1 term")
 

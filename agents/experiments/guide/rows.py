@@ -218,7 +218,8 @@ def _train_with_package(training: Training, trainer: str, lr: float, epochs: int
         mlp.load_sequential(i, model)
 
 
-def search_on_validation(candidates: list[float], run: Callable[[float], RowResult]) -> tuple[float, dict[float, float]]:
+def search_on_validation(candidates: list[float],
+                         run: Callable[[float], RowResult]) -> tuple[float, dict[float, float]]:
     """The candidate whose tuning-seed MLPs reach the best mean validation accuracy, and every candidate's."""
     scores = {float(c): float(run(float(c)).per_seed.val_accuracy.mean()) for c in candidates}
     return max(scores, key=scores.get), scores

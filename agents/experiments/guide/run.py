@@ -120,7 +120,8 @@ def write_weight_norms(path_stem: Path, results: dict[str, RowResult]) -> None:
         return
     layers = sorted(next(iter(shown.values())).layer.unique())
     for layer in layers:
-        curves = {GUIDE_ROWS[row].label: norms[norms.layer == layer].norm.to_numpy()[None] for row, norms in shown.items()}
+        curves = {GUIDE_ROWS[row].label: norms[norms.layer == layer].norm.to_numpy()[None]
+                  for row, norms in shown.items()}
         steps = next(iter(shown.values()))
         write_curves(path_stem.with_name(f"{path_stem.name}_layer{layer}"), curves,
                      ylabel=f"|W{layer}| (Frobenius, mean over seeds)", xlabel="SGD step",
@@ -142,7 +143,8 @@ def setting_section(setting: GuideSetting, rows: list[str], seeds: list[int], re
         enn = describe_enn(enns[family][0]) if family in enns else "—"
         table_rows.append([GUIDE_ROWS[row].label, mean_std(s.test_accuracy, digits=2),
                            mean_std(s.train_accuracy, digits=2), mean_std(gap, digits=2), delta,
-                           "—" if np.isnan(p) else f"{p:.3g}", f"{result.lr:g}", f"{result.seconds_per_epoch:.3g}", enn])
+                           "—" if np.isnan(p) else f"{p:.3g}", f"{result.lr:g}",
+                           f"{result.seconds_per_epoch:.3g}", enn])
     arch = "-".join(map(str, setting.layer_sizes))
     regime = setting.regime
     optimizer = "SGD" if regime.optimizer == "sgd" else regime.optimizer
