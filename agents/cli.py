@@ -96,6 +96,7 @@ class OneLineErrors(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from agents.experiments.guide.registry import GUIDE_ROWS
     from agents.rl.algorithms import ALGORITHMS
+    from agents.rl.tasks import TASKS
     from gi_envs.regime import REGIME_DISTRIBUTIONS
 
     parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
@@ -109,13 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[debug], help=summary, description=summary)
 
     def agent_training(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
+        sub.add_argument("--task", choices=list(TASKS), default="default",
+                         help="default: the registered env; randomized: every MLP draws its own training regime, "
+                              "judged beside the per-instance oracle (agents.rl.tasks)")
+        sub.add_argument("--env-kwargs", type=env_kwargs_arg, default={},
+                         help="GradInstructor-v0 keyword arguments (over the task's)")
         sub.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline", help="Weights & Biases mode")
         sub.add_argument("--timesteps", type=positive_int, default=None,
                          help="env steps per training run (default: config)")
         sub.add_argument("--n-envs", type=positive_int, default=None,
                          help="MLPs trained side by side (default: config)")
-        sub.add_argument("--eval-episodes", type=positive_int, default=10, help="unseen MLPs for the final evaluation")
+        sub.add_argument("--eval-episodes", type=positive_int, default=None,
+                         help="unseen MLPs per seed for the final evaluation (default: the task's, 10 or 64)")
 
     rollout = subcommand("rollout", "roll out the zero-action (plain SGD) and random policies")
     rollout.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")

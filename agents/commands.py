@@ -22,6 +22,7 @@ from agents.experiments.engine import EngineOptions
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
 from agents.rl.algorithms import load_agent_config
 from agents.rl.evaluation import evaluate_against_references
+from agents.rl.tasks import task_named
 from agents.rl.training import train_agent
 from gi_envs.task import EnvConfig
 
@@ -69,8 +70,9 @@ class TrainOptions:
     env_kwargs: dict = field(default_factory=dict)
     timesteps: int | None = None
     n_envs: int | None = None
+    task: str = "default"
     seed: int = 0
-    eval_episodes: int = 10
+    eval_episodes: int | None = None
     wandb_mode: str = "offline"
     out: Path | None = None
 
@@ -79,14 +81,15 @@ def train(options: TrainOptions) -> None:
     """Train one agent; print how it does against the reference policies on unseen MLPs."""
     config = load_agent_config(options.algo, options.config, {"n_timesteps": options.timesteps,
                                                               "n_envs": options.n_envs,
-                                                              "env_kwargs": options.env_kwargs})
+                                                              "env_kwargs": options.env_kwargs}, task=options.task)
     out = options.out or Path("runs") / f"{config.algo}-seed{options.seed}"
-    print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs "
+    eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes
+    print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs, task {options.task} "
           f"({config.env_kwargs or 'default env'}); writing to {out}")
-    result = train_agent(config, options.seed, out, options.wandb_mode, options.eval_episodes)
+    result = train_agent(config, options.seed, out, options.wandb_mode, eval_episodes)
     rows = [[name, f"{100 * s['final_val_accuracy']:.1f}", f"{100 * s['final_test_accuracy']:.1f}",
              f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
-    print(f"\nOn {options.eval_episodes} unseen MLPs (means):")
+    print(f"\nOn {eval_episodes} unseen MLPs (means):")
     print(markdown_table(["policy", "final val acc (%)", "final test acc (%)", "episode return"], rows))
     print(f"\n{result.model.num_timesteps} env steps in {result.wall_seconds:.0f} s "
           f"({result.env_steps_per_second:,.0f}/s, {100 * result.env_step_seconds / result.wall_seconds:.0f} % "
@@ -102,7 +105,8 @@ class BenchmarkOptions:
     env_kwargs: dict = field(default_factory=dict)
     timesteps: int | None = None
     n_envs: int | None = None
-    eval_episodes: int = 10
+    task: str = "default"
+    eval_episodes: int | None = None
     wandb_mode: str = "offline"
     engine: EngineOptions = field(default_factory=EngineOptions)
 
@@ -115,10 +119,12 @@ def benchmark(options: BenchmarkOptions) -> int:
     start = time.perf_counter()
     result = run_benchmark(options.algos, options.seeds, out=options.out, timesteps=options.timesteps,
                            env_kwargs=options.env_kwargs, n_envs=options.n_envs, datasets=options.datasets,
-                           eval_episodes=options.eval_episodes, wandb_mode=options.wandb_mode, options=options.engine)
+                           eval_episodes=options.eval_episodes, wandb_mode=options.wandb_mode, options=options.engine,
+                           task=options.task)
     print(f"\n{result.table}\n\n{result.verdict}")
     outcome = result.outcome
-    print(f"\nFinal accuracies of MLPs trained by each policy on {options.eval_episodes} unseen MLPs per seed, "
+    eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes
+    print(f"\nFinal accuracies of MLPs trained by each policy on {eval_episodes} unseen MLPs per seed, "
           f"mean ± std over seeds {options.seeds}. Cells: {len(outcome.finished)} run, {len(outcome.kept)} kept, "
           f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine.engine} "
           f"engine). Written: {options.out}/results.csv, results.md, learning_curves_*.png")

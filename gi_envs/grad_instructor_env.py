@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from gymnasium.envs.registration import EnvSpec
 
+from gi_envs.observation import select
 from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
 ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
@@ -182,7 +183,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
         if self.config.distribution is not None:
             info.update(self.task.regime(0).to_dict())
-        return self.task.observations()[0], info
+        return select(self.task.observations(), 0), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         action = np.asarray(action, dtype=np.float32)
@@ -193,7 +194,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
                              "expected finite values in [-1, 1]")
         result = self.task.step(action[None])
         return (
-            result.observation[0],
+            select(result.observation, 0),
             float(result.reward[0]),
             bool(result.terminated[0]),
             bool(result.truncated[0]),

@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from gi_envs.grad_instructor_env import ENV_ID
+from gi_envs.observation import flat_space, flatten
 
 
 class SB3VecEnv(VecEnv):
@@ -31,9 +32,12 @@ class SB3VecEnv(VecEnv):
     ```
 
     :param env: the vector env; its `metadata["autoreset_mode"]` must be `AutoresetMode.SAME_STEP`.
+    :param flatten_observation: hand a `Dict` observation (image and training state) over as one flat vector,
+        the image first (`gi_envs.observation.flatten`): what every algorithm takes, CrossQ and ARS
+        included; ``False`` keeps the `Dict` for SB3's ``MultiInputPolicy``.
     """
 
-    def __init__(self, env: VectorEnv):
+    def __init__(self, env: VectorEnv, flatten_observation: bool = False):
         mode = env.metadata.get("autoreset_mode")
         if mode != AutoresetMode.SAME_STEP:
             raise ValueError(
@@ -44,7 +48,12 @@ class SB3VecEnv(VecEnv):
             )
         self.env = env
         self._actions: np.ndarray | None = None
-        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self.flatten = flatten_observation and isinstance(env.single_observation_space, gym.spaces.Dict)
+        space = flat_space(env.single_observation_space) if self.flatten else env.single_observation_space
+        super().__init__(env.num_envs, space, env.single_action_space)
+
+    def _observe(self, observation: Any) -> Any:
+        return flatten(observation) if self.flatten else observation
 
     def reset(self) -> VecEnvObs:
         seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
@@ -53,7 +62,7 @@ class SB3VecEnv(VecEnv):
         self.reset_infos = unbatch_infos(infos, self.num_envs)
         self._reset_seeds()
         self._reset_options()
-        return obs
+        return self._observe(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions).reshape(self.env.action_space.shape)
@@ -68,11 +77,13 @@ class SB3VecEnv(VecEnv):
             # SB3's convention: infos[i] is the finished episode's last info, the new episode's in reset_infos
             self.reset_infos[i] = step_infos[i]
             step_infos[i] = final_infos[i]
-            step_infos[i]["terminal_observation"] = infos["final_obs"][i]
+            final = infos["final_obs"][i]
+            step_infos[i]["terminal_observation"] = self._observe({k: v[None] for k, v in final.items()})[0] \
+                if self.flatten else final
         for i, info in enumerate(step_infos):
             info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         self._actions = None
-        return obs, rewards.astype(np.float32), dones, step_infos
+        return self._observe(obs), rewards.astype(np.float32), dones, step_infos
 
     def close(self) -> None:
         self.env.close()
@@ -110,9 +121,11 @@ def unbatch_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
     return out
 
 
-def make_sb3_vec_env(num_envs: int, seed: int | None = None, **env_kwargs: Any) -> SB3VecEnv:
-    """`num_envs` MLPs in the native GradInstructor vector env, behind SB3's API, seeded for the next reset."""
+def make_sb3_vec_env(num_envs: int, seed: int | None = None, flatten_observation: bool = False,
+                     **env_kwargs: Any) -> SB3VecEnv:
+    """`num_envs` MLPs in the native GradInstructor vector env, behind SB3's API, seeded for the next reset
+    (`flatten_observation`: see `SB3VecEnv`)."""
     venv = SB3VecEnv(gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                                  autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs))
+                                  autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs), flatten_observation)
     venv.seed(seed)
     return venv

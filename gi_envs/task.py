@@ -19,6 +19,7 @@ import torch
 from gymnasium import spaces
 
 from gi_envs.datasets import Dataset, load_dataset
+from gi_envs.observation import CHANGE_SCALE, OBS_LIMIT, ObservationLayout, check_parts, state_vector
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
 from gi_envs.training import Training, perturbation_hook
@@ -26,7 +27,6 @@ from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
-OBS_LIMIT = 20.0  # observation bounds; at init pixels have std ~0.6, so this only catches blow-ups
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class EnvConfig:
     init_scale: float = 1.0
     data_share: float = 1.0
     randomize_regime: bool | str | Mapping[str, Any] | RegimeDistribution = False
+    observation: tuple[str, ...] = ("weights",)
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -94,6 +95,7 @@ class EnvConfig:
         number("episode_length", 1, 1_000_000, integer=True, low_open=False)
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
         object.__setattr__(self, "randomize_regime", _distribution_or_false(self.randomize_regime))
+        object.__setattr__(self, "observation", check_parts(self.observation))
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))
 
@@ -112,6 +114,13 @@ class EnvConfig:
         """The fixed regime every fresh MLP trains with, unless `distribution` draws one per MLP."""
         return Regime(lr=self.lr, batch_size=self.batch_size, init_scale=self.init_scale,
                       weight_decay=self.weight_decay, data_share=self.data_share, optimizer=self.optimizer)
+
+    @property
+    def observation_layout(self) -> ObservationLayout:
+        """What an observation holds (`gi_envs.observation`): image channels, state length."""
+        mlp = self.mlp
+        action_dim = len(mlp.layer_shapes) * self.action_grid[0] * self.action_grid[1]
+        return ObservationLayout(self.observation, self.image.shape(mlp), action_dim)
 
     @property
     def distribution(self) -> RegimeDistribution | None:
@@ -162,7 +171,7 @@ def _distribution_or_false(value: object) -> RegimeDistribution | bool:
 class StepResult:
     """What one step of all N models produced; arrays of length N."""
 
-    observation: np.ndarray
+    observation: np.ndarray | dict[str, np.ndarray]
     reward: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
@@ -193,11 +202,20 @@ class TrainingTask:
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
         self.grid_shape = (len(self.mlp.weights), *config.action_grid)
 
-        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, self.image_spec.shape(self.mlp_spec), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (int(np.prod(self.grid_shape)),), np.float32)
+        action_dim = int(np.prod(self.grid_shape))
+        self.observation_layout = config.observation_layout
+        self.observation_space = self.observation_layout.single_space()
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
 
         self.steps = np.zeros(n_models, dtype=np.int64)
         self.last_val_accuracy = np.zeros(n_models, dtype=np.float64)
+        # what the opt-in observation parts show: the weights one step ago, and the recent training state
+        self.previous_weights = [w.detach().clone() for w in self.mlp.weights] \
+            if "weight_change" in config.observation else None
+        self.val_accuracy_before = np.zeros(n_models)
+        self.train_loss = np.zeros(n_models)
+        self.train_loss_before = np.zeros(n_models)
+        self.last_action = np.zeros((n_models, action_dim), dtype=np.float32)
 
     def reset_model(self, model: int, seed: int) -> float:
         """Fresh MLP `model`, drawn from `seed` with its regime; returns its validation accuracy.
@@ -210,8 +228,13 @@ class TrainingTask:
         regime = self.config.regime if distribution is None else distribution.regime_of(seed)
         self.training.reset(model, seed, regime)
         self.steps[model] = 0
-        _, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[model])
-        self.last_val_accuracy[model] = float(accuracy[0])
+        loss, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[model])
+        self.last_val_accuracy[model] = self.val_accuracy_before[model] = float(accuracy[0])
+        self.train_loss[model] = self.train_loss_before[model] = float(loss[0])  # no training batch seen yet
+        self.last_action[model] = 0.0
+        if self.previous_weights is not None:
+            for previous, w in zip(self.previous_weights, self.mlp.weights):
+                previous[model] = w[model].detach()
         return float(accuracy[0])
 
     def regime(self, model: int) -> Regime:
@@ -219,11 +242,22 @@ class TrainingTask:
         return self.training.regimes[model]
 
     @torch.no_grad()
-    def observations(self) -> np.ndarray:
-        """(N, C, H, W) weight images, finite and inside the observation bounds."""
-        image = self.image_spec.image([w.detach() for w in self.mlp.weights])
+    def observations(self) -> np.ndarray | dict[str, np.ndarray]:
+        """(N, C, H, W) images, finite and inside the observation bounds (with ``training_state``: a dict of
+        those and the (N, state_dim) states); see `gi_envs.observation`."""
+        weights = [w.detach() for w in self.mlp.weights]
+        image = self.image_spec.image(weights)
+        if self.previous_weights is not None:
+            change = self.image_spec.image([w - p for w, p in zip(weights, self.previous_weights)])
+            image = torch.cat([image, change * CHANGE_SCALE], dim=1)
         image = torch.nan_to_num(image, nan=0.0, posinf=OBS_LIMIT, neginf=-OBS_LIMIT)
-        return image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
+        image = image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
+        if not self.observation_layout.is_dict:
+            return image
+        progress = self.steps / self.config.episode_length
+        state = state_vector(progress, self.last_val_accuracy, self.val_accuracy_before, self.train_loss,
+                             self.train_loss_before, self.last_action)
+        return {"image": image, "state": state}
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Train every model `steps_per_action` minibatches under its action; evaluate; report.
@@ -246,6 +280,9 @@ class TrainingTask:
                 scales = block_scales(grid, self.mlp.layer_shapes, cfg.max_scale)
             else:
                 hook = perturbation_hook(upsample_action(grid, self.mlp.layer_shapes), cfg.perturbation_scale)
+        if self.previous_weights is not None:
+            for previous, w in zip(self.previous_weights, self.mlp.weights):
+                previous.copy_(w.detach())
 
         losses = torch.zeros(self.n_models)
         for _ in range(cfg.steps_per_action):
@@ -257,7 +294,10 @@ class TrainingTask:
         val_accuracy[diverged] = 0.0  # a diverged model has no meaningful prediction
 
         reward = val_accuracy - self.last_val_accuracy if cfg.reward == "delta" else val_accuracy.copy()
+        self.val_accuracy_before = self.last_val_accuracy
         self.last_val_accuracy = val_accuracy.copy()
+        self.train_loss_before, self.train_loss = self.train_loss, train_loss
+        self.last_action = actions
         self.steps += 1
         terminated = diverged
         truncated = ~terminated & (self.steps >= cfg.episode_length)

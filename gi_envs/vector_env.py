@@ -10,6 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from gi_envs.grad_instructor_env import SEED_HIGH
+from gi_envs.observation import select
 from gi_envs.task import EnvConfig, TrainingTask
 
 
@@ -159,7 +160,7 @@ class GradInstructorVectorEnv(VectorEnv):
             final_obs = np.full(self.num_envs, None, dtype=object)
             mlp_seeds = np.zeros(self.num_envs, dtype=np.int64)
             for i in np.flatnonzero(ended):
-                final_obs[i] = result.observation[i]
+                final_obs[i] = select(result.observation, i)
                 mlp_seeds[i], val_accuracy[i] = self._new_mlp(int(i))
             observation = self.task.observations()
             infos["final_obs"], infos["_final_obs"] = final_obs, ended

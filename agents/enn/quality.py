@@ -53,6 +53,7 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
 
     :param keep_weights: also keep every snapshot's weight matrices (for a ``stats`` ENN).
     """
+    env_kwargs = {**env_kwargs, "observation": ("weights",)}  # an ENN reads weights: the image alone
     envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point",
                         autoreset_mode=AutoresetMode.NEXT_STEP, **env_kwargs)
     mlp = envs.unwrapped.task.mlp

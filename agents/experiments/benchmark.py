@@ -21,7 +21,8 @@ from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_ma
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, load_agent_config
-from agents.rl.references import BEST_CONSTANT, REFERENCE_POLICIES, ZERO
+from agents.rl.references import BEST_CONSTANT, ORACLE, REFERENCE_POLICIES, ZERO
+from agents.rl.tasks import task_named
 from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
 from gi_envs.task import EnvConfig
@@ -62,9 +63,10 @@ def run_benchmark(
     env_kwargs: dict | None = None,
     n_envs: int | None = None,
     datasets: Sequence[str] | None = None,
-    eval_episodes: int = 10,
+    eval_episodes: int | None = None,
     wandb_mode: str = "offline",
     options: EngineOptions | None = None,
+    task: str = "default",
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
@@ -79,8 +81,11 @@ def run_benchmark(
     :param datasets: data sets of the matrix (default: the one in `env_kwargs`, else digits).
     :param options: the engine; with `resume`, every cell already finished in `out` with the same
         config and evaluation seeds is kept instead of trained again.
+    :param task: the task (`agents.rl.tasks`): its env arguments, agent settings, references.
+    :param eval_episodes: unseen MLPs per seed (default: the task's).
     """
     options = options or EngineOptions()
+    eval_episodes = eval_episodes or task_named(task).eval_episodes
     env_kwargs = dict(env_kwargs or {})
     default_dataset = env_kwargs.get("dataset", EnvConfig.dataset)
     datasets = list(datasets or [default_dataset])
@@ -91,7 +96,7 @@ def run_benchmark(
     # env_kwargs stay as given for their own data set, so that resuming recognises runs made without `datasets`
     kwargs_of = {d: env_kwargs if d == default_dataset else {**env_kwargs, "dataset": d} for d in datasets}
     configs = {(d, algo): load_agent_config(algo, overrides={"n_timesteps": timesteps, "n_envs": n_envs,
-                                                             "env_kwargs": kwargs_of[d]})
+                                                             "env_kwargs": kwargs_of[d]}, task=task)
                for d in datasets for algo in algos}  # every error before any training
     cells = [Cell((d, algo, seed), cell_path(d, algo, seed)) for d in datasets for algo in algos for seed in seeds]
     group = out.name
@@ -114,7 +119,8 @@ def run_benchmark(
                                          x=x)[1]
         failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
         table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
-        tables.append(f"#### {dataset}\n\n{table}\n\n{reference_settings_line(results)}")
+        header = f"#### {dataset}, task `{task}`: {eval_episodes} unseen MLPs per seed"
+        tables.append(f"{header}\n\n{table}\n\n{reference_settings_line(results)}")
         verdicts.append(f"{dataset}: {verdict}")
         frames.append(results)
     results = pd.concat(frames, ignore_index=True)
@@ -125,6 +131,7 @@ def run_benchmark(
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
                              config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
                                      "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
+                                     "task": task,
                                      "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
     try:
         filled = results.fillna({c: 0.0 if pd.api.types.is_numeric_dtype(results[c]) else "" for c in results.columns})
@@ -195,14 +202,20 @@ def reference_settings_line(results: pd.DataFrame) -> str:
         return ""
     chosen = results.dropna(subset=["setting"]).groupby("policy").setting.first()
     chosen = chosen[chosen != ""]
-    return ("Tuned on separate seeds by mean episode return: " + "; ".join(f"{p}: {s}" for p, s in chosen.items())
-            + ".") if len(chosen) else ""
+    tuned = chosen.drop(ORACLE, errors="ignore")
+    line = ("Tuned on separate seeds by mean episode return: " + "; ".join(f"{p}: {s}" for p, s in tuned.items())
+            + ".") if len(tuned) else ""
+    if ORACLE in chosen:
+        line += f" The {ORACLE} is no policy: {chosen[ORACLE]}, on the very MLPs of the table."
+    return line
 
 
 def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
                   n_seeds: int | None = None) -> tuple[str, str]:
     """Markdown table (mean ± std over seeds) with Welch's t-tests of each policy's final validation accuracy
-    against the zero action and against the best constant, and a verdict naming who beats each.
+    against the zero action and against the best constant, and a verdict naming who beats each. Where the
+    per-instance oracle was measured, a column says which share of the oracle's lead over the best constant
+    each policy closes: (policy − best constant) / (oracle − best constant).
 
     The `cells` column counts each agent's finished seeds and names the failed ones.
     """
@@ -212,11 +225,15 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
         return results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
 
     bars = {ZERO: policy_rows(ZERO), BEST_CONSTANT: policy_rows(BEST_CONSTANT)}
+    oracle = policy_rows(ORACLE)
+    gap = None if oracle.empty or bars[BEST_CONSTANT].empty else \
+        oracle.final_val_accuracy.mean() - bars[BEST_CONSTANT].final_val_accuracy.mean()
     header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return",
               "Δ val vs zero action (pts)", "Welch p", "Δ val vs best constant (pts)", "Welch p",
-              "train wall (s)", "env steps/s", "time in env.step"]
+              *(["gap closed"] if gap is not None else []), "train wall (s)", "env steps/s", "time in env.step"]
     rows, winners = [], {ZERO: [], BEST_CONSTANT: []}
-    for policy in [*algos, *REFERENCE_POLICIES]:
+    present = [p for p in REFERENCE_POLICIES if not policy_rows(p).empty]
+    for policy in [*algos, *present]:
         part = policy_rows(policy)
         failed = failed_seeds.get(policy, [])
         cells = f"{len(part)}/{n_seeds or len(part) + len(failed)}"
@@ -234,8 +251,11 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             delta = 100 * (part.final_val_accuracy.mean() - bar.final_val_accuracy.mean())
             p = welch_p(part.final_val_accuracy, bar.final_val_accuracy)
             row += [f"{delta:+.2f}", "—" if np.isnan(p) else f"{p:.3f}"]
-            if delta > 0 and p < 0.05:
+            if delta > 0 and p < 0.05 and policy != ORACLE:
                 winners[bar_name].append(policy)
+        if gap is not None:
+            closed = (part.final_val_accuracy.mean() - bars[BEST_CONSTANT].final_val_accuracy.mean()) / gap
+            row.append("—" if policy in (BEST_CONSTANT, ORACLE) or gap <= 0 else f"{closed:+.2f}")
         if policy in algos:
             row += [mean_std(part.train_wall_seconds, scale=1.0, digits=0),
                     f"{part.env_steps_per_second.mean():,.0f}", f"{100 * part.env_step_share.mean():.0f} %"]

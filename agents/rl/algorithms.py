@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config_files import default_config, load_yaml
 from agents.rl.features import enn_policy_kwargs
+from agents.rl.tasks import task_named
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
 
@@ -77,7 +78,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("ars", ARS, on_policy=True, critic=None),  # a plain-MLP policy, no critic and no ENN body
     Algorithm("recurrentppo", RecurrentPPO, on_policy=True, critic="value", recurrent=True, policy="MlpLstmPolicy"),
 )}
-OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise"}
+OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise", "task"}
 SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model",
              "action_noise"}
 ENN_KEYS = {"features_dim", "channels"}
@@ -97,6 +98,7 @@ class AgentConfig:
     action_noise: dict[str, Any] | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
     source: str = "<dict>"
+    task: str = "default"
 
     @property
     def algorithm(self) -> type[BaseAlgorithm]:
@@ -107,6 +109,8 @@ class AgentConfig:
                                "n_timesteps": self.n_timesteps, "env_kwargs": self.env_kwargs, "enn": self.enn}
         if self.action_noise:
             out["action_noise"] = self.action_noise
+        if self.task != "default":  # runs of the default task read as they did before tasks existed
+            out["task"] = self.task
         return {**out, **self.hyperparams}
 
 
@@ -119,14 +123,17 @@ def algorithm_name(algo: str) -> str:
 
 
 def load_agent_config(
-    algo: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None
+    algo: str, path: str | Path | None = None, overrides: dict[str, Any] | None = None, task: str = "default"
 ) -> AgentConfig:
-    """Read and check `configs/<algo>.yaml` (or `path`), then apply `overrides` on top.
+    """Read and check `configs/<algo>.yaml` (or `path`), apply the task (`agents.rl.tasks`), then `overrides`.
 
     :param overrides: config keys set from the command line (``n_timesteps``, ``n_envs``,
         ``env_kwargs`` is merged into the file's ``env_kwargs``).
+    :param task: its env arguments go under the file's and the overrides'; its agent settings (gamma)
+        replace the shipped config's where the algorithm takes them, and fill in a user's own file.
     """
     name = algorithm_name(algo)
+    chosen = task_named(task)
     if path is None:
         config = default_config(f"{name}.yaml")
         source = f"the default config {name}.yaml"
@@ -139,11 +146,18 @@ def load_agent_config(
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: expected a YAML mapping, got {type(raw).__name__}")
     raw.pop("algo", None)
+    raw.pop("task", None)
+    accepted = set(inspect.signature(ALGORITHMS[name].cls.__init__).parameters)
+    for key, value in chosen.agent_settings.items():
+        if key in accepted and (path is None or key not in raw):
+            raw[key] = value
     overrides = dict(overrides or {})
     env_overrides = overrides.pop("env_kwargs", None) or {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    raw["env_kwargs"] = {**(raw.get("env_kwargs") or {}), **env_overrides}
-    return check_agent_config(name, raw, source=source)
+    raw["env_kwargs"] = {**chosen.env_kwargs, **(raw.get("env_kwargs") or {}), **env_overrides}
+    config = check_agent_config(name, raw, source=source)
+    config.task = chosen.name
+    return config
 
 
 def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -> AgentConfig:
@@ -180,7 +194,8 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
     env_kwargs = dict(raw.get("env_kwargs") or {})
     EnvConfig.from_kwargs(**env_kwargs)  # raises ValueError naming a bad env argument
     config = AgentConfig(name, policy, raw["n_envs"], raw["n_timesteps"], env_kwargs, enn, noise, hyper, source)
-    build_model(config, make_sb3_vec_env(config.n_envs, 0, **env_kwargs), seed=0, dry_run=True)  # bad values fail here
+    venv = make_sb3_vec_env(config.n_envs, 0, flatten_observation=True, **env_kwargs)
+    build_model(config, venv, seed=0, dry_run=True)  # bad values fail here
     return config
 
 
@@ -194,7 +209,8 @@ def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = Fa
         hyper["buffer_size"] = 16 * config.n_envs
     policy_kwargs = dict(hyper.pop("policy_kwargs", None) or {})
     if ALGORITHMS[config.algo].has_critic:  # ARS's policy is a plain MLP and has no critic to give an ENN body
-        policy_kwargs = enn_policy_kwargs(**config.enn, **policy_kwargs)
+        layout = EnvConfig.from_kwargs(**config.env_kwargs).observation_layout
+        policy_kwargs = enn_policy_kwargs(**config.enn, layout=layout, **policy_kwargs)
     if config.action_noise:
         n_actions = int(np.prod(venv.action_space.shape))
         sigma = float(config.action_noise.get("sigma", 0.1))

@@ -11,35 +11,67 @@ network made for them. Use it through `policy_kwargs`:
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
 
 from agents.enn.encoder import WeightImageEncoder
+from gi_envs.observation import ObservationLayout
+
+STATE_FEATURES = 64  # width of the training state's own layer
 
 
 class WeightImageCNN(BaseFeaturesExtractor):
-    """`WeightImageEncoder` as an SB3 features extractor.
+    """`WeightImageEncoder` as an SB3 features extractor, with the training state beside it when the env shows it.
 
-    :param observation_space: a (C, H, W) `Box` of weight images.
+    The observation is the (C, H, W) weight image (with the ``weight_change`` part: its change as more
+    channels), or, with the ``training_state`` part, one flat vector of the image then the state
+    (`gi_envs.SB3VecEnv(flatten_observation=True)`); then `image_shape` and `state_dim` say where it splits,
+    and the state goes through its own layer before both meet.
+
+    :param observation_space: a (C, H, W) `Box` of weight images, or a flat `Box` of image and state.
     :param features_dim: size of the feature vector handed to the policy and value heads.
     :param channels: width of the two convolutions.
+    :param image_shape: (C, H, W) of the image inside a flat observation.
+    :param state_dim: length of the state after it (0: no state).
     """
 
-    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128, channels: int = 32):
-        if len(observation_space.shape) != 3:
-            raise ValueError(f"WeightImageCNN needs (C, H, W) observations, got shape {observation_space.shape}")
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128, channels: int = 32,
+                 image_shape: tuple[int, int, int] | None = None, state_dim: int = 0):
+        shape = observation_space.shape
+        if len(shape) == 3:
+            image_shape, state_dim = tuple(shape), 0
+        elif len(shape) != 1 or image_shape is None or int(np.prod(image_shape)) + state_dim != shape[0]:
+            raise ValueError(f"WeightImageCNN needs (C, H, W) observations, or flat ones of image_shape={image_shape} "
+                             f"and state_dim={state_dim}; got shape {shape}")
         super().__init__(observation_space, features_dim)
-        self.encoder = WeightImageEncoder(observation_space.shape[0], features_dim, channels)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.state_dim = int(state_dim)
+        self.encoder = WeightImageEncoder(self.image_shape[0], features_dim, channels)
+        if self.state_dim:
+            self.state_net = nn.Sequential(nn.Linear(self.state_dim, STATE_FEATURES), nn.ReLU())
+            self.joint = nn.Sequential(nn.Linear(features_dim + STATE_FEATURES, features_dim), nn.ReLU())
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.encoder(observations)
+        if not self.state_dim:
+            return self.encoder(observations)
+        n_image = int(np.prod(self.image_shape))
+        image = observations[:, :n_image].reshape(-1, *self.image_shape)
+        state = observations[:, n_image:]
+        return self.joint(torch.cat([self.encoder(image), self.state_net(state)], dim=1))
 
 
-def enn_policy_kwargs(features_dim: int = 128, channels: int = 32, **extra: object) -> dict:
-    """`policy_kwargs` that put `WeightImageCNN` under an SB3 policy (floats, so no /255 scaling)."""
+def enn_policy_kwargs(features_dim: int = 128, channels: int = 32, layout: ObservationLayout | None = None,
+                      **extra: object) -> dict:
+    """`policy_kwargs` that put `WeightImageCNN` under an SB3 policy (floats, so no /255 scaling); with the
+    env's observation `layout`, one that reads its training state too."""
+    kwargs: dict = {"features_dim": features_dim, "channels": channels}
+    if layout is not None and layout.is_dict:
+        kwargs |= {"image_shape": layout.image_shape, "state_dim": layout.state_dim}
     return {
         "features_extractor_class": WeightImageCNN,
-        "features_extractor_kwargs": {"features_dim": features_dim, "channels": channels},
+        "features_extractor_kwargs": kwargs,
         "normalize_images": False,
         **extra,
     }

@@ -26,6 +26,7 @@ from agents.report import atomic_write_text, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, build_model
 from agents.rl.evaluation import evaluate_against_references, summarize
+from agents.rl.tasks import task_named
 from agents.seeds import evaluation_seeds
 from gi_envs import make_sb3_vec_env
 from gi_envs.files import replacing
@@ -64,7 +65,7 @@ class EpisodeAccuracyCallback(BaseCallback):
 
 def make_training_env(env_kwargs: dict[str, Any], n_envs: int, seed: int, monitor_path: Path | None) -> StepTimer:
     """n_envs MLPs in the native vector env, behind SB3's API, a monitor and a step timer."""
-    venv = make_sb3_vec_env(n_envs, seed, **env_kwargs)
+    venv = make_sb3_vec_env(n_envs, seed, flatten_observation=True, **env_kwargs)
     monitor = VecMonitor(venv, filename=str(monitor_path) if monitor_path else None, info_keywords=MONITOR_KEYS)
     return StepTimer(monitor)
 
@@ -114,8 +115,9 @@ def train_agent(
             model.save(tmp)
         venv.close()
 
+        task = task_named(config.task)
         curves, settings = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes),
-                                                       config.algo)
+                                                       config.algo, task.tuning_episodes, task.oracle)
         evaluation = {name: summarize(c) for name, c in curves.items()}
         evaluation_doc = {
             "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation, "reference_settings": settings,

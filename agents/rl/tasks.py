@@ -1,0 +1,53 @@
+"""The tasks agents are trained and judged on: env arguments, agent settings and evaluation, one entry each.
+
+- ``default``: GradInstructor-v0 as registered, one training regime. A tuned learning rate is nearly all
+  there is to learn here (`docs/agents.md`); kept so that the earlier tables can be rerun.
+- ``randomized``: every MLP draws its own regime from the default `RegimeDistribution`
+  (``randomize_regime=True``): learning rate, init scale, weight decay, data share, batch size. No one
+  learning rate suits them all, and a controller that reads the MLP can beat the best one. The reward
+  is the change of validation accuracy and agents do not discount it (gamma 1), so an episode's return
+  is the accuracy it gains: the agents' objective, the references' tuning measure and the tables' final
+  validation accuracy agree. Judged on 64 unseen MLPs per seed beside the per-instance oracle.
+
+A task's env arguments sit under the user's (the user's win); its agent settings override each
+algorithm's shipped config where the algorithm takes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task.
+
+    :param name: what configs and the command line call it.
+    :param env_kwargs: GradInstructor-v0 arguments of the task.
+    :param agent_settings: constructor arguments every algorithm that takes them uses on this task.
+    :param eval_episodes: unseen MLPs per training seed on which agents and references are judged.
+    :param tuning_episodes: MLPs (of their own seeds) on which the best constant and the schedule are tuned.
+    :param oracle: judge beside the per-instance oracle too.
+    """
+
+    name: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_settings: dict[str, Any] = field(default_factory=dict)
+    eval_episodes: int = 10
+    tuning_episodes: int = 5
+    oracle: bool = False
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("default"),
+    Task("randomized", env_kwargs={"randomize_regime": True, "reward": "delta"}, agent_settings={"gamma": 1.0},
+         eval_episodes=64, tuning_episodes=64, oracle=True),
+)}
+
+
+def task_named(name: str) -> Task:
+    """The task `name`, or a ValueError naming the known ones."""
+    if name not in TASKS:
+        raise ValueError(f"task={name!r} is not known; expected one of {list(TASKS)}")
+    return TASKS[name]
