@@ -94,6 +94,8 @@ class OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from agents.enn.encoder import ENCODERS
+    from agents.enn.network import pretrained_names
     from agents.experiments.guide.registry import GUIDE_ROWS
     from agents.rl.algorithms import ALGORITHMS
     from agents.rl.tasks import TASKS
@@ -204,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = subcommand("fit-enn", "fit a supervised ENN on a zoo's fit runs (early-stopped on held-out fit runs)")
     fit.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
-    fit.add_argument("--encoder", choices=["stats", "image"], default="stats",
-                     help="stats: permutation-invariant weight statistics; image: the paper's weight-image CNN")
+    fit.add_argument("--encoder", choices=list(ENCODERS), default="stats",
+                     help="; ".join(f"{k.name}: {k.description}" for k in ENCODERS.values()))
     fit.add_argument("--target", choices=["current", "final"], default="current",
                      help="current: each snapshot's accuracy; final: the accuracy its run ends with")
     fit.add_argument("--resolution", type=fraction, default=0.15, help="image encoder: weight-image resolution")
@@ -224,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=seed_int, default=0, help="StatNN's random state")
     evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"),
                           help="folder for results.csv/md, scatter.png")
+
+    score = subcommand("score", "rank MLP checkpoints by the accuracy an ENN predicts for them")
+    score.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT",
+                       help="state_dicts or saved nn.Modules (.pt, .pth, .ckpt), or folders of them")
+    score.add_argument("--enn", default="digits-64-32-10",
+                       help="an ENN file, or a shipped one: " + ", ".join(pretrained_names()))
+    score.add_argument("--trust-pickles", action="store_true",
+                       help="unpickle modules of classes other than torch.nn's (runs code from the files)")
+    score.add_argument("--out", type=Path, default=Path("runs/score.csv"), help="the ranked table as CSV")
 
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=seed_int, default=0)
@@ -260,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
         "zoo": (commands.zoo, commands.ZooOptions),
         "fit-enn": (commands.fit_enn, commands.FitENNOptions),
         "evaluate-enn": (commands.evaluate_enn, commands.EvaluateENNOptions),
+        "score": (commands.score, commands.ScoreOptions),
         "quickstart": (commands.quickstart, commands.QuickstartOptions),
     }[args.command]
     command(options_from(args, options_class))

@@ -301,6 +301,34 @@ def evaluate_enn(options: EvaluateENNOptions) -> str:
 
 
 @dataclass(frozen=True)
+class ScoreOptions:
+    checkpoints: list[Path]
+    enn: str = "digits-64-32-10"
+    trust_pickles: bool = False
+    out: Path = Path("runs/score.csv")
+
+
+def score(options: ScoreOptions) -> str:
+    """Rank checkpoints by the accuracy an ENN (a file or a shipped one) predicts; print the table, write CSV.
+
+    :return: the Markdown table.
+    """
+    from agents.experiments.score import resolve_enn, score_checkpoints, write_scores
+
+    enn = resolve_enn(options.enn)
+    scores = score_checkpoints(enn, options.checkpoints, options.trust_pickles)
+    for line in scores.skipped:
+        print(f"skipped {line}")
+    table = write_scores(scores, options.out)
+    source = enn.metadata.get("source", {})
+    print(f"{len(scores.table)} checkpoint(s) ranked by the {enn.encoder_type} ENN {options.enn} "
+          f"({source.get('kind', 'file')}, made for {enn.mlp_spec.dataset} "
+          f"{'-'.join(map(str, enn.mlp_spec.layer_sizes))} MLPs); typical error = its mean absolute error on "
+          f"held-out zoo runs:\n\n{table}\n\nWritten: {options.out}")
+    return table
+
+
+@dataclass(frozen=True)
 class QuickstartOptions:
     seed: int = 0
     out: Path = Path("runs/quickstart")

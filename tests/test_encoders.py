@@ -146,15 +146,16 @@ def test_the_final_accuracy_target_is_what_each_run_ends_with(zoo: Zoo) -> None:
 
 def test_fit_enn_and_evaluate_enn_write_their_table_beside_statnn(zoo: Zoo, tmp_path: Path, capsys) -> None:
     zoo.save(tmp_path / "zoo.npz")
-    for encoder in ("stats", "image"):
-        main(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", encoder, "--epochs", "10",
-              "--out", str(tmp_path / f"{encoder}.pt")])
+    for encoder in ("stats", "image", "nfn"):
+        main(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", encoder, "--epochs", "3" if encoder == "nfn"
+              else "10", "--out", str(tmp_path / f"{encoder}.pt")])
         assert f"{encoder} ENN fitted on 32 runs" in capsys.readouterr().out
     assert ENN.load(tmp_path / "stats.pt").metadata["quality"]["kendall_tau"] > 0
     main(["evaluate-enn", "--zoo", str(tmp_path / "zoo.npz"), str(tmp_path / "stats.pt"), str(tmp_path / "image.pt"),
-          "--out", str(tmp_path / "ev")])
+          str(tmp_path / "nfn.pt"), "--out", str(tmp_path / "ev")])
     table = pd.read_csv(tmp_path / "ev" / "results.csv")
-    assert list(table.predictor) == ["StatNN (GBM on layer statistics)", "stats.pt", "image.pt"]
+    assert list(table.predictor) == ["StatNN (GBM on layer statistics)", "stats.pt", "image.pt", "nfn.pt"]
+    assert {"kendall_tau_sgd", "kendall_tau_momentum", "kendall_tau_adam"} <= set(table.columns)  # per optimizer
     assert (table.n == zoo.held_out.sum()).all() and table.kendall_tau.between(-1, 1).all()
     markdown = (tmp_path / "ev" / "results.md").read_text()
     assert "| stats.pt | stats |" in markdown and "| image.pt | image mean+rms @ 0.15 |" in markdown
@@ -164,7 +165,29 @@ def test_fit_enn_and_evaluate_enn_write_their_table_beside_statnn(zoo: Zoo, tmp_
     err = cli_error(["evaluate-enn", "--zoo", str(tmp_path / "zoo.npz"), str(tmp_path / "other.pt")], capsys)
     assert "other.pt: " in err and "was made for an MLP with weight shapes" in err
     assert "is a folder" in cli_error(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--out", str(tmp_path)], capsys)
-    assert "argument --encoder: invalid choice: 'nfn'" in cli_error(
-        ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "nfn"], capsys)
+    assert "argument --encoder: invalid choice: 'cnn'" in cli_error(
+        ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "cnn"], capsys)
     assert "needs an ENN that reads weight images" in cli_error(
         ["inspect", "--enn", str(tmp_path / "stats.pt"), "--out", str(tmp_path / "insp")], capsys)
+
+
+def test_the_nfn_encoder_is_invariant_to_permuting_hidden_units_and_reads_biases() -> None:
+    enn = untrained_value_enn(MLPSpec("digits", (32, 16)), "nfn")
+    generator = torch.Generator().manual_seed(0)
+    weights = [torch.randn(3, 32, 64, generator=generator), torch.randn(3, 16, 32, generator=generator),
+               torch.randn(3, 10, 16, generator=generator)]
+    biases = [torch.randn(3, 32, generator=generator), torch.randn(3, 16, generator=generator),
+              torch.randn(3, 10, generator=generator)]
+    first, second = torch.randperm(32, generator=generator), torch.randperm(16, generator=generator)
+    permuted = [weights[0][:, first], weights[1][:, second][:, :, first], weights[2][:, :, second]]
+    permuted_biases = [biases[0][:, first], biases[1][:, second], biases[2]]
+    with torch.no_grad():
+        plain = enn(enn.inputs_of(weights, biases))
+        torch.testing.assert_close(enn(enn.inputs_of(permuted, permuted_biases)), plain, atol=1e-5, rtol=1e-5)
+        inputs_swapped = [weights[0][:, :, torch.randperm(64, generator=generator)], *weights[1:]]
+        assert not torch.allclose(enn(enn.inputs_of(inputs_swapped, biases)), plain)  # inputs are not exchangeable
+        assert not torch.allclose(enn(enn.inputs_of(weights, [b + 1 for b in biases])), plain)  # biases count
+    with pytest.raises(ValueError, match="an ENN with an 'nfn' encoder reads biases too"):
+        enn.inputs_of(weights)
+    model = MLPSpec("digits", (32, 16)).sequential()
+    assert enn.predict([model, model.state_dict()]) == pytest.approx(enn.predict([model, model])[0], abs=1e-6)

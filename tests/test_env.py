@@ -230,3 +230,39 @@ def test_a_scale_action_that_diverges_ends_the_episode_without_nan() -> None:
         if terminated:
             break
     assert terminated and info["diverged"] and reward == 0.0
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize("action", [0.0, 0.5])
+def test_the_zero_action_is_the_plain_optimizer_and_a_uniform_action_its_scaled_learning_rate(
+        optimizer: str, action: float) -> None:
+    """In scale mode an action scales each block's update, for momentum and Adam as for SGD: the zero action is
+    the plain optimizer, a uniform action `a` the optimizer at learning rate lr * max_scale ** a."""
+    lr = {"momentum": 0.01, "adam": 2e-3}[optimizer]
+    env = gym.make(gi_envs.ENV_ID, optimizer=optimizer, lr=lr, weight_decay=1e-3, steps_per_action=5,
+                   episode_length=4)
+    _, info = env.reset(seed=3)
+    generator = torch.Generator().manual_seed(info["mlp_seed"])
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            bound = 1 / layer.in_features**0.5
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    scaled = lr * 16.0**action
+    reference = torch.optim.SGD(model.parameters(), lr=scaled, momentum=0.9, weight_decay=1e-3) \
+        if optimizer == "momentum" else torch.optim.AdamW(model.parameters(), lr=scaled, weight_decay=1e-3)
+    data = load_dataset("digits")
+    order, cursor = torch.randperm(len(data.train), generator=generator), 0
+    for _ in range(4):
+        env.step(np.full(env.action_space.shape, action, np.float32))
+        for _ in range(5):
+            if cursor + 32 > len(order):
+                order, cursor = torch.randperm(len(data.train), generator=generator), 0
+            idx = order[cursor : cursor + 32]
+            cursor += 32
+            reference.zero_grad()
+            F.cross_entropy(model(data.train.x[idx]), data.train.y[idx]).backward()
+            reference.step()
+    for mine, theirs in zip(env.unwrapped.task.mlp.parameters(), model.parameters()):
+        torch.testing.assert_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=2e-5)

@@ -1,6 +1,7 @@
 """The ENN bodies in plain PyTorch (no Stable-Baselines3 needed): what turns an MLP's weights into features.
 
-Two encoders, named in an ENN's metadata (``architecture.encoder.type``):
+Three encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
+(``architecture.encoder.type``):
 
 - ``image`` (`WeightImageEncoder`): the paper's representation, a small CNN over the downsampled
   weight image. It keeps the spatial grid of a tiny, wide image with padded 3x3 convolutions, pools
@@ -10,19 +11,21 @@ Two encoders, named in an ENN's metadata (``architecture.encoder.type``):
 - ``stats`` (`StatsEncoder`): permutation-invariant, differentiable per-layer statistics of the
   weight matrices (`weight_statistics`: moments, row and column norms, quantiles), standardized and
   fed to a small MLP. The differentiable cousin of StatNN (`agents.enn.statnn`).
+- ``nfn`` (`agents.enn.nfn_encoder.NFNEncoder`): the field's permutation-equivariant encoder over raw
+  weights and biases (PyPI `nfn`).
 
-Every architectural choice here is ours.
+Every architectural choice here is ours, but for the NFN's layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 POOLED_GRID = (4, 8)
-ENCODER_TYPES = ("image", "stats")
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 STATISTICS_PER_LAYER = 3 + 8 + len(QUANTILES)  # moments, row- and column-norm summaries, quantiles
 EXACT_SELECTION_LIMIT = 2**22  # float32 rank / (n - 1) * (n - 1) rounds back to the rank below this
@@ -136,13 +139,49 @@ class StatsEncoder(nn.Module):
         return self.mlp(z)
 
 
+@dataclass(frozen=True)
+class EncoderKind:
+    """One encoder: what it reads of an MLP, how to build it from metadata, and a new one's metadata.
+
+    :param reads: ``image`` (the weight image), ``weight statistics`` (`weight_statistics`) or ``weights and
+        biases`` (raw, packed by `agents.enn.nfn_encoder.pack`).
+    :param build: the module from its metadata (without ``type``).
+    :param new_spec: the metadata of a new encoder for MLPs of these (out, in) layer shapes and image channels.
+    """
+
+    name: str
+    reads: str
+    build: Callable[..., nn.Module]
+    new_spec: Callable[[Sequence[tuple[int, int]], int], dict]
+    description: str
+
+
+def _nfn(**spec: object) -> nn.Module:
+    from agents.enn.nfn_encoder import NFNEncoder
+
+    return NFNEncoder(**spec)  # type: ignore[arg-type]
+
+
+ENCODERS: dict[str, EncoderKind] = {kind.name: kind for kind in (
+    EncoderKind("image", "image", WeightImageEncoder,
+                lambda shapes, channels: {"in_channels": channels, "features_dim": 128, "channels": 32},
+                "the paper's weight-image CNN"),
+    EncoderKind("stats", "weight statistics", StatsEncoder,
+                lambda shapes, channels: {"in_features": STATISTICS_PER_LAYER * len(shapes), "features_dim": 64,
+                                          "hidden": 128},
+                "permutation-invariant weight statistics into an MLP"),
+    EncoderKind("nfn", "weights and biases", _nfn,
+                lambda shapes, channels: {"layer_shapes": [list(s) for s in shapes], "features_dim": 64},
+                "a permutation-equivariant neural functional (NFN-NP) over raw weights and biases"),
+)}
+ENCODER_TYPES = tuple(ENCODERS)
+
+
 def build_encoder(spec: dict) -> nn.Module:
-    """The encoder an ENN's metadata describes: ``{"type": "image" | "stats", ...its arguments}``
-    (no ``type``: ``image``, as in files written before there was a choice)."""
+    """The encoder an ENN's metadata describes: ``{"type": NAME, ...its arguments}`` (no ``type``: ``image``, as in
+    files written before there was a choice)."""
     spec = dict(spec)
     kind = spec.pop("type", "image")
-    if kind == "image":
-        return WeightImageEncoder(**spec)
-    if kind == "stats":
-        return StatsEncoder(**spec)
-    raise ValueError(f"unknown encoder type {kind!r} in ENN metadata; expected one of {list(ENCODER_TYPES)}")
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder type {kind!r} in ENN metadata; expected one of {list(ENCODERS)}")
+    return ENCODERS[kind].build(**spec)

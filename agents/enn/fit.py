@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.enn.encoder import ENCODER_TYPES, STATISTICS_PER_LAYER, StatsEncoder
+from agents.enn.encoder import ENCODERS
 from agents.enn.network import ENN, enn_metadata
 from agents.enn.zoo import Zoo
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -25,23 +25,18 @@ INPUT_CHUNK = 512  # MLPs per chunk when turning weights into encoder inputs
 
 
 def untrained_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec | None = None,
-                        source: dict | None = None, features_dim: int | None = None, hidden: int = 64) -> ENN:
+                        source: dict | None = None, hidden: int = 64) -> ENN:
     """An untrained ENN (encoder -> Linear -> tanh -> Linear) for MLPs of `mlp`.
 
-    :param encoder: ``image`` (the CNN over `image`, default the env's image) or ``stats``.
+    :param encoder: a name of `ENCODERS`; ``image`` reads `image` (default the env's image).
     """
-    if encoder not in ENCODER_TYPES:
-        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ENCODER_TYPES)}")
-    if encoder == "image":
-        image = image or ImageSpec()
-        features_dim = features_dim or 128
-        encoder_spec = {"type": "image", "in_channels": image.shape(mlp)[0], "features_dim": features_dim,
-                        "channels": 32}
-    else:
-        image = None
-        features_dim = features_dim or 64
-        encoder_spec = {"type": "stats", "in_features": STATISTICS_PER_LAYER * len(mlp.layer_shapes),
-                        "features_dim": features_dim, "hidden": 128}
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ENCODERS)}")
+    kind = ENCODERS[encoder]
+    image = (image or ImageSpec()) if kind.reads == "image" else None
+    channels = image.shape(mlp)[0] if image is not None else 0
+    encoder_spec = {"type": encoder, **kind.new_spec(mlp.layer_shapes, channels)}
+    features_dim = encoder_spec["features_dim"]
     architecture = {"kind": "value", "encoder": encoder_spec,
                     "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
                              {"type": "linear", "in": hidden, "out": 1}]}
@@ -49,9 +44,16 @@ def untrained_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec |
 
 
 @torch.no_grad()
-def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray]) -> torch.Tensor:
-    """`enn.inputs_of` for stacked NumPy weight matrices (each (M, out, in)), in chunks."""
-    parts = [enn.inputs_of([torch.from_numpy(np.ascontiguousarray(w[i : i + INPUT_CHUNK])).float() for w in weights])
+def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None = None
+                     ) -> torch.Tensor:
+    """`enn.inputs_of` for stacked NumPy weight matrices (each (M, out, in)) and biases (each (M, out)), in chunks."""
+
+    def chunk(arrays: Sequence[np.ndarray] | None, i: int) -> list[torch.Tensor] | None:
+        if arrays is None:
+            return None
+        return [torch.from_numpy(np.ascontiguousarray(a[i : i + INPUT_CHUNK])).float() for a in arrays]
+
+    parts = [enn.inputs_of(chunk(weights, i), chunk(biases, i) if enn.reads_biases else None)
              for i in range(0, len(weights[0]), INPUT_CHUNK)]
     return torch.cat(parts)
 
@@ -93,7 +95,7 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
     is_val = torch.from_numpy(np.isin(groups, held))
     y = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
     x_fit, y_fit, x_val, y_val = inputs[~is_val], y[~is_val], inputs[is_val], y[is_val]
-    if isinstance(enn.encoder, StatsEncoder):
+    if hasattr(enn.encoder, "standardize"):  # stats and nfn encoders centre and scale their inputs on the fit set
         enn.encoder.standardize(x_fit)
     optimizer = torch.optim.Adam(enn.parameters(), lr=settings.lr)
     best, best_epoch, best_state = float("inf"), -1, None
@@ -121,25 +123,29 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
 
 
 ZOO_FIT = FitSettings(epochs=200, batch_size=32, patience=30)  # chosen on the early-stopping loss of fit runs only
+# per encoder: the NFN's epochs cost ~50x the statistics encoder's, and it early-stops sooner at minibatches of 64
+ZOO_FITS = {"image": ZOO_FIT, "stats": ZOO_FIT, "nfn": FitSettings(epochs=200, batch_size=64, patience=15)}
 
 
 def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
                 epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
-    """A supervised ENN fitted to the zoo's fit runs only (`ZOO_FIT`): minibatches of 32, early-stopped on a
-    tenth of them (by run) after 30 epochs without improvement, at most `epochs`.
+    """A supervised ENN fitted to the zoo's fit runs only (`ZOO_FITS`: for ``image`` and ``stats`` minibatches of
+    32, early-stopped on a tenth of the fit runs after 30 epochs without improvement, at most `epochs`).
 
-    :param encoder: ``stats`` or ``image`` (with `image`, default the env's mean + rms image at 0.15).
+    :param encoder: a name of `ENCODERS` (``image`` reads `image`, default the env's mean + rms image at 0.15).
     :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
         run ends with: a trainability prior).
     """
     targets = zoo.targets(target)  # a bad target fails before any work
-    settings = replace(ZOO_FIT, epochs=epochs, seed=seed)
+    if encoder not in ZOO_FITS:
+        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ZOO_FITS)}")
+    settings = replace(ZOO_FITS[encoder], epochs=epochs, seed=seed)
     torch.manual_seed(seed)
     enn = untrained_value_enn(zoo.spec.mlp, encoder, image,
                               source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
                                       "zoo_runs": zoo.spec.runs})
     fit = ~zoo.held_out
-    inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights])
+    inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights], [b[fit] for b in zoo.biases])
     report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], settings, progress=progress)
     enn.metadata["source"].update(report, fit=asdict(settings))
     return enn

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.network import ENN, matrices_of
+from agents.enn.network import ENN, linear_layers, matrices_of
 from agents.report import write_curves
 from gi_envs.batched_mlp import BatchedMLP
 
@@ -70,11 +70,20 @@ class ENNGuidance:
         self.history: list[dict[str, float]] = []
         self._pending: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
-    def predicted(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The ENN's prediction for `weights`, differentiable in them only: the ENN's own parameters enter
-        as detached copies, so they collect no gradient and the caller's ENN is not changed."""
+    def predicted(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None = None
+                  ) -> torch.Tensor:
+        """The ENN's prediction for `weights` (and `biases`, which an ``nfn`` ENN reads), differentiable in them
+        only: the ENN's own parameters enter as detached copies, so they collect no gradient and the caller's
+        ENN is not changed."""
         frozen = {name: t.detach() for name, t in (*self.enn.named_parameters(), *self.enn.named_buffers())}
-        return torch.func.functional_call(self.enn, frozen, (self.enn.inputs_of(weights),))
+        return torch.func.functional_call(self.enn, frozen, (self.enn.inputs_of(weights, biases),))
+
+    def _biases(self, model: nn.Module | BatchedMLP) -> list[torch.Tensor] | None:
+        if not self.enn.reads_biases:
+            return None
+        if isinstance(model, BatchedMLP):
+            return list(model.biases)
+        return linear_layers(model, type(model).__name__, biases=True)[1]
 
     def current_weight(self) -> float:
         """The weight at this call, after the schedule."""
@@ -88,19 +97,22 @@ class ENNGuidance:
     def __call__(self, model: nn.Module | BatchedMLP) -> torch.Tensor:
         """The guidance loss term for `model`; differentiable in its weights."""
         weights = linear_weights(model)
-        term = -self.current_weight() * self.predicted(weights).sum()
+        term = -self.current_weight() * self.predicted(weights, self._biases(model)).sum()
         if self.record_every and self.calls % self.record_every == 0 and term.requires_grad:
             grads = torch.autograd.grad(term, weights, retain_graph=True)
             self._pending = (weights, [g.detach().clone() for g in grads])
         self.calls += 1
         return term
 
-    def weight_gradients(self, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def weight_gradients(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None = None
+                         ) -> list[torch.Tensor]:
         """The guidance term's gradient for each weight matrix, for trainers with their own backward
-        (such as `BatchedMLP.loss_and_gradients`): add it to the task gradient before the update."""
+        (such as `BatchedMLP.loss_and_gradients`): add it to the task gradient before the update. `biases` are
+        read (as constants) by an ENN whose encoder reads them."""
         leaves = [w.detach().requires_grad_(True) for w in weights]
+        fixed = None if biases is None else [b.detach() for b in biases]
         with torch.enable_grad():
-            term = -self.current_weight() * self.predicted(leaves).sum()
+            term = -self.current_weight() * self.predicted(leaves, fixed).sum()
             grads = torch.autograd.grad(term, leaves)
         self.calls += 1
         return [g.detach() for g in grads]

@@ -25,18 +25,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.encoder import build_encoder, weight_statistics
+from agents.enn.encoder import ENCODERS, build_encoder, weight_statistics
+from agents.enn.nfn_encoder import pack
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
 
 ENN_FORMAT = "grad-instructor-enn/1"
+PRETRAINED_PACKAGE = "agents.enn"  # shipped ENN files live in its pretrained/ folder (package data)
 ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU,
                      "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
 
@@ -98,11 +101,15 @@ class ENN(nn.Module):
         self.mlp_spec = MLPSpec.from_dict(self.metadata["target"])
         arch = self.metadata["architecture"]
         self.kind = arch["kind"]
-        self.encoder_type: str = arch["encoder"].get("type", "image")  # image or stats: what the ENN reads
+        self.encoder_type: str = arch["encoder"].get("type", "image")  # a name of ENCODERS: what the ENN reads
+        if self.encoder_type not in ENCODERS:
+            raise ValueError(f"unknown encoder type {self.encoder_type!r} in ENN metadata; expected one of "
+                             f"{list(ENCODERS)}")
+        self.reads = ENCODERS[self.encoder_type].reads
         image = self.metadata.get("image")
-        if self.encoder_type == "image" and image is None:
+        if self.reads == "image" and image is None:
             raise ValueError("an ENN with an image encoder needs the 'image' settings in its metadata")
-        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.encoder_type == "image" else None
+        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.reads == "image" else None
         self.encoder = build_encoder(arch["encoder"])
         if self.kind == "value":
             self.head = build_layers(arch["head"])
@@ -150,17 +157,34 @@ class ENN(nn.Module):
         """Raise a ValueError if an MLP's weight shapes differ from those this ENN was made for."""
         self.mlp_spec.check_shapes(layer_shapes, what="this ENN")
 
-    def inputs_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-        """What this ENN's encoder reads, after checking the shapes; differentiable in `weights`.
+    @property
+    def reads_biases(self) -> bool:
+        """Whether the encoder reads biases too (``nfn``): then every caller hands them over."""
+        return self.reads == "weights and biases"
+
+    def inputs_of(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None = None
+                  ) -> torch.Tensor:
+        """What this ENN's encoder reads, after checking the shapes; differentiable in `weights` (and `biases`).
 
         :param weights: the MLP's weight matrices, each (out, in), or (N, out, in) for N MLPs.
-        :return: (N, C, H, W) weight images for an ``image`` encoder, (N, F) statistics for ``stats``.
+        :param biases: its bias vectors, each (out,) or (N, out); read by an ``nfn`` encoder only (which needs them).
+        :return: (N, C, H, W) weight images for an ``image`` encoder, (N, F) statistics for ``stats``, (N, P)
+            packed weights and biases for ``nfn``.
         """
         self.check_shapes([w.shape[-2:] for w in weights])
         if weights[0].dim() == 2:
             weights = [w.unsqueeze(0) for w in weights]
-        if self.encoder_type == "stats":
+        if self.reads == "weight statistics":
             return weight_statistics(weights)
+        if self.reads == "weights and biases":
+            if biases is None:
+                raise ValueError(f"an ENN with an {self.encoder_type!r} encoder reads biases too; pass them beside the "
+                                 "weights")
+            biases = [b.unsqueeze(0) if b.dim() == 1 else b for b in biases]
+            expected = [shape[0] for shape in self.layer_shapes]
+            if [b.shape[-1] for b in biases] != expected:
+                raise ValueError(f"this ENN reads biases of sizes {expected}, got {[b.shape[-1] for b in biases]}")
+            return pack(weights, biases)
         return self.require_image("image_of").image(weights)
 
     def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -175,26 +199,41 @@ class ENN(nn.Module):
         :param models: a `BatchedMLP` (one prediction per model), or a list whose items are
             `nn.Module`s of any class whose `nn.Linear` layers are registered in forward order (an
             `nn.Sequential`, or a class with ``fc1``, ``fc2`` attributes), or their state_dicts
-            (the 2-D ``*.weight`` entries, in order).
+            (the 2-D ``*.weight`` entries, in order, and the ``*.bias`` entries beside them).
         """
         if isinstance(models, BatchedMLP):
-            weights = [w.detach() for w in models.weights]
+            weights, biases = [w.detach() for w in models.weights], [b.detach() for b in models.biases]
         else:
             if isinstance(models, (nn.Module, Mapping)):
                 raise TypeError("ENN.predict takes a list of models (or a BatchedMLP); wrap a single one: [model]")
-            per_model = [matrices_of(m, f"model {i}") for i, m in enumerate(models)]
+            per_model = [linear_layers(m, f"model {i}", biases=self.reads_biases) for i, m in enumerate(models)]
             if not per_model:
                 return np.zeros(0)
-            for i, matrices in enumerate(per_model):
+            for i, (matrices, _) in enumerate(per_model):
                 self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
-            weights = [torch.stack([m[layer].detach().float() for m in per_model])
-                       for layer in range(len(per_model[0]))]
-        return self(self.inputs_of(weights)).numpy().astype(np.float64)
+            weights = [torch.stack([m[0][layer].detach().float() for m in per_model])
+                       for layer in range(len(per_model[0][0]))]
+            biases = [torch.stack([m[1][layer].detach().float() for m in per_model])
+                      for layer in range(len(per_model[0][0]))] if self.reads_biases else None
+        return self(self.inputs_of(weights, biases)).numpy().astype(np.float64)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
         atomic_torch_save({"format": ENN_FORMAT, "metadata": json.dumps(self.metadata),
                            "state_dict": self.state_dict()}, path)
+
+    @classmethod
+    def pretrained(cls, name: str) -> ENN:
+        """A shipped ENN, fitted on a zoo of MLPs trained any way (`pretrained_names`): no fitting, no download.
+
+        ``ENN.pretrained("mnist-784-100-10")``; its metadata's ``published`` entry says which zoo and command
+        made it, its ``quality`` how it ranked that zoo's held-out runs.
+        """
+        names = pretrained_names()
+        if name not in names:
+            raise ValueError(f"no shipped ENN named {name!r}; the package ships {names}")
+        with resources.as_file(resources.files(PRETRAINED_PACKAGE) / "pretrained" / f"{name}.pt") as path:
+            return cls.load(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ENN:
@@ -208,6 +247,36 @@ class ENN(nn.Module):
             raise ValueError(f"{path} has the ENN format tag but a damaged body ({detail}); "
                              "write it again with ENN.save") from error
         return enn.eval()
+
+
+def pretrained_names() -> list[str]:
+    """The names of the ENNs the package ships (`ENN.pretrained`), DATASET-WIDTHS such as ``digits-64-32-10``."""
+    folder = resources.files(PRETRAINED_PACKAGE) / "pretrained"
+    return sorted(p.name[: -len(".pt")] for p in folder.iterdir() if p.name.endswith(".pt")) if folder.is_dir() else []
+
+
+def pretrained_name(mlp: MLPSpec) -> str:
+    """What a shipped ENN for MLPs of `mlp` is called."""
+    return f"{mlp.dataset}-{'-'.join(map(str, mlp.layer_sizes))}"
+
+
+def linear_layers(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the model", biases: bool = False
+                  ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """An MLP's weight matrices (`matrices_of`) and, with `biases`, its bias vectors (zeros for a layer without)."""
+    weights = matrices_of(model, what)
+    if not biases:
+        return weights, []
+    if isinstance(model, nn.Module):
+        found = [m.bias if m.bias is not None else torch.zeros(m.out_features)
+                 for m in model.modules() if isinstance(m, nn.Linear)]
+    else:
+        by_name = {str(k): t for k, t in model.items()}
+        found = []
+        for key, w in zip([k for k, t in model.items() if str(k).endswith("weight") and getattr(t, "dim", lambda: 0)()
+                           == 2], weights):
+            bias = by_name.get(str(key)[: -len("weight")] + "bias")
+            found.append(bias if bias is not None else torch.zeros(w.shape[0]))
+    return weights, found
 
 
 def matrices_of(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the model") -> list[torch.Tensor]:

@@ -39,6 +39,7 @@ class Snapshots:
     steps: np.ndarray  # (M,)
     episodes: np.ndarray  # (M,)
     weights: list[torch.Tensor] | None = None  # per layer (M, out, in), when collected with keep_weights
+    biases: list[torch.Tensor] | None = None  # per layer (M, out), likewise
 
     @property
     def stage(self) -> np.ndarray:
@@ -51,7 +52,7 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
     """Every stage of one episode per seed; the first `random_share` of the episodes use random
     actions (seeded), the rest plain SGD, so that the snapshots span more than one training path.
 
-    :param keep_weights: also keep every snapshot's weight matrices (for a ``stats`` ENN).
+    :param keep_weights: also keep every snapshot's weight matrices and biases (for an ENN that reads them).
     """
     env_kwargs = {**env_kwargs, "observation": ("weights",)}  # an ENN reads weights: the image alone
     envs = gym.make_vec(ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point",
@@ -63,6 +64,7 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
     n = len(seeds)
     images, accuracy, steps, episodes = [obs], [info["val_accuracy"]], [np.zeros(n, int)], [np.arange(n)]
     weights = [[w.detach().clone()] for w in mlp.weights] if keep_weights else None
+    biases = [[b.detach().clone()] for b in mlp.biases] if keep_weights else None
     alive = np.ones(n, dtype=bool)  # an episode leaves after its last step (truncation or divergence)
     for t in range(1, envs.unwrapped.config.episode_length + 1):
         actions = np.zeros(envs.action_space.shape, np.float32)
@@ -73,25 +75,27 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
         accuracy.append(info["val_accuracy"][idx])
         steps.append(np.full(len(idx), t))
         episodes.append(idx)
-        if weights is not None:
-            for store, w in zip(weights, mlp.weights):
+        if weights is not None and biases is not None:
+            for store, w in zip(weights + biases, mlp.weights + mlp.biases):
                 store.append(w.detach()[idx].clone())
         alive &= ~(terminated | truncated)
     envs.close()
     return Snapshots(torch.from_numpy(np.concatenate(images)), np.concatenate(accuracy),
                      np.concatenate(steps), np.concatenate(episodes),
-                     None if weights is None else [torch.cat(w) for w in weights])
+                     None if weights is None else [torch.cat(w) for w in weights],
+                     None if biases is None else [torch.cat(b) for b in biases])
 
 
 @torch.no_grad()
 def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.Tensor:
-    """What `enn` reads of every snapshot: its weight image, or its weights' statistics (``stats``)."""
-    if enn.encoder_type == "image":
+    """What `enn` reads of every snapshot: its weight image, or what its encoder makes of the weights."""
+    if enn.reads == "image":
         return snapshots.images
-    if snapshots.weights is None:
+    if snapshots.weights is None or snapshots.biases is None:
         raise ValueError(f"an ENN with a {enn.encoder_type!r} encoder reads weights: collect the snapshots with "
                          "keep_weights=True")
-    return torch.cat([enn.inputs_of([w[i : i + chunk] for w in snapshots.weights])
+    return torch.cat([enn.inputs_of([w[i : i + chunk] for w in snapshots.weights],
+                                    [b[i : i + chunk] for b in snapshots.biases])
                       for i in range(0, len(snapshots.accuracy), chunk)])
 
 
@@ -140,7 +144,7 @@ def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, floa
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
     """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
     on another; the report is also stored in `enn.metadata["quality"]`."""
-    keep = enn.encoder_type != "image"
+    keep = enn.reads != "image"
     fit = collect_snapshots(env_kwargs, calibration_seeds(episodes), keep_weights=keep)
     enn.set_calibration(*fit_calibration(enn_outputs(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
     held_out = collect_snapshots(env_kwargs, quality_seeds(episodes), keep_weights=keep)

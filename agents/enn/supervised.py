@@ -37,6 +37,8 @@ def episode_snapshots(env_kwargs: dict, env_steps: int, seed: int = 0, keep_weig
         episodes=np.concatenate([p.episodes + o for p, o in zip(parts, offsets)]),
         weights=[torch.cat([p.weights[layer] for p in parts]) for layer in range(len(parts[0].weights))]
         if keep_weights else None,
+        biases=[torch.cat([p.biases[layer] for p in parts]) for layer in range(len(parts[0].biases))]
+        if keep_weights else None,
     )
 
 

@@ -53,7 +53,7 @@ def encoder_label(enn: ENN) -> str:
 def enn_predictions(enn: ENN, zoo: Zoo, mask: np.ndarray) -> np.ndarray:
     """The ENN's calibrated predictions for the zoo's snapshots in `mask`."""
     enn.check_shapes(zoo.spec.mlp.layer_shapes)
-    return enn_outputs(enn, inputs_of_arrays(enn, [w[mask] for w in zoo.weights]))
+    return enn_outputs(enn, inputs_of_arrays(enn, [w[mask] for w in zoo.weights], [b[mask] for b in zoo.biases]))
 
 
 def statnn_predictions(zoo: Zoo, target: str, seed: int = 0) -> np.ndarray:

@@ -152,6 +152,9 @@ def load_agent_config(
         if key in accepted and (path is None or key not in raw):
             raw[key] = value
     overrides = dict(overrides or {})
+    if chosen.rollout_envs and "n_steps" in raw and overrides.get("n_envs") is None and path is None:
+        transitions = int(raw["n_envs"]) * int(raw["n_steps"])  # each update's size stays what it was
+        raw["n_envs"], raw["n_steps"] = chosen.rollout_envs, max(1, transitions // chosen.rollout_envs)
     env_overrides = overrides.pop("env_kwargs", None) or {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     raw["env_kwargs"] = {**chosen.env_kwargs, **(raw.get("env_kwargs") or {}), **env_overrides}

@@ -29,6 +29,10 @@ class Task:
     :param eval_episodes: unseen MLPs per training seed on which agents and references are judged.
     :param tuning_episodes: MLPs (of their own seeds) on which the best constant and the schedule are tuned.
     :param oracle: judge beside the per-instance oracle too.
+    :param rollout_envs: on-policy algorithms (those with ``n_steps``) collect each update's transitions from
+        this many MLPs side by side, ``n_steps`` shrunk to keep the update's size: fewer, larger policy calls
+        (1.2x the env steps per second of the shipped 8 on randomized digits, `bench/agent_speed.py`).
+        None keeps the shipped configs.
     """
 
     name: str
@@ -37,12 +41,13 @@ class Task:
     eval_episodes: int = 10
     tuning_episodes: int = 5
     oracle: bool = False
+    rollout_envs: int | None = None
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("default"),
     Task("randomized", env_kwargs={"randomize_regime": True, "reward": "delta"}, agent_settings={"gamma": 1.0},
-         eval_episodes=64, tuning_episodes=64, oracle=True),
+         eval_episodes=64, tuning_episodes=64, oracle=True, rollout_envs=32),
 )}
 
 

@@ -155,7 +155,7 @@ def ascend_enn(mlp: BatchedMLP, enn: ENN, steps: int, step_size: float) -> None:
     """An ENN-shaped init: `steps` steps of gradient ascent on the ENN's prediction, weights only."""
     guidance = ENNGuidance(enn, weight=1.0, record_every=0)
     for _ in range(steps):
-        for w, g in zip(mlp.weights, guidance.weight_gradients(mlp.weights)):
+        for w, g in zip(mlp.weights, guidance.weight_gradients(mlp.weights, mlp.biases)):
             w.sub_(g, alpha=step_size)
 
 
@@ -179,7 +179,7 @@ class ExtraTerms:
                 weight_grads[i] = weight_grads[i] + self.l1 * torch.sign(w.detach())
         if self.guidance is not None:
             if self.step % self.every == 0:
-                self._guidance_grads = self.guidance.weight_gradients(self.mlp.weights)
+                self._guidance_grads = self.guidance.weight_gradients(self.mlp.weights, self.mlp.biases)
                 if self.guidance.record_every and self.step % self.guidance.record_every < self.every:
                     self.guidance.record(self._guidance_grads, weight_grads)
             for i, extra in enumerate(self._guidance_grads):

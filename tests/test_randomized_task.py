@@ -1,0 +1,108 @@
+"""The randomized task: regime distributions from gym.make, observation parts, the oracle, export's refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import gi_envs
+from agents.rl.algorithms import load_agent_config
+from agents.rl.export import export_enn
+from agents.rl.references import BEST_CONSTANT, CONSTANT_GRID, ORACLE, constant_policy, reference_curves
+from agents.rl.rollout import rollout_curves
+from agents.rl.tasks import TASKS
+from agents.rl.training import train_agent
+from gi_envs.observation import CHANGE_SCALE, STATE_FIELDS
+
+FAST = {"steps_per_action": 2, "episode_length": 3}
+PARTS = [("weights", "weight_change"), ("weights", "training_state"), ("weights", "weight_change", "training_state")]
+
+
+@pytest.mark.parametrize("parts", PARTS, ids=["+change", "+state", "+change+state"])
+def test_each_observation_part_passes_both_checkers_and_shows_what_it_says(parts: tuple) -> None:
+    kwargs = {"observation": parts, "randomize_regime": True, **FAST}
+    gym_check_env(gi_envs.GradInstructorEnv(**kwargs), skip_render_check=True)
+    sb3_check_env(gi_envs.GradInstructorEnv(**kwargs), warn=False)
+    env = gym.make(gi_envs.ENV_ID, **kwargs)
+    obs, info = env.reset(seed=1)
+    image = obs["image"] if isinstance(obs, dict) else obs
+    assert image.shape == ((8 if "weight_change" in parts else 4), 5, 10)
+    action = np.full(env.action_space.shape, 0.5, np.float32)
+    before = [w.detach().clone() for w in env.unwrapped.task.mlp.weights]
+    obs, _, _, _, info = env.step(action)
+    if "weight_change" in parts:
+        assert np.abs(image[4:]).max() < 1e-3  # no change at reset (rms of zeros: its tiny epsilon)
+        after = env.unwrapped.task.mlp.weights
+        change = env.unwrapped.task.image_spec.image([a.detach() - b for a, b in zip(after, before)])[0]
+        shown = obs["image"] if isinstance(obs, dict) else obs
+        np.testing.assert_allclose(shown[4:], CHANGE_SCALE * change.numpy(), rtol=1e-5, atol=1e-5)
+    if "training_state" in parts:
+        state = dict(zip(STATE_FIELDS, obs["state"]))
+        assert state["progress"] == pytest.approx(1 / 3) and state["val_accuracy"] == pytest.approx(
+            info["val_accuracy"]) and state["log_train_loss"] == pytest.approx(np.log1p(info["train_loss"]))
+        np.testing.assert_allclose(obs["state"][len(STATE_FIELDS):], action)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3", "crossq", "ars", "recurrentppo"])
+def test_every_algorithm_family_trains_on_every_observation_part(algo: str, tmp_path: Path) -> None:
+    env_kwargs = {"observation": PARTS[-1], **FAST}
+    config = load_agent_config(algo, overrides={"n_timesteps": 96, "n_envs": 2, "env_kwargs": env_kwargs},
+                               task="randomized")
+    if "learning_starts" in config.hyperparams:
+        config.hyperparams["learning_starts"] = 16
+    result = train_agent(config, seed=0, out=tmp_path, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
+    assert np.isfinite(result.evaluation[algo]["final_val_accuracy"])
+    if algo != "ars":  # the features extractor reads the state: its own layer, then both meet
+        extractor = result.model.policy.actor.features_extractor if hasattr(result.model.policy, "actor") and \
+            result.model.policy.actor is not None else result.model.policy.features_extractor
+        assert extractor.state_dim == 5 + 32 and extractor.image_shape == (8, 5, 10)
+
+
+def test_a_critic_that_reads_more_than_weights_is_refused_as_an_enn(tmp_path: Path) -> None:
+    config = load_agent_config("ppo", overrides={"n_timesteps": 64, "n_envs": 2,
+                                                 "env_kwargs": {"observation": ["weights", "training_state"], **FAST}})
+    model = train_agent(config, seed=0, out=tmp_path, wandb_mode="disabled", eval_episodes=1, progress_bar=False).model
+    with pytest.raises(ValueError, match=r"reads \['training_state'\] besides the weight image, so its value is no "
+                                         r"function of an MLP's weights alone"):
+        export_enn(model, "ppo", config.env_kwargs)
+
+
+def test_the_oracle_keeps_each_mlps_best_constant_on_the_evaluation_mlps_never_the_test_split() -> None:
+    env_kwargs = {"randomize_regime": True, **FAST}
+    seeds = [11, 12, 13, 14]
+    curves, settings = reference_curves(env_kwargs, seeds, tuning_episodes=3, oracle=True)
+    runs = {a: rollout_curves(env_kwargs, constant_policy(a), seeds) for a in CONSTANT_GRID}
+    finals = np.stack([runs[a].final_val_accuracy for a in CONSTANT_GRID])
+    np.testing.assert_array_equal(curves[ORACLE].final_val_accuracy, finals.max(axis=0))  # the same MLPs, by seed
+    best = finals.argmax(axis=0)
+    tests = np.stack([runs[a].test_accuracy for a in CONSTANT_GRID])
+    np.testing.assert_array_equal(curves[ORACLE].test_accuracy, tests[best, np.arange(4)])  # chosen on validation
+    assert (curves[ORACLE].final_val_accuracy >= curves[BEST_CONSTANT].final_val_accuracy).all()
+    assert "sees the outcome" in settings[ORACLE]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"lr_range": [0.5, 0.01]}, r"randomize_regime: lr_range=\(0.5, 0.01\) is not allowed"),
+    ({"init_scale_range": [0.0, 1.0]}, r"init_scale_range=\(0.0, 1.0\) is not allowed"),
+    ({"batch_sizes": [4096]}, r"batch_sizes=\(4096,\) holds \[4096\], larger than the training split"),
+    ({"lr": 0.1}, r"unknown regime distribution field\(s\) \['lr'\]"),
+    ("narrow", r"randomize_regime='narrow' is not allowed; expected True or False, a distribution's name"),
+])
+def test_the_distribution_argument_rejects_bad_ranges_naming_them(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        gi_envs.GradInstructorEnv(randomize_regime=value)
+
+
+def test_a_distribution_set_from_gym_make_draws_every_mlps_regime_and_reset_reports_it() -> None:
+    env = gym.make(gi_envs.ENV_ID, randomize_regime={"lr_range": [0.01, 0.02], "optimizers": ["adam"],
+                                                     "batch_sizes": [64]}, **FAST)
+    regimes = [env.reset(seed=s)[1] for s in range(6)]
+    assert all(r["optimizer"] == "adam" and r["batch_size"] == 64 for r in regimes)
+    assert all(0.01 * 0.02 <= r["lr"] <= 0.02 * 0.02 for r in regimes)  # Adam's share of the SGD range
+    assert len({r["lr"] for r in regimes}) == 6
+    assert TASKS["randomized"].env_kwargs["randomize_regime"] is True
