@@ -35,7 +35,8 @@ VARIANTS = {  # name -> (config overrides, env overrides)
 }
 
 
-def time_variant(task: str, timesteps: int, config_overrides: dict, env_overrides: dict, seed: int) -> tuple[float, float]:
+def time_variant(task: str, timesteps: int, config_overrides: dict, env_overrides: dict,
+                 seed: int) -> tuple[float, float]:
     """(env steps per second, share of the time inside env.step) of one PPO training run."""
     config = load_agent_config("ppo", overrides={"n_timesteps": timesteps, "env_kwargs": env_overrides,
                                                  "n_envs": config_overrides.get("n_envs")}, task=task)

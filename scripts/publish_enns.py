@@ -60,8 +60,9 @@ def main() -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     for name in args.names:
         scores = publish(name, args.runs, args.steps, args.encoder, args.seed, command)
-        print(f"{name}: {args.encoder} ENN on a zoo of {args.runs} runs; held-out Kendall tau {scores['kendall_tau']:.3f}, "
-              f"MAE {100 * scores['mae']:.1f} points; written {FOLDER / (name + '.pt')}", flush=True)
+        print(f"{name}: {args.encoder} ENN on a zoo of {args.runs} runs; held-out Kendall tau "
+              f"{scores['kendall_tau']:.3f}, MAE {100 * scores['mae']:.1f} points; written {FOLDER / (name + '.pt')}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ def score_checkpoints(enn: ENN, paths: Sequence[Path], trust_pickles: bool = Fal
 def write_scores(scores: Scores, out: Path) -> str:
     """The ranked table as Markdown (returned) and CSV (written to `out`)."""
     atomic_write_text(out, scores.table.to_csv(index=False))
-    plus_minus = "—" if np.isnan(scores.table.uncertainty.iloc[0]) else f"± {100 * scores.table.uncertainty.iloc[0]:.1f}"
+    error = scores.table.uncertainty.iloc[0]
+    plus_minus = "—" if np.isnan(error) else f"± {100 * error:.1f}"
     rows = [[r.rank, r.checkpoint, f"{100 * r.predicted_accuracy:.1f}", plus_minus]
             for r in scores.table.itertuples()]
     return markdown_table(["rank", "checkpoint", "predicted val accuracy (%)", "typical error (points)"], rows)
