@@ -77,11 +77,14 @@ def test_guidance_overhead_benchmark_prints_its_table() -> None:
     assert "guided every 10th step" in out
 
 
-def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs() -> None:
-    out = run_script("bench/enn_encoders.py", "--datasets", "digits", "--runs", "12", "--steps", "40", "--epochs", "3")
+def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs(tmp_path) -> None:
+    out = run_script("bench/enn_encoders.py", "--datasets", "digits", "--runs", "16", "--sizes", "10", "16", "--steps",
+                     "40", "--epochs", "2", "--out", str(tmp_path))
     for predictor in ("StatNN (GBM on per-layer statistics)", "image CNN, paper's image (mean, 0.15)",
-                      "image CNN, mean + rms (0.15)", "statistics encoder (stats)"):
-        assert f"| digits 64-32-10, 2 held-out runs (14 snapshots) | {predictor}" in out
+                      "image CNN, mean + rms (0.15)", "statistics encoder (stats)", "NFN (nfn)",
+                      "mean of StatNN and the statistics ENN"):
+        assert f"| digits 64-32-10, 3 held-out runs | {predictor} |" in out
+    assert "tau at 10 runs" in out and (tmp_path / "tau_vs_zoo_size_digits.png").stat().st_size > 1000
 
 
 def test_engine_overhead_benchmark_prints_its_table() -> None:

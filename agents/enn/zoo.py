@@ -117,6 +117,14 @@ class Zoo:
     def __len__(self) -> int:
         return len(self.run)
 
+    def select_runs(self, runs: np.ndarray) -> Zoo:
+        """The same zoo holding only the snapshots of `runs` (run indices and the split unchanged): nested fit sets
+        for a curve of ranking quality against zoo size."""
+        keep = np.isin(self.run, runs)
+        return Zoo(self.spec, [w[keep] for w in self.weights], [b[keep] for b in self.biases], self.val_accuracy[keep],
+                   self.test_accuracy[keep], self.stage[keep], self.run[keep], self.regimes, self.seeds,
+                   self.held_out_runs)
+
     def regime(self, run: int) -> Regime:
         """The regime run `run` trained with."""
         return Regime(**{k: v[run].item() for k, v in self.regimes.items()})
