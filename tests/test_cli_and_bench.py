@@ -93,3 +93,13 @@ def test_engine_overhead_benchmark_prints_its_table() -> None:
         assert f"| {engine} |" in out
     assert "| ray engine, " in out and "cells at a time |" in out
     assert "Ray cluster start" in out
+
+
+def test_headroom_benchmark_prints_the_oracle_beside_the_best_constant() -> None:
+    out = run_script("bench/headroom.py", "--datasets", "digits", "--episodes", "3", "--tuning-episodes", "2")
+    assert "| digits, randomized | 3 |" in out and "per-instance oracle" in out
+
+
+def test_agent_speed_benchmark_prints_steps_per_second() -> None:
+    out = run_script("bench/agent_speed.py", "--timesteps", "256", "--variants", "shipped", "32 envs, n_steps 16")
+    assert "| shipped |" in out and "| 32 envs, n_steps 16 |" in out and "time in env.step" in out
