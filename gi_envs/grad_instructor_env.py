@@ -22,13 +22,15 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     """
     ## Description
 
-    Each episode trains one freshly initialised MLP classifier with minibatch SGD. At every step
-    the agent sees a low-resolution image of the MLP's weights and chooses a coarse, per-layer
-    action on the gradient; the env runs `steps_per_action` minibatch SGD steps with it and pays
-    the MLP's held-out (validation) accuracy. The zero action is exactly plain SGD in every
-    action mode, so "did the agent help?" always has a free baseline; in `scale` mode a uniform
-    action is plain SGD at another learning rate, so a tuned learning rate is the real bar. The
-    idea comes from Grad-Instructor (arXiv 2406.10559); every design choice here is ours.
+    Each episode trains one freshly initialised MLP classifier with its regime's optimizer (plain SGD
+    by default; SGD with momentum or AdamW on request). At every step the agent sees a low-resolution
+    image of the MLP's weights and chooses a coarse, per-layer action on its updates; the env runs
+    `steps_per_action` minibatches with it and pays the MLP's held-out (validation) accuracy. The
+    zero action is exactly the plain optimizer in every action mode, so "did the agent help?" always
+    has a free baseline; in `scale` mode a uniform action is the optimizer at another learning rate,
+    so a tuned learning rate is the real bar. The idea comes from Grad-Instructor (arXiv 2406.10559);
+    every design choice here is ours. The MLPs train in the one training core,
+    `gi_envs.training.Training`, which the zoo, the guide and `inspect` share.
 
     ## Action Space
 
@@ -36,12 +38,13 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     a coarse `action_grid` = (gh, gw) grid, row-major, flattened layer after layer. Each grid is
     upsampled (nearest neighbour) to its matrix's shape, so one cell covers one block of weights.
 
-    - `action_mode="scale"` (default): the gradient of every weight in a block is multiplied by
-      `max_scale ** a`, from 1/`max_scale` to `max_scale`: per-block learning rates, the lever the
-      paper's "adjusts gradient magnitudes according to the training stage" describes. A bias gets
-      the geometric mean of the multipliers along its row (its output unit's weights), so a
-      uniform action `a` is exactly SGD at learning rate `lr * max_scale ** a`, and
-      `action_grid=(1, 1)` is per-layer learning-rate control.
+    - `action_mode="scale"` (default): the update of every weight in a block (for SGD, its gradient
+      times the learning rate) is multiplied by `max_scale ** a`, from 1/`max_scale` to `max_scale`:
+      per-block learning rates, for momentum and Adam as for SGD, the lever the paper's "adjusts
+      gradient magnitudes according to the training stage" describes. A bias gets the geometric
+      mean of the multipliers along its row (its output unit's weights), so a uniform action `a` is
+      exactly the optimizer at learning rate `lr * max_scale ** a`, and `action_grid=(1, 1)` is
+      per-layer learning-rate control.
     - `action_mode="perturb"`: `a` times `perturbation_scale` times the RMS of the layer's current
       minibatch gradient is added to each weight's gradient; biases get their plain gradient.
 
@@ -66,6 +69,13 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     channel is multiplied by sqrt(fan_in) (about 0.58 everywhere at init). NaN or inf weights (a
     diverged MLP) are mapped into the bounds, so the observation is always finite.
 
+    `observation` adds what a practitioner looks at too (`gi_envs.observation`): ``weight_change``,
+    the image of the weights' change since the last step (x20, zero at reset) as as many channels
+    again, where each block's rms is its step size; ``training_state``, a vector of the episode's
+    progress, the validation accuracy now and a step before, the log of 1 + the training loss now
+    and a step before, and the last action. With ``training_state`` the observation is
+    `Dict({"image": Box(...), "state": Box(-1000, 1000, (5 + action_dim,))})`.
+
     ## Rewards
 
     `reward="accuracy"` (default): validation accuracy in [0, 1] after the step, on the first
@@ -75,14 +85,20 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Starting State
 
-    `reset(seed=...)` draws a new MLP (init `default` or `he`) and a new data order, both from the
-    env's seeded generator: the same seed gives the same trajectory for the same actions.
+    `reset(seed=...)` draws a new MLP's seed from the env's seeded generator, and the MLP (init
+    `default` or `he`, times `init_scale`), its share of the training data and its data order from
+    that seed: the same seed gives the same trajectory for the same actions. `reset(options={"mlp_seed":
+    s})` replays the MLP of seed `s` (a zoo run's, say).
 
-    With `randomize_regime=True` every fresh MLP also draws its own training regime, so that an
-    agent (and its critic) meets MLPs as diverse as a zoo's (`grad-instructor zoo`): a learning rate
-    `lr` times a log-uniform factor in [0.1, 10], and an init scale uniform in [0.25, 2] that
-    multiplies the initial weight matrices. The zoo also varies weight decay, data share and batch
-    size; the env keeps those fixed. The reset's `info` then holds `lr` and `init_scale`.
+    The MLP trains with the regime of `lr`, `batch_size`, `optimizer`, `weight_decay`, `init_scale` and
+    `data_share`, or, with `randomize_regime`, with its own regime drawn from its seed by a
+    `gi_envs.RegimeDistribution`: ``True`` is the default distribution, the zoo's too (`grad-instructor
+    zoo`), so that an agent and its critic meet MLPs as diverse as a zoo's: learning rate log-uniform
+    in [0.005, 0.5] (SGD's; momentum x0.1, Adam x0.02), init scale uniform in [0.25, 2], weight decay
+    log-uniform in [1e-5, 1e-2] for half the MLPs, data share uniform in [0.1, 1], batch size 16, 32,
+    64 or 128. A name of `gi_envs.REGIME_DISTRIBUTIONS` (``any-optimizer``, ``wide-lr``) or a mapping
+    of the distribution's fields (over the default) choose another. The reset's `info` then holds the
+    drawn regime: `lr`, `batch_size`, `init_scale`, `weight_decay`, `data_share`, `optimizer`.
 
     ## Episode End
 
@@ -109,20 +125,27 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     | `action_mode`        | `"scale"`           | `scale` (per-block gradient multipliers) or `perturb` (additive) |
     | `max_scale`          | `16.0`              | `scale` mode: action 1 multiplies a step by this, -1 divides; > 1 |
     | `action_grid`        | `(4, 4)`            | (rows, cols) of the coarse action grid of every layer         |
-    | `steps_per_action`   | `10`                | SGD minibatches per env step                                  |
+    | `steps_per_action`   | `10`                | minibatches per env step                                      |
     | `batch_size`         | `32`                | samples per minibatch                                         |
-    | `lr`                 | `0.05`              | SGD learning rate (the zero action's)                         |
+    | `lr`                 | `0.05`              | the optimizer's learning rate (the zero action's)             |
+    | `optimizer`          | `"sgd"`             | `sgd`, `momentum` (0.9) or `adam` (AdamW): `gi_envs.OPTIMIZERS` |
+    | `weight_decay`       | `0.0`               | L2 (SGD, momentum) or decoupled (Adam) weight decay           |
+    | `init_scale`         | `1.0`               | multiplies the initial weight matrices                        |
+    | `data_share`         | `1.0`               | share of the training split the MLP sees, in (0, 1]           |
     | `perturbation_scale` | `1.0`               | `perturb` mode: action 1 adds this many gradient-RMS          |
     | `episode_length`     | `20`                | env steps per episode                                         |
     | `reward`             | `"accuracy"`        | `accuracy` or `delta`                                         |
     | `eval_samples`       | `512`               | validation samples behind the reward; 0 means the whole split |
     | `data_dir`           | `None`              | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`      |
-    | `randomize_regime`   | `False`             | each fresh MLP draws its own learning rate and init scale     |
+    | `randomize_regime`   | `False`             | each fresh MLP draws its own regime: `True`, a distribution's name or fields |
+    | `observation`        | `("weights",)`      | parts shown: `weights`, then `weight_change`, `training_state` |
 
     ```python
     import gymnasium as gym, gi_envs
     env = gym.make("GradInstructor-v0", dataset="mnist", hidden_sizes=(100,), episode_length=50)
     env = gym.make("GradInstructor-v0", action_mode="perturb", image_stats=("mean",))   # the v0 defaults before
+    env = gym.make("GradInstructor-v0", randomize_regime=True, observation=("weights", "training_state"))
+    env = gym.make("GradInstructor-v0", optimizer="adam", lr=1e-3, randomize_regime={"lr_range": [0.001, 1.0]})
     ```
 
     A bad value raises `ValueError` naming the argument and what is allowed.
@@ -136,6 +159,10 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
+    * v0, 2026-12: one training core and one regime for the env and the zoo: `optimizer`,
+      `weight_decay`, `init_scale`, `data_share`; `randomize_regime` draws whole regimes (the zoo's
+      distribution, and any other) and reports them at reset; `observation` parts; the reset option
+      `mlp_seed`. The defaults train exactly as before (checked bit for bit against the code before the change).
     * v0, 2026-11-25: `randomize_regime` (off by default: nothing changes unless it is set).
     * v0, 2026-11: `action_mode="scale"` (per-block learning rates, `max_scale` 16) and
       `image_stats=("mean", "rms")` became the defaults, after the benchmark showed agents beating
