@@ -42,18 +42,18 @@ class EnvConfig:
     max_scale: float = 16.0
     action_grid: tuple[int, int] = (4, 4)
     steps_per_action: int = 10
-    batch_size: int = 32
-    lr: float = 0.05
+    batch_size: int = Regime.batch_size  # the fixed regime's fields default to `Regime`'s
+    lr: float = Regime.lr
     perturbation_scale: float = 1.0
     episode_length: int = 20
     reward: str = "accuracy"
     eval_samples: int = 512
     data_dir: str | None = None
     image_stats: tuple[str, ...] = ("mean", "rms")
-    optimizer: str = "sgd"
-    weight_decay: float = 0.0
-    init_scale: float = 1.0
-    data_share: float = 1.0
+    optimizer: str = Regime.optimizer
+    weight_decay: float = Regime.weight_decay
+    init_scale: float = Regime.init_scale
+    data_share: float = Regime.data_share
     randomize_regime: bool | str | Mapping[str, Any] | RegimeDistribution = False
     observation: tuple[str, ...] = ("weights",)
 

@@ -17,6 +17,20 @@ from gi_envs.datasets import load_dataset
 FAST = {"steps_per_action": 2, "episode_length": 3}
 
 
+def reference_sequential(generator: torch.Generator, init_scale: float = 1.0) -> nn.Sequential:
+    """A 64-32-10 `nn.Sequential` drawn from `generator` as the env draws its MLP (PyTorch's init, layer by layer:
+    weight, then bias), its weight matrices times `init_scale`."""
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            bound = 1 / layer.in_features**0.5
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+        for layer in (model[0], model[2]):
+            layer.weight *= init_scale
+    return model
+
+
 @pytest.mark.parametrize("action_mode", ["scale", "perturb"])
 @pytest.mark.parametrize("dataset", ["digits", "mnist"])
 def test_env_passes_gymnasium_and_sb3_checkers(dataset: str, action_mode: str, data_dir) -> None:
@@ -55,14 +69,7 @@ def test_zero_action_is_plain_sgd_and_a_uniform_scale_action_is_sgd_at_the_scale
 
     # An independent plain loop: nn.Linear layers, torch.optim.SGD, shuffled epochs of the MLP's share, drop_last.
     generator = torch.Generator().manual_seed(info["mlp_seed"])
-    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    with torch.no_grad():
-        for layer in (model[0], model[2]):
-            bound = 1 / layer.in_features**0.5
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
-        for layer in (model[0], model[2]):
-            layer.weight *= regime.init_scale
+    model = reference_sequential(generator, regime.init_scale)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=regime.weight_decay)
     data = load_dataset("digits")
     n = len(data.train)
@@ -243,12 +250,7 @@ def test_the_zero_action_is_the_plain_optimizer_and_a_uniform_action_its_scaled_
                    episode_length=4)
     _, info = env.reset(seed=3)
     generator = torch.Generator().manual_seed(info["mlp_seed"])
-    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    with torch.no_grad():
-        for layer in (model[0], model[2]):
-            bound = 1 / layer.in_features**0.5
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
+    model = reference_sequential(generator)
     scaled = lr * 16.0**action
     reference = torch.optim.SGD(model.parameters(), lr=scaled, momentum=0.9, weight_decay=1e-3) \
         if optimizer == "momentum" else torch.optim.AdamW(model.parameters(), lr=scaled, weight_decay=1e-3)
