@@ -63,10 +63,12 @@ def time_batched(data, hidden, guidance: ENNGuidance | None, every: int, steps: 
 
 def time_enn_alone(mlp_spec: MLPSpec, guidance: ENNGuidance, steps: int) -> float:
     """The ENN's forward and backward pass for one MLP's weights: what a guided step adds."""
-    weights = [layer.weight.detach() for layer in mlp_spec.sequential() if isinstance(layer, torch.nn.Linear)]
+    linears = [layer for layer in mlp_spec.sequential() if isinstance(layer, torch.nn.Linear)]
+    weights = [layer.weight.detach() for layer in linears]
+    biases = [layer.bias.detach() for layer in linears] if guidance.enn.reads_biases else None
     start = time.perf_counter()
     for _ in range(steps):
-        guidance.weight_gradients(weights)
+        guidance.weight_gradients(weights, biases)
     return (time.perf_counter() - start) / steps
 
 

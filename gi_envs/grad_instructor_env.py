@@ -137,7 +137,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     | `reward`             | `"accuracy"`        | `accuracy` or `delta`                                         |
     | `eval_samples`       | `512`               | validation samples behind the reward; 0 means the whole split |
     | `data_dir`           | `None`              | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`      |
-    | `randomize_regime`   | `False`             | each fresh MLP draws its own regime: `True`, a distribution's name or fields |
+    | `randomize_regime`   | `False`             | own regime per MLP: `True`, a distribution's name or fields |
     | `observation`        | `("weights",)`      | parts shown: `weights`, then `weight_change`, `training_state` |
 
     ```python

@@ -120,7 +120,9 @@ def run_benchmark(
         failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
         table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
         header = f"#### {dataset}, task `{task}`: {eval_episodes} unseen MLPs per seed"
-        tables.append(f"{header}\n\n{table}\n\n{reference_settings_line(results)}")
+        measure = {"return": "mean episode return", "final_val_accuracy": "mean final validation accuracy"}[
+            task_named(task).tune_on]
+        tables.append(f"{header}\n\n{table}\n\n{reference_settings_line(results, measure)}")
         verdicts.append(f"{dataset}: {verdict}")
         frames.append(results)
     results = pd.concat(frames, ignore_index=True)
@@ -196,14 +198,14 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
             and (run_dir / "model.zip").is_file())
 
 
-def reference_settings_line(results: pd.DataFrame) -> str:
+def reference_settings_line(results: pd.DataFrame, measure: str = "mean episode return") -> str:
     """What the tuned references chose, on their own tuning seeds (the same for every cell of a data set)."""
     if "setting" not in results:
         return ""
     chosen = results.dropna(subset=["setting"]).groupby("policy").setting.first()
     chosen = chosen[chosen != ""]
     tuned = chosen.drop(ORACLE, errors="ignore")
-    line = ("Tuned on separate seeds by mean episode return: " + "; ".join(f"{p}: {s}" for p, s in tuned.items())
+    line = (f"Tuned on separate seeds by {measure}: " + "; ".join(f"{p}: {s}" for p, s in tuned.items())
             + ".") if len(tuned) else ""
     if ORACLE in chosen:
         line += f" The {ORACLE} is no policy: {chosen[ORACLE]}, on the very MLPs of the table."

@@ -33,14 +33,14 @@ def agent_policy(model: BaseAlgorithm) -> PolicyMaker:
 
 def evaluate_against_references(
     model: BaseAlgorithm | None, env_kwargs: dict, seeds: list[int], agent_name: str = "agent",
-    tuning_episodes: int = TUNING_EPISODES, oracle: bool = False,
+    tuning_episodes: int = TUNING_EPISODES, oracle: bool = False, tune_on: str = "return",
 ) -> tuple[dict[str, RolloutCurves], dict[str, str]]:
     """Curves of the agent (if given) and of every reference policy on the same fresh MLPs (with `oracle`, the
     per-instance oracle too), and the settings the tuned references chose (`agents.rl.references`)."""
     results: dict[str, RolloutCurves] = {}
     if model is not None:
         results[agent_name] = rollout_curves(env_kwargs, agent_policy(model), seeds)
-    references, settings = reference_curves(env_kwargs, seeds, tuning_episodes, oracle)
+    references, settings = reference_curves(env_kwargs, seeds, tuning_episodes, oracle, tune_on)
     return {**results, **references}, settings
 
 

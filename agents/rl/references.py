@@ -11,10 +11,9 @@
   bounds any controller that picks one learning rate per MLP and keeps it, and every table labels it
   an oracle.
 
-The two tuned references pick their setting by the mean episode return on their own tuning seeds
-(`agents.seeds.reference_tuning_seeds`), never on the test split and never on the evaluation MLPs.
-With ``reward: delta`` the return is the accuracy an episode gains, so they are tuned on final
-validation accuracy, the tables' measure.
+The two tuned references pick their setting by the mean episode return (or, as a task asks, the mean
+final validation accuracy) on their own tuning seeds (`agents.seeds.reference_tuning_seeds`), never
+on the test split and never on the evaluation MLPs.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ CONSTANT_GRID = tuple(float(a) for a in np.linspace(-1.0, 1.0, 9))  # multiplier
 WARMUP_GRID = (0.0, 0.2)  # share of the episode spent warming up
 DECAY_TO = 0.1  # the schedule ends at this share of its peak multiplier
 TUNING_EPISODES = 5
+TUNING_MEASURES = ("return", "final_val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def schedule_policy(schedule: Schedule) -> PolicyMaker:
 
 @dataclass(frozen=True)
 class TunedReferences:
-    """The settings the tuned references chose, and the tuning return of every candidate."""
+    """The settings the tuned references chose, and the tuning measure of every candidate."""
 
     constant: float
     schedule: Schedule
@@ -87,19 +87,23 @@ class TunedReferences:
                 SCHEDULE: str(self.schedule)}
 
 
-def tune_references(env_kwargs: dict, episodes: int = TUNING_EPISODES) -> TunedReferences:
-    """Choose the best constant and the best schedule on `episodes` tuning seeds (cached per env arguments)."""
-    return _tune(json.dumps(env_kwargs, sort_keys=True, default=str), episodes)
+def tune_references(env_kwargs: dict, episodes: int = TUNING_EPISODES, measure: str = "return") -> TunedReferences:
+    """Choose the best constant and the best schedule on `episodes` tuning seeds by the mean of `measure`
+    (``return`` or ``final_val_accuracy``); cached per env arguments."""
+    if measure not in TUNING_MEASURES:
+        raise ValueError(f"measure={measure!r} is not known; expected one of {list(TUNING_MEASURES)}")
+    return _tune(json.dumps(env_kwargs, sort_keys=True, default=str), episodes, measure)
 
 
 @functools.lru_cache(maxsize=16)
-def _tune(env_kwargs_json: str, episodes: int) -> TunedReferences:
+def _tune(env_kwargs_json: str, episodes: int, measure: str) -> TunedReferences:
     env_kwargs = json.loads(env_kwargs_json)
     config = EnvConfig.from_kwargs(**env_kwargs)
     seeds = reference_tuning_seeds(episodes)
 
     def mean_return(maker: PolicyMaker) -> float:
-        return float(rollout_curves(env_kwargs, maker, seeds).returns.mean())
+        curves = rollout_curves(env_kwargs, maker, seeds)
+        return float((curves.returns if measure == "return" else curves.final_val_accuracy).mean())
 
     constant_returns = {a: mean_return(constant_policy(a)) for a in CONSTANT_GRID}
     schedules = [Schedule(peak, warmup, config.max_scale, config.episode_length)
@@ -125,10 +129,10 @@ def per_instance_oracle(constant_runs: dict[float, RolloutCurves]) -> tuple[Roll
 
 
 def reference_curves(env_kwargs: dict, seeds: Sequence[int], tuning_episodes: int = TUNING_EPISODES,
-                     oracle: bool = False) -> tuple[dict[str, RolloutCurves], dict[str, str]]:
+                     oracle: bool = False, tune_on: str = "return") -> tuple[dict[str, RolloutCurves], dict[str, str]]:
     """Every reference policy on the MLPs of `seeds` (with `oracle`, the per-instance oracle on the same MLPs
-    too), and the settings the tuned ones chose."""
-    tuned = tune_references(env_kwargs, tuning_episodes)
+    too), and the settings the tuned ones chose (on `tune_on`)."""
+    tuned = tune_references(env_kwargs, tuning_episodes, tune_on)
     seeds = list(seeds)
     curves = {ZERO: rollout_curves(env_kwargs, zero_policy, seeds),
               RANDOM: rollout_curves(env_kwargs, random_policy, seeds)}

@@ -117,7 +117,7 @@ def train_agent(
 
         task = task_named(config.task)
         curves, settings = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes),
-                                                       config.algo, task.tuning_episodes, task.oracle)
+                                                       config.algo, task.tuning_episodes, task.oracle, task.tune_on)
         evaluation = {name: summarize(c) for name, c in curves.items()}
         evaluation_doc = {
             "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation, "reference_settings": settings,
