@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="unseen MLPs per seed for the final evaluation (default: the task's, 10 or 64)")
 
     rollout = subcommand("rollout", "roll out the zero-action (plain SGD) and random policies")
-    rollout.add_argument("--env-kwargs", type=env_kwargs_arg, default={}, help="GradInstructor-v0 keyword arguments")
+    rollout.add_argument("--task", choices=list(TASKS), default="default",
+                         help="whose env arguments and references (the randomized task adds the per-instance oracle)")
+    rollout.add_argument("--env-kwargs", type=env_kwargs_arg, default={},
+                         help="GradInstructor-v0 keyword arguments (over the task's)")
     rollout.add_argument("--episodes", type=positive_int, default=5, help="episodes (fresh MLPs) per policy")
     rollout.add_argument("--seed", type=seed_int, default=0, help="episode e uses seed + e")
     rollout.add_argument("--out", type=Path, default=Path("runs/rollout"), help="folder for curves.csv/png")
@@ -158,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--attempts", type=positive_int, default=2,
                        help="tries per cell before it is recorded as failed")
     agent_training(bench)
+
+    again_eval = subcommand("reevaluate", "judge a finished benchmark's agents on another env (out of distribution)")
+    again_eval.add_argument("--benchmark", type=Path, required=True, help="a benchmark's --out folder")
+    again_eval.add_argument("--env-kwargs", type=env_kwargs_arg, required=True,
+                            help="changes to each cell's env, e.g. \"{randomize_regime: wide-lr}\"")
+    again_eval.add_argument("--eval-episodes", type=positive_int, default=None,
+                            help="unseen MLPs per seed (default: as many as the benchmark used)")
+    again_eval.add_argument("--out", type=Path, default=Path("runs/reevaluate"))
+    again_resume = again_eval.add_mutually_exclusive_group()
+    again_resume.add_argument("--resume", action="store_true", help="keep cells already judged in --out")
+    again_resume.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
+    again_eval.add_argument("--engine", choices=["local", "ray"], default="local")
+    again_eval.add_argument("--cpus-per-cell", type=positive_int, default=1)
 
     export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
     export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")
@@ -254,9 +270,11 @@ def run(args: argparse.Namespace) -> int:
     from agents import commands
     from agents.experiments.engine import EngineOptions
 
-    if args.command == "benchmark":
+    if args.command in ("benchmark", "reevaluate"):
         engine = options_from(args, EngineOptions)
-        failed = commands.benchmark(options_from(args, commands.BenchmarkOptions, engine=engine))
+        command, options_class = {"benchmark": (commands.benchmark, commands.BenchmarkOptions),
+                                  "reevaluate": (commands.reevaluate, commands.ReevaluateOptions)}[args.command]
+        failed = command(options_from(args, options_class, engine=engine))
         if failed:
             print(f"{PROG}: error: {failed} cell(s) failed (their failed.json says why); "
                   f"rerun with --resume to try them again", file=sys.stderr)

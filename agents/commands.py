@@ -30,26 +30,30 @@ from gi_envs.task import EnvConfig
 @dataclass(frozen=True)
 class RolloutOptions:
     env_kwargs: dict = field(default_factory=dict)
+    task: str = "default"
     episodes: int = 5
     seed: int = 0
     out: Path = Path("runs/rollout")
 
 
 def rollout(options: RolloutOptions) -> dict[str, np.ndarray]:
-    """Roll out the reference policies (zero action, random actions, best constant, schedule) on fresh MLPs;
-    print and save their curves."""
-    config = EnvConfig.from_kwargs(**options.env_kwargs)  # fail on a bad argument before any work
+    """Roll out the reference policies (zero action, random actions, best constant, schedule, and the task's
+    per-instance oracle) on fresh MLPs; print and save their curves."""
+    task = task_named(options.task)
+    env_kwargs = {**task.env_kwargs, **options.env_kwargs}
+    config = EnvConfig.from_kwargs(**env_kwargs)  # fail on a bad argument before any work
     if options.episodes < 1:
         raise parameter_error(ValueError, "{episodes} must be at least 1", episodes=options.episodes)
     seeds = list(range(options.seed, options.seed + options.episodes))
     start = time.perf_counter()
-    results, settings = evaluate_against_references(None, options.env_kwargs, seeds)
+    results, settings = evaluate_against_references(None, env_kwargs, seeds, tuning_episodes=task.tuning_episodes,
+                                                    oracle=task.oracle, tune_on=task.tune_on)
     elapsed = time.perf_counter() - start
 
     names = list(results)
     curves = {name: r.val_accuracy for name, r in results.items()}
     rows = [[t, *(mean_std(curves[n][:, t]) for n in names)] for t in range(config.episode_length + 1)]
-    print(f"GradInstructor-v0 on {config.dataset}: validation accuracy (%) per env step, "
+    print(f"GradInstructor-v0 on {config.dataset}, task {options.task}: validation accuracy (%) per env step, "
           f"mean ± std over {options.episodes} MLPs (seeds {seeds[0]}..{seeds[-1]})")
     print(markdown_table(["step", *names], rows))
     final = [[n, settings.get(n, "—"), mean_std(r.val_accuracy[:, -1]), mean_std(r.test_accuracy),
@@ -129,6 +133,30 @@ def benchmark(options: BenchmarkOptions) -> int:
           f"{len(outcome.failed)} failed; {time.perf_counter() - start:.0f} s in all ({options.engine.engine} "
           f"engine). Written: {options.out}/results.csv, results.md, learning_curves_*.png")
     return len(outcome.failed)
+
+
+@dataclass(frozen=True)
+class ReevaluateOptions:
+    benchmark: Path
+    env_kwargs: dict = field(default_factory=dict)
+    eval_episodes: int | None = None
+    out: Path = Path("runs/reevaluate")
+    engine: EngineOptions = field(default_factory=EngineOptions)
+
+
+def reevaluate(options: ReevaluateOptions) -> int:
+    """Judge a finished benchmark's agents on their env changed by `env_kwargs`; print the tables.
+
+    :return: how many cells failed.
+    """
+    from agents.experiments.reevaluate import reevaluate_benchmark
+
+    start = time.perf_counter()
+    result = reevaluate_benchmark(options.benchmark, options.out, options.env_kwargs, options.eval_episodes,
+                                  options.engine)
+    print(f"\n{result.table}\n\n{result.verdict}\n\nThe agents of {options.benchmark}, judged with env changes "
+          f"{options.env_kwargs}; {time.perf_counter() - start:.0f} s. Written: {options.out}/results.csv, results.md")
+    return len(result.outcome.failed)
 
 
 @dataclass(frozen=True)
@@ -335,31 +363,51 @@ class QuickstartOptions:
     wandb_mode: str = "offline"
 
 
+QUICKSTART = {"task": "randomized", "timesteps": 20_000, "eval_episodes": 32, "rollout_episodes": 16, "zoo_runs": 400}
+
+
 def quickstart(options: QuickstartOptions) -> None:
-    """The whole pipeline on the embedded default (digits), in a few minutes on two cores:
-    the reference policies, PPO against them, its critic exported as an ENN, the paper's
-    comparison with that ENN guiding plain SGD (beside the RMSGD and LFP baselines), and a
-    Grad-CAM heatmap of the ENN over one of the comparison's BP-trained MLPs."""
+    """The whole pipeline on the embedded default (digits), in under ten minutes on two cores: the randomized
+    task's references and per-instance oracle, PPO on it (3 seeds) against them, its critic exported as an ENN
+    and set against a supervised ENN of the same env steps on a zoo's held-out runs, the paper's comparison
+    with the critic guiding plain SGD (beside the RMSGD and LFP baselines), and a Grad-CAM heatmap of it over
+    one of the comparison's BP-trained MLPs.
+
+    The agent reads the weight image alone (``observation: [weights]``), so that its critic is a function of
+    the weights and can be an ENN (docs/enn.md)."""
     import yaml
 
+    from agents.enn.supervised import supervised_control
     from agents.experiments.baselines import runnable_rows
     from agents.experiments.guide import mlps_path
+    from agents.rl.export import load_agent
 
-    seed, out, wandb_mode = options.seed, options.out, options.wandb_mode
+    seed, out, wandb_mode, task = options.seed, options.out, options.wandb_mode, QUICKSTART["task"]
     digits = load_yaml(default_config("paper_digits.yaml").read_text(), "paper_digits.yaml")
     rows, skipped = runnable_rows(digits["rows"])  # a broken optional baseline is skipped, not fatal minutes later
     for line in skipped:
         print(line)
-    rollout(RolloutOptions(episodes=5, seed=seed, out=out / "rollout"))
+    rollout(RolloutOptions(task=task, episodes=QUICKSTART["rollout_episodes"], seed=seed, out=out / "rollout"))
     print()
-    seeds = [seed, seed + 1, seed + 2]
     bench = out / "benchmark"
-    benchmark(BenchmarkOptions(["ppo"], seeds, out=bench, wandb_mode=wandb_mode, engine=EngineOptions(overwrite=True)))
+    benchmark(BenchmarkOptions(["ppo"], [seed, seed + 1, seed + 2], out=bench, task=task,
+                               env_kwargs={"observation": ["weights"]}, timesteps=QUICKSTART["timesteps"],
+                               eval_episodes=QUICKSTART["eval_episodes"], wandb_mode=wandb_mode,
+                               engine=EngineOptions(overwrite=True)))
     print()
-    enn_path = out / "enn.pt"
-    export(ExportOptions(cell_folder(bench, "digits", "ppo", seed) / "model.zip", enn_path, episodes=32))
+    model_path = cell_folder(bench, "digits", "ppo", seed) / "model.zip"
+    critic = out / "enn.pt"
+    export(ExportOptions(model_path, critic, episodes=32))
     print()
-    paper = {**digits["settings"]["paper"], "enn": {"path": str(enn_path)},
+    model, _, env_kwargs = load_agent(model_path)
+    print(f"fitting the supervised control on {model.num_timesteps} env steps of the same env, and a zoo of "
+          f"{QUICKSTART['zoo_runs']} runs to judge both on")
+    supervised_control(env_kwargs, int(model.num_timesteps), seed).save(out / "supervised_enn.pt")
+    zoo(ZooOptions(runs=QUICKSTART["zoo_runs"], seed=seed, out=out / "zoo.npz"))
+    evaluate_enn(EvaluateENNOptions([critic, out / "supervised_enn.pt"], out / "zoo.npz", seed=seed,
+                                    out=out / "evaluate-enn"))
+    print()
+    paper = {**digits["settings"]["paper"], "enn": {"path": str(critic)},
              "note": "the ENN is the PPO critic exported above"}
     config_path = out / "guide.yaml"
     atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": rows,
@@ -367,4 +415,4 @@ def quickstart(options: QuickstartOptions) -> None:
                                                   sort_keys=False))
     guide_out = guide(GuideOptions(config_path, out / "guide", wandb_mode=wandb_mode))
     print()
-    inspect(InspectOptions(enn_path, mlps_path(guide_out, "paper", "bp"), out=out / "inspect", wandb_mode=wandb_mode))
+    inspect(InspectOptions(critic, mlps_path(guide_out, "paper", "bp"), out=out / "inspect", wandb_mode=wandb_mode))

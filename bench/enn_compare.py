@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.enn.fit import FitSettings
 from agents.enn.quality import calibrate, collect_snapshots, quality_by_stage
-from agents.enn.supervised import episode_snapshots, fit_supervised_enn
+from agents.enn.supervised import supervised_control
 from agents.report import atomic_write_text, markdown_table
 from agents.rl.export import export_enn, load_agent
 from agents.seeds import quality_seeds
@@ -43,8 +42,7 @@ def main() -> None:
         budget = int(model.num_timesteps)
         key = (repr(sorted(env_kwargs.items())), budget)
         if key not in supervised_done:  # one supervised control per env and budget
-            supervised_done[key] = fit_supervised_enn(env_kwargs, episode_snapshots(env_kwargs, budget),
-                                                          FitSettings(epochs=args.epochs))
+            supervised_done[key] = supervised_control(env_kwargs, budget, epochs=args.epochs)
             candidates["supervised ENN (same env steps)"] = supervised_done[key]
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)

@@ -106,3 +106,33 @@ def test_a_distribution_set_from_gym_make_draws_every_mlps_regime_and_reset_repo
     assert all(0.01 * 0.02 <= r["lr"] <= 0.02 * 0.02 for r in regimes)  # Adam's share of the SGD range
     assert len({r["lr"] for r in regimes}) == 6
     assert TASKS["randomized"].env_kwargs["randomize_regime"] is True
+
+
+def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out_of_distribution(
+        tmp_path: Path, capsys) -> None:
+    import json
+
+    import pandas as pd
+
+    from train_agents import main
+
+    bench, shifted = tmp_path / "bench", tmp_path / "wide"
+    main(["benchmark", "--task", "randomized", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--n-envs", "2",
+          "--eval-episodes", "3", "--env-kwargs", "{episode_length: 3, steps_per_action: 2}",
+          "--wandb-mode", "disabled", "--out", str(bench)])
+    table = (bench / "results.md").read_text()
+    assert "task `randomized`: 3 unseen MLPs per seed" in table and "| per-instance oracle |" in table
+    assert "gap closed" in table and "mean final validation accuracy" in table
+    main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}",
+          "--out", str(shifted)])
+    assert "The agents of" in capsys.readouterr().out
+    record = json.loads((shifted / "digits" / "ppo" / "seed0" / "eval.json").read_text())
+    assert record["reevaluated_with"] == {"randomize_regime": "wide-lr"} and record["env_kwargs"]["episode_length"] == 3
+    before = json.loads((bench / "digits" / "ppo" / "seed0" / "eval.json").read_text())
+    assert record["eval_seeds"] == before["eval_seeds"] and record["policies"] != before["policies"]
+    results = pd.read_csv(shifted / "results.csv")
+    assert set(results.policy) >= {"ppo", "best constant", "per-instance oracle"}
+    written = (shifted / "digits" / "ppo" / "seed0" / "eval.json").stat().st_mtime_ns
+    main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}", "--out",
+          str(shifted), "--resume"])  # every cell kept: nothing evaluated again
+    assert (shifted / "digits" / "ppo" / "seed0" / "eval.json").stat().st_mtime_ns == written

@@ -42,6 +42,13 @@ def episode_snapshots(env_kwargs: dict, env_steps: int, seed: int = 0, keep_weig
     )
 
 
+def supervised_control(env_kwargs: dict, env_steps: int, seed: int = 0, epochs: int = 30) -> ENN:
+    """The supervised ENN an RL critic is measured against: the critic's network shape (image encoder), fitted on
+    snapshots of as many env steps of the same env as the agent trained for."""
+    return fit_supervised_enn(env_kwargs, episode_snapshots(env_kwargs, env_steps, seed), FitSettings(epochs=epochs,
+                                                                                                      seed=seed))
+
+
 def untrained_supervised_enn(env_kwargs: dict, encoder: str = "image") -> ENN:
     """An untrained value-shaped ENN for the MLPs of `env_kwargs`, reading their image (or statistics)."""
     config = EnvConfig.from_kwargs(**env_kwargs)

@@ -108,6 +108,29 @@ def run_benchmark(
     outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
                          options=options)
     failed = {cell.key for cell in outcome.failed}
+    results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes)
+
+    run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
+                             config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
+                                     "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
+                                     "task": task,
+                                     "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
+    try:
+        filled = results.fillna({c: 0.0 if pd.api.types.is_numeric_dtype(results[c]) else "" for c in results.columns})
+        tracking.log_table(run, "results", filled)
+        for dataset, png in pngs.items():
+            tracking.log_image(run, f"learning_curves_{dataset}", png)
+        run.summary["verdict"] = verdict
+        run.summary["failed_cells"] = [str(cell) for cell in outcome.failed]
+    finally:
+        run.finish()
+    return BenchmarkResult(results, table, verdict, outcome)
+
+
+def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Sequence[int], failed: set[tuple],
+             task: str, eval_episodes: int) -> tuple[pd.DataFrame, str, str, dict[str, Path]]:
+    """The tables of a benchmark's finished cells in `out` (results.csv, results.md and one learning-curve PNG
+    per data set, written there): the results, the Markdown, the verdict and the PNGs."""
     frames, tables, verdicts, pngs = [], [], [], {}
     for dataset in datasets:
         results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
@@ -129,22 +152,7 @@ def run_benchmark(
     table, verdict = "\n\n".join(tables), "\n".join(verdicts)
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "results.md", f"{table}\n\n{verdict}\n")
-
-    run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
-                             config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
-                                     "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
-                                     "task": task,
-                                     "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
-    try:
-        filled = results.fillna({c: 0.0 if pd.api.types.is_numeric_dtype(results[c]) else "" for c in results.columns})
-        tracking.log_table(run, "results", filled)
-        for dataset, png in pngs.items():
-            tracking.log_image(run, f"learning_curves_{dataset}", png)
-        run.summary["verdict"] = verdict
-        run.summary["failed_cells"] = [str(cell) for cell in outcome.failed]
-    finally:
-        run.finish()
-    return BenchmarkResult(results, table, verdict, outcome)
+    return results, table, verdict, pngs
 
 
 def cell_path(dataset: str, algo: str, seed: int) -> str:
@@ -168,6 +176,8 @@ def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequen
             if (dataset, algo, seed) in failed:
                 continue
             run_dir = cell_folder(out, dataset, algo, seed)
+            if not (run_dir / "eval.json").is_file():  # not run (yet): the cells column counts what is there
+                continue
             cell = json.loads((run_dir / "eval.json").read_text())
             wall = cell["train_wall_seconds"]
             timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
