@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import gi_envs
-from agents.rl.algorithms import load_agent_config
+from agents.rl.algorithms import ALGORITHMS, load_agent_config
 from agents.rl.export import export_enn
 from agents.rl.references import BEST_CONSTANT, CONSTANT_GRID, ORACLE, constant_policy, reference_curves
 from agents.rl.rollout import rollout_curves
@@ -48,19 +48,21 @@ def test_each_observation_part_passes_both_checkers_and_shows_what_it_says(parts
         np.testing.assert_allclose(obs["state"][len(STATE_FIELDS):], action)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "sac", "td3", "crossq", "ars", "recurrentppo"])
-def test_every_algorithm_family_trains_on_every_observation_part(algo: str, tmp_path: Path) -> None:
-    env_kwargs = {"observation": PARTS[-1], **FAST}
+@pytest.mark.parametrize(("algo", "parts"), [(algo, PARTS[-1]) for algo in ALGORITHMS]
+                         + [(algo, PARTS[0]) for algo in ("ppo", "sac", "recurrentppo")])
+def test_every_algorithm_trains_on_every_observation_part(algo: str, parts: tuple, tmp_path: Path) -> None:
+    env_kwargs = {"observation": parts, **FAST}
     config = load_agent_config(algo, overrides={"n_timesteps": 96, "n_envs": 2, "env_kwargs": env_kwargs},
                                task="randomized")
     if "learning_starts" in config.hyperparams:
         config.hyperparams["learning_starts"] = 16
     result = train_agent(config, seed=0, out=tmp_path, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
     assert np.isfinite(result.evaluation[algo]["final_val_accuracy"])
-    if algo != "ars":  # the features extractor reads the state: its own layer, then both meet
+    if algo != "ars":  # the features extractor reads the image channels and the state: its own layer, then both meet
         extractor = result.model.policy.actor.features_extractor if hasattr(result.model.policy, "actor") and \
             result.model.policy.actor is not None else result.model.policy.features_extractor
-        assert extractor.state_dim == 5 + 32 and extractor.image_shape == (8, 5, 10)
+        assert extractor.image_shape == (8, 5, 10)
+        assert extractor.state_dim == (5 + 32 if "training_state" in parts else 0)
 
 
 def test_a_critic_that_reads_more_than_weights_is_refused_as_an_enn(tmp_path: Path) -> None:
