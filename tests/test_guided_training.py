@@ -33,6 +33,7 @@ def test_short_guide_run_on_digits_writes_its_table(tmp_path: Path) -> None:
     for row in PAPER_ROWS:
         assert f"| {GUIDE_ROWS[row].label} |" in report
     assert "Welch p vs BP" in report and "Kendall tau" in report
+    assert "| image encoder, supervised on env episodes |" in report  # the ENN column says what each row's ENN is
     assert "Guidance weight" in report and "chosen on validation accuracy (%) of seeds [1000, 1001, 1002]:" in report
     assert " 0.5: " in report and " 2: " in report  # every weight of the grid was tried
     for png in ["test_accuracy.png", "guidance_ratio_tiny.png", "weight_norms_tiny_layer0.png"]:
