@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="keep cells already finished in --out (same config); retry failed ones; clear scratch")
     again.add_argument("--overwrite", action="store_true", help="delete what --out holds, then run the whole matrix")
+    again.add_argument("--tables-only", action="store_true",
+                       help="train nothing: rebuild the tables from the cells finished in --out (a matrix in parts)")
     bench.add_argument("--datasets", nargs="+", default=None,
                        help="data sets of the matrix (default: --env-kwargs' dataset, else digits)")
     bench.add_argument("--engine", choices=["local", "ray"], default="local",

@@ -124,6 +124,10 @@ def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out
           "--wandb-mode", "disabled", "--out", str(bench)])
     table = (bench / "results.md").read_text()
     assert "task `randomized`: 3 unseen MLPs per seed" in table and "| per-instance oracle |" in table
+    main(["benchmark", "--task", "randomized", "--algos", "ppo", "a2c", "--seeds", "0", "1", "--eval-episodes", "3",
+          "--env-kwargs", "{episode_length: 3, steps_per_action: 2}", "--wandb-mode", "disabled", "--tables-only",
+          "--out", str(bench)])  # cells not run are counted, not trained
+    assert "| ppo | 1/2 |" in (bench / "results.md").read_text() and not (bench / "digits" / "a2c").exists()
     assert "gap closed" in table and "mean final validation accuracy" in table
     main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}",
           "--out", str(shifted)])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from agents.errors import parameter_error
 from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
@@ -67,6 +68,7 @@ def run_benchmark(
     wandb_mode: str = "offline",
     options: EngineOptions | None = None,
     task: str = "default",
+    tables_only: bool = False,
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
@@ -83,6 +85,8 @@ def run_benchmark(
         config and evaluation seeds is kept instead of trained again.
     :param task: the task (`agents.rl.tasks`): its env arguments, agent settings, references.
     :param eval_episodes: unseen MLPs per seed (default: the task's).
+    :param tables_only: train nothing; rebuild the tables from the cells finished in `out` (a matrix run in
+        parts, some algorithms on fewer seeds: the cells column says how many each has).
     """
     options = options or EngineOptions()
     eval_episodes = eval_episodes or task_named(task).eval_episodes
@@ -105,8 +109,13 @@ def run_benchmark(
         dataset, algo, seed = cell.key
         return finished(folder, configs[dataset, algo], seed, eval_episodes)
 
-    outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
-                         options=options)
+    if tables_only:
+        if not out.is_dir():
+            raise parameter_error(FileNotFoundError, "{out} holds no benchmark to tabulate", out=out)
+        outcome = MatrixOutcome(kept=[c for c in cells if is_finished(c, out / c.path)])
+    else:
+        outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
+                             options=options)
     failed = {cell.key for cell in outcome.failed}
     results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes)
 
