@@ -2,14 +2,16 @@
 command's options object (`agents.commands`) and shows errors in terms of the flags a user typed.
 
     grad-instructor quickstart                      # the main job on the embedded default (digits)
-    grad-instructor rollout --env-kwargs "{dataset: mnist, hidden_sizes: [100]}"
-    grad-instructor train --algo ppo --timesteps 30000 --seed 0
-    grad-instructor benchmark --algos ppo sac --seeds 0 1 2 3 4 --timesteps 20000
+    grad-instructor rollout --task randomized --episodes 16
+    grad-instructor train --algo ppo --task randomized --timesteps 60000 --seed 0
+    grad-instructor benchmark --task randomized --algos ppo sac --seeds 0 1 2 3 4 --timesteps 60000
+    grad-instructor reevaluate --benchmark runs/benchmark --env-kwargs "{randomize_regime: wide-lr}"
     grad-instructor export --model runs/ppo-seed0/model.zip --out enn.pt
     grad-instructor guide --config paper_mnist.yaml
     grad-instructor zoo --dataset digits --runs 400 --out zoo.npz
     grad-instructor fit-enn --zoo zoo.npz --encoder stats --out enn_stats.pt
     grad-instructor evaluate-enn --zoo zoo.npz enn_stats.pt enn.pt
+    grad-instructor score runs/my-checkpoints/ --enn mnist-784-100-10
     grad-instructor inspect --enn runs/guide-paper_digits/enn_paper.pt --mlp runs/guide-paper_digits/mlps/paper_bp.pt
 """
 
