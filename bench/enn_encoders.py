@@ -16,6 +16,7 @@ ENN's predictions. Each is fitted on nested subsets of the fit runs, for a curve
     GI_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/enn_encoders.py --datasets digits --runs 3200 \\
         --sizes 400 800 1600 3200 --out runs/enn-encoders-digits
     python bench/enn_encoders.py --datasets digits --runs 100 --sizes 50 100 --out /tmp/small
+    python bench/enn_encoders.py --merge runs/enn-encoders-digits runs/enn-encoders-digits-nfn --out runs/enn-all
 """
 
 from __future__ import annotations
@@ -74,6 +75,48 @@ def score_row(what: str, predictor: str, size: int, zoo: Zoo, predicted: np.ndar
                                                      zoo.optimizer[held])}
 
 
+def write_report(frame: pd.DataFrame, intro: str, out: Path) -> None:
+    """`results.md` (each predictor at its largest zoo, then tau against zoo size) and a curve per data set."""
+    out.mkdir(parents=True, exist_ok=True)
+    optimizers = sorted(c.removeprefix("kendall_tau_") for c in frame.columns
+                        if c.startswith("kendall_tau_") and c != "kendall_tau_late")
+    keys = ["held-out MLPs", "predictor"]
+    largest = frame.loc[frame.groupby(keys)["zoo runs"].idxmax()].sort_values(keys, kind="stable")
+    rows = [[r["held-out MLPs"], r.predictor, int(r["zoo runs"]), f"{r.kendall_tau:.3f}", f"{r.kendall_tau_late:.3f}",
+             *[f"{r[f'kendall_tau_{o}']:.3f}" for o in optimizers], f"{100 * r.mae:.1f}", f"{r['fit s']:.0f}",
+             "—" if pd.isna(r["fwd+bwd ms"]) else f"{r['fwd+bwd ms']:.2f}"] for _, r in largest.iterrows()]
+    table = markdown_table(["held-out MLPs", "predictor", "zoo runs", "Kendall tau", "tau, late",
+                            *[f"tau, {o}" for o in optimizers], "MAE (points)", "fit s", "fwd+bwd ms / MLP"], rows)
+    sizes = sorted(frame["zoo runs"].unique())
+
+    def tau_at(dataset: str, predictor: str, size: int) -> str:
+        cell = frame[(frame["held-out MLPs"] == dataset) & (frame.predictor == predictor) & (frame["zoo runs"] == size)]
+        return f"{cell.kendall_tau.iloc[0]:.3f}" if len(cell) else "—"
+
+    datasets = frame["held-out MLPs"].unique()
+    curve_rows = [[d, p, *[tau_at(d, p, s) for s in sizes]]
+                  for d in datasets for p in frame[frame["held-out MLPs"] == d].predictor.unique()]
+    curve = markdown_table(["held-out MLPs", "predictor", *[f"tau at {s} runs" for s in sizes]], curve_rows)
+    report = f"{intro}\n\n{table}\n\nKendall tau against zoo size:\n\n{curve}"
+    atomic_write_text(out / "results.md", report + "\n")
+    for dataset in frame["held-out MLPs"].unique():
+        part = frame[frame["held-out MLPs"] == dataset]
+        curves = {p: part[part.predictor == p].set_index("zoo runs").kendall_tau.reindex(sizes).to_numpy()[None]
+                  for p in part.predictor.unique()}
+        write_curves(out / f"tau_vs_zoo_size_{dataset.split()[0]}", curves, x=np.array(sizes, dtype=float),
+                     ylabel="Kendall tau, held-out runs", xlabel="zoo runs")
+    print(f"\n{report}\n\nWritten: {out}/results.md, tau_vs_zoo_size_*.png")
+
+
+def merge(folders: list[Path], out: Path) -> None:
+    """One report from the `results.csv` of several runs of this script (say, the NFN run apart)."""
+    frame = pd.concat([pd.read_csv(folder / "results.csv") for folder in folders], ignore_index=True)
+    frame = frame.drop_duplicates(["held-out MLPs", "predictor", "zoo runs"], keep="last")
+    write_report(frame, "Merged from " + ", ".join(f"`{f}`" for f in folders) + "; each folder's `args.json` has "
+                 "its command's settings.", out)
+    atomic_write_text(out / "results.csv", frame.to_csv(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist", "fashion-mnist"], choices=list(HIDDEN))
@@ -85,7 +128,12 @@ def main() -> None:
     parser.add_argument("--zoo-dir", type=Path, default=None, help="keep each zoo here (DATASET-RUNS.npz), or reuse it")
     parser.add_argument("--out", type=Path, default=Path("runs/enn-encoders"), help="folder for the tables and curves")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FOLDER",
+                        help="write one report into --out from these earlier --out folders, fitting nothing")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     sizes = sorted(args.sizes or [args.runs])
     records = []
     for dataset in args.datasets:
@@ -122,34 +170,10 @@ def main() -> None:
     frame = pd.DataFrame(records)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.csv", frame.to_csv(index=False))
-    optimizers = sorted(c.removeprefix("kendall_tau_") for c in frame.columns
-                        if c.startswith("kendall_tau_") and c != "kendall_tau_late")
-    largest = frame[frame["zoo runs"] == sizes[-1]]
-    rows = [[r["held-out MLPs"], r.predictor, f"{r.kendall_tau:.3f}", f"{r.kendall_tau_late:.3f}",
-             *[f"{r[f'kendall_tau_{o}']:.3f}" for o in optimizers], f"{100 * r.mae:.1f}", f"{r['fit s']:.0f}",
-             "—" if pd.isna(r["fwd+bwd ms"]) else f"{r['fwd+bwd ms']:.2f}"] for _, r in largest.iterrows()]
-    table = markdown_table(["held-out MLPs", "predictor", "Kendall tau", "tau, late",
-                            *[f"tau, {o}" for o in optimizers], "MAE (points)", "fit s", "fwd+bwd ms / MLP"], rows)
-
-    def tau_at(dataset: str, predictor: str, size: int) -> str:
-        cell = frame[(frame["held-out MLPs"] == dataset) & (frame.predictor == predictor) & (frame["zoo runs"] == size)]
-        return f"{cell.kendall_tau.iloc[0]:.3f}"
-
-    curve_rows = [[d, p, *[tau_at(d, p, s) for s in sizes]]
-                  for d in frame["held-out MLPs"].unique() for p in frame.predictor.unique()]
-    curve = markdown_table(["held-out MLPs", "predictor", *[f"tau at {s} runs" for s in sizes]], curve_rows)
-    report = (f"Zoos of {args.runs} runs (any-optimizer regimes), {args.steps} steps each; tau on the held-out runs' "
-              f"snapshots; {torch.get_num_threads()} torch thread(s).\n\n{table}\n\nKendall tau against zoo size:"
-              f"\n\n{curve}")
-    atomic_write_text(args.out / "results.md", report + "\n")
     atomic_write_text(args.out / "args.json", json.dumps(vars(args), default=str, indent=2))
-    for dataset in frame["held-out MLPs"].unique():
-        part = frame[frame["held-out MLPs"] == dataset]
-        curves = {p: part[part.predictor == p].sort_values("zoo runs").kendall_tau.to_numpy()[None]
-                  for p in part.predictor.unique()}
-        write_curves(args.out / f"tau_vs_zoo_size_{dataset.split()[0]}", curves, x=np.array(sizes, dtype=float),
-                     ylabel="Kendall tau, held-out runs", xlabel="zoo runs")
-    print(f"\n{report}\n\nWritten: {args.out}/results.csv, results.md, tau_vs_zoo_size_*.png")
+    intro = (f"Zoos of {args.runs} runs (any-optimizer regimes), {args.steps} steps each; tau on the held-out runs' "
+             f"snapshots; {torch.get_num_threads()} torch thread(s).")
+    write_report(frame, intro, args.out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Installed as users install it: a regular (non-editable) `pip install` into a fresh venv, used from an
-empty directory, finds its shipped configs and trains."""
+empty directory, finds its shipped configs and ENNs, and trains."""
 
 from __future__ import annotations
 
@@ -40,3 +40,7 @@ def test_a_regular_install_trains_from_an_empty_directory(tmp_path: Path) -> Non
     usage = subprocess.run([str(venv / "bin" / "grad-instructor"), "--help"], cwd=work, capture_output=True,
                            text=True, env=env).stdout
     assert usage.startswith("usage: grad-instructor")
+    shipped = subprocess.run([str(python), "-c", "from agents import ENN; enn = ENN.pretrained('digits-64-32-10'); "
+                              "print(enn.mlp_spec.layer_shapes)"], cwd=work, capture_output=True, text=True, env=env)
+    assert shipped.returncode == 0, shipped.stderr[-3000:]
+    assert shipped.stdout.strip() == "((32, 64), (10, 32))"  # the shipped ENN files are package data
