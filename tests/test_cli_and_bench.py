@@ -85,6 +85,8 @@ def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs(tmp_path) -> None:
                       "mean of StatNN and the statistics ENN"):
         assert f"| digits 64-32-10, 3 held-out runs | {predictor} |" in out
     assert "tau at 10 runs" in out and (tmp_path / "tau_vs_zoo_size_digits.png").stat().st_size > 1000
+    merged = run_script("bench/enn_encoders.py", "--merge", str(tmp_path), "--out", str(tmp_path / "merged"))
+    assert "| digits 64-32-10, 3 held-out runs | statistics encoder (stats) | 16 |" in merged  # its largest zoo
 
 
 def test_engine_overhead_benchmark_prints_its_table() -> None:
