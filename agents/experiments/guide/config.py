@@ -25,6 +25,7 @@ from typing import Any
 from agents.config_files import find_config, load_yaml
 from agents.enn.encoder import ENCODER_TYPES
 from agents.enn.guidance import SCHEDULES
+from agents.enn.network import pretrained_names
 from agents.enn.zoo import TARGETS
 from agents.experiments.guide.registry import GUIDE_ROWS, check_rows
 from gi_envs.datasets import load_dataset
@@ -37,6 +38,7 @@ ENN_SOURCES = {  # where an ENN comes from -> what its value is
     "supervised_env_steps": "N (fitted on N env steps of this setting's training runs)",
     "zoo": "FILE (fitted on a zoo file)",
     "zoo_runs": "N (fitted on a zoo of N runs of this setting's MLP trained on the spot)",
+    "pretrained": "NAME (an ENN the package ships, `ENN.pretrained`)",
 }
 ZOO_EPISODE_STEPS = 20  # env steps per episode of a setting's training runs; one episode spans one whole run
 EPISODE_ACTION_MODE = "perturb"  # the random half of those episodes perturbs SGD, as in the published guide tables
@@ -75,8 +77,9 @@ class ENNSource:
 
     @classmethod
     def from_dict(cls, raw: object, where: str) -> ENNSource:
-        """Read ``{path: FILE}``, ``{supervised_env_steps: N}``, ``{zoo: FILE}`` or ``{zoo_runs: N}`` with optional
-        ``encoder`` and ``target``; a ValueError naming `where` otherwise."""
+        """Read ``{path: FILE}``, ``{supervised_env_steps: N}``, ``{zoo: FILE}``, ``{zoo_runs: N}`` or
+        ``{pretrained: NAME}``, the fitted ones with optional ``encoder`` and ``target``; a ValueError naming
+        `where` otherwise."""
         expected = (", ".join(f"{{{k}: {v.split(' ')[0]}}}" for k, v in ENN_SOURCES.items())
                     + ", optionally with encoder: " + " | ".join(ENCODER_TYPES) + " and target: " + " | ".join(TARGETS))
         if not isinstance(raw, Mapping):
@@ -85,13 +88,17 @@ class ENNSource:
         options = {"encoder": ENCODER_TYPES, "target": TARGETS}
         options_ok = all(k in ENN_SOURCES or (k in options and raw[k] in options[k]) for k in raw)
         value = raw.get(kinds[0]) if len(kinds) == 1 else None
-        value_ok = isinstance(value, str) if kinds and kinds[0] in ("path", "zoo") else \
+        value_ok = isinstance(value, str) if kinds and kinds[0] in ("path", "zoo", "pretrained") else \
             _is_number(value, 1, low_open=False, integer=True)
         if len(kinds) != 1 or not options_ok or not value_ok:
             raise ValueError(f"{where}={dict(raw)!r} is not allowed; expected one of {expected}")
+        if kinds[0] == "pretrained" and value not in pretrained_names():
+            raise ValueError(f"{where}: no shipped ENN named {value!r}; the package ships {pretrained_names()}")
         return cls(kinds[0], value, raw.get("encoder", "image"), raw.get("target", "current"))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
+        if self.kind in ("path", "pretrained"):  # made already: encoder and target are the file's
+            return {self.kind: self.value}
         return {self.kind: self.value, "encoder": self.encoder, "target": self.target}
 
 

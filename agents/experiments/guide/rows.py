@@ -72,6 +72,10 @@ def _enn_from_file(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
     return ENN.load(source.value)  # type: ignore[arg-type]
 
 
+def _shipped_enn(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
+    return ENN.pretrained(source.value)  # type: ignore[arg-type]
+
+
 def _enn_on_episodes(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
     env_kwargs = setting.episode_env_kwargs()
     snapshots = episode_snapshots(env_kwargs, int(source.value), seed, keep_weights=source.encoder != "image")
@@ -86,6 +90,7 @@ def _enn_on_zoo(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
 
 ENN_BUILDERS: dict[str, Callable[[GuideSetting, ENNSource, int], ENN]] = {
     "path": _enn_from_file, "supervised_env_steps": _enn_on_episodes, "zoo": _enn_on_zoo, "zoo_runs": _enn_on_zoo,
+    "pretrained": _shipped_enn,
 }
 
 

@@ -35,6 +35,8 @@ def mlps_path(out: Path, setting: str, row: str) -> Path:
 def describe_enn(enn: ENN) -> str:
     """What an ENN is, in a table cell: an agent's critic, or a supervised fit (on env episodes or a zoo)."""
     source = enn.metadata.get("source", {})
+    if "published" in enn.metadata:
+        return f"{enn.encoder_type} encoder, shipped ({enn.metadata['published']['name']})"
     kind = source.get("kind", "file")
     what = {"critic": f"{source.get('algo', 'RL').upper()} critic",
             "supervised": "supervised on env episodes", "zoo": "supervised on a zoo"}.get(kind, "from a file")
@@ -43,7 +45,7 @@ def describe_enn(enn: ENN) -> str:
 
 def check_before_work(settings: list[GuideSetting], rows: list[str]) -> None:
     """Everything that can fail on the user's input, before anything trains: the baseline packages the
-    rows need import, and every ENN file exists, loads and fits its setting's MLPs."""
+    rows need import, and every ENN file (or shipped ENN) exists, loads and fits its setting's MLPs."""
     for row in rows:
         trainer = GUIDE_ROWS[row].trainer
         if trainer:
@@ -55,8 +57,9 @@ def check_before_work(settings: list[GuideSetting], rows: list[str]) -> None:
         for family in enn_families(rows):
             source = getattr(setting, family)
             try:
-                if source.kind == "path":
-                    ENN.load(source.value).check_shapes(setting.mlp.layer_shapes)
+                if source.kind in ("path", "pretrained"):
+                    enn = ENN.load(source.value) if source.kind == "path" else ENN.pretrained(source.value)
+                    enn.check_shapes(setting.mlp.layer_shapes)
                 if source.kind == "zoo":
                     setting_zoo(setting, source)
             except (OSError, ValueError) as error:
