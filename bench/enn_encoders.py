@@ -162,7 +162,9 @@ def main() -> None:
                 enn = fit_zoo_enn(zoo, encoder, "current", image, epochs=args.epochs, seed=args.seed, progress=False)
                 seconds = time.perf_counter() - start
                 predicted = enn_predictions(enn, zoo, zoo.held_out)
-                records.append(score_row(what, name, size, zoo, predicted, seconds, forward_backward_ms(enn, zoo)))
+                records.append({**score_row(what, name, size, zoo, predicted, seconds, forward_backward_ms(enn, zoo)),
+                                "best epoch": enn.metadata["source"]["best_epoch"],
+                                "epochs run": enn.metadata["source"]["epochs_run"]})
                 if encoder == "stats":
                     records.append(score_row(what, COMBINED, size, zoo, (predicted + statnn) / 2, seconds, None))
                 print(f"  {size} runs, {name}: tau {records[-1 - (encoder == 'stats')]['kendall_tau']:.3f} "
