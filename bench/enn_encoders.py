@@ -81,7 +81,10 @@ def write_report(frame: pd.DataFrame, intro: str, out: Path) -> None:
     optimizers = sorted(c.removeprefix("kendall_tau_") for c in frame.columns
                         if c.startswith("kendall_tau_") and c != "kendall_tau_late")
     keys = ["held-out MLPs", "predictor"]
-    largest = frame.loc[frame.groupby(keys)["zoo runs"].idxmax()].sort_values(keys, kind="stable")
+    # data sets and predictors in the order they were measured (StatNN, the bar, first), not alphabetical
+    order = {name: i for column in keys for i, name in enumerate(frame[column].unique())} | {STATNN: -1}
+    largest = frame.loc[frame.groupby(keys, sort=False)["zoo runs"].idxmax()]
+    largest = largest.sort_values(keys, key=lambda column: column.map(order), kind="stable")
     rows = [[r["held-out MLPs"], r.predictor, int(r["zoo runs"]), f"{r.kendall_tau:.3f}", f"{r.kendall_tau_late:.3f}",
              *[f"{r[f'kendall_tau_{o}']:.3f}" for o in optimizers], f"{100 * r.mae:.1f}", f"{r['fit s']:.0f}",
              "—" if pd.isna(r["fwd+bwd ms"]) else f"{r['fwd+bwd ms']:.2f}"] for _, r in largest.iterrows()]
@@ -94,8 +97,8 @@ def write_report(frame: pd.DataFrame, intro: str, out: Path) -> None:
         return f"{cell.kendall_tau.iloc[0]:.3f}" if len(cell) else "—"
 
     datasets = frame["held-out MLPs"].unique()
-    curve_rows = [[d, p, *[tau_at(d, p, s) for s in sizes]]
-                  for d in datasets for p in frame[frame["held-out MLPs"] == d].predictor.unique()]
+    curve_rows = [[d, p, *[tau_at(d, p, s) for s in sizes]] for d in datasets
+                  for p in sorted(frame[frame["held-out MLPs"] == d].predictor.unique(), key=order.get)]
     curve = markdown_table(["held-out MLPs", "predictor", *[f"tau at {s} runs" for s in sizes]], curve_rows)
     report = f"{intro}\n\n{table}\n\nKendall tau against zoo size:\n\n{curve}"
     atomic_write_text(out / "results.md", report + "\n")

@@ -44,6 +44,7 @@ def publish(name: str, runs: int, steps: int, encoder: str, seed: int, command: 
     enn.metadata["published"] = {"name": name, "zoo": spec.to_dict(), "command": command,
                                  "seconds": round(time.perf_counter() - start)}
     enn.metadata["source"]["zoo"] = f"a zoo of {runs} runs made by {command}"
+    enn.metadata["quality"]["zoo"] = enn.metadata["source"]["zoo"]  # not the scratch file it was scored on
     enn.save(FOLDER / f"{name}.pt")
     return fitted.scores
 
