@@ -105,7 +105,7 @@ def main() -> None:
         median = {label: statistics.median(v) for label, v in seconds.items()}
         arch = "-".join(map(str, (data.n_features, *hidden, data.n_classes)))
         for label, t in median.items():
-            plain = median["batched trainer, plain" if label.startswith("batched") else "Sequential + SGD, plain"]
+            plain = median["training core, plain" if label.startswith("training core") else "Sequential + SGD, plain"]
             rows.append([f"{dataset} {arch}", label, f"{1e3 * t:.3f}", f"{t / plain:.2f}x"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 64; median of {args.repeats} repeats "
           f"of {args.steps} steps\n")

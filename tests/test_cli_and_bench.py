@@ -75,6 +75,9 @@ def test_guidance_overhead_benchmark_prints_its_table() -> None:
         assert f"| digits 64-32-10 | Sequential + SGD, guided ({encoder}) |" in out
         assert f"| digits 64-32-10 | ENN forward + backward alone ({encoder}) |" in out
     assert "guided every 10th step" in out
+    for trainer in ("Sequential + SGD", "training core"):  # each trainer's guided rows are against its own plain step
+        plain_row = out.split(f"| digits 64-32-10 | {trainer}, plain |")[1].split("\n")[0]
+        assert plain_row.endswith("| 1.00x |"), plain_row
 
 
 def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs(tmp_path) -> None:
