@@ -40,6 +40,7 @@ ENN_SOURCES = {  # where an ENN comes from -> what its value is
     "zoo_runs": "N (fitted on a zoo of N runs of this setting's MLP trained on the spot)",
     "pretrained": "NAME (an ENN the package ships, `ENN.pretrained`)",
 }
+MADE_SOURCES = ("path", "pretrained")  # ENNs that exist already: loaded, never fitted, so encoder and target are theirs
 ZOO_EPISODE_STEPS = 20  # env steps per episode of a setting's training runs; one episode spans one whole run
 EPISODE_ACTION_MODE = "perturb"  # the random half of those episodes perturbs SGD, as in the published guide tables
 MLP_KEYS = ("dataset", "hidden_sizes", "activation")
@@ -97,7 +98,7 @@ class ENNSource:
         return cls(kinds[0], value, raw.get("encoder", "image"), raw.get("target", "current"))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        if self.kind in ("path", "pretrained"):  # made already: encoder and target are the file's
+        if self.kind in MADE_SOURCES:
             return {self.kind: self.value}
         return {self.kind: self.value, "encoder": self.encoder, "target": self.target}
 

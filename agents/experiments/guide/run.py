@@ -11,7 +11,7 @@ from agents.enn.network import ENN
 from agents.enn.quality import collect_snapshots, quality_by_stage
 from agents.errors import NAME_ONLY, MissingDependency, parameter_error
 from agents.experiments.baselines import check_trainer
-from agents.experiments.guide.config import GuideSetting, load_guide_config
+from agents.experiments.guide.config import MADE_SOURCES, GuideSetting, load_guide_config
 from agents.experiments.guide.registry import GUIDE_ROWS, enn_families, tuning_row
 from agents.experiments.guide.rows import RowResult, build_enn, setting_zoo, train_row, tuned_enn_setting, tuned_lr
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars, write_curves
@@ -57,9 +57,8 @@ def check_before_work(settings: list[GuideSetting], rows: list[str]) -> None:
         for family in enn_families(rows):
             source = getattr(setting, family)
             try:
-                if source.kind in ("path", "pretrained"):
-                    enn = ENN.load(source.value) if source.kind == "path" else ENN.pretrained(source.value)
-                    enn.check_shapes(setting.mlp.layer_shapes)
+                if source.kind in MADE_SOURCES:  # loading costs nothing; fitted ones are checked as they are fitted
+                    build_enn(setting, source).check_shapes(setting.mlp.layer_shapes)
                 if source.kind == "zoo":
                     setting_zoo(setting, source)
             except (OSError, ValueError) as error:
