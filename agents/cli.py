@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agents.experiments.guide.registry import GUIDE_ROWS
     from agents.rl.algorithms import ALGORITHMS
     from agents.rl.tasks import TASKS
+    from gi_envs.datasets import DATASETS
     from gi_envs.regime import REGIME_DISTRIBUTIONS
 
     parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def subcommand(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[debug], help=summary, description=summary)
+
+    def overwrite_flag(sub: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+        sub.add_argument("--overwrite", action="store_true",
+                         help="replace what a previous run of this command wrote to --out (only that; it is listed)")
 
     def agent_training(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--task", choices=list(TASKS), default="default",
@@ -135,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--episodes", type=positive_int, default=5, help="episodes (fresh MLPs) per policy")
     rollout.add_argument("--seed", type=seed_int, default=0, help="episode e uses seed + e")
     rollout.add_argument("--out", type=Path, default=Path("runs/rollout"), help="folder for curves.csv/png")
+    overwrite_flag(rollout)
 
     train = subcommand("train", "train one RL agent")
     train.add_argument("--algo", required=True, help=algorithms)
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="YAML of hyper-parameters (default: the shipped ALGO.yaml)")
     train.add_argument("--seed", type=seed_int, default=0)
     train.add_argument("--out", type=Path, default=None, help="run folder (default runs/ALGO-seedSEED)")
+    overwrite_flag(train)
     agent_training(train)
 
     bench = subcommand("benchmark", "train several algorithms on the same budget and seeds")
@@ -151,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     again = bench.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="keep cells already finished in --out (same config); retry failed ones; clear scratch")
-    again.add_argument("--overwrite", action="store_true", help="delete what --out holds, then run the whole matrix")
+    overwrite_flag(again)
     again.add_argument("--tables-only", action="store_true",
                        help="train nothing: rebuild the tables from the cells finished in --out (a matrix in parts)")
     bench.add_argument("--datasets", nargs="+", default=None,
@@ -175,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     again_eval.add_argument("--out", type=Path, default=Path("runs/reevaluate"))
     again_resume = again_eval.add_mutually_exclusive_group()
     again_resume.add_argument("--resume", action="store_true", help="keep cells already judged in --out")
-    again_resume.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
+    overwrite_flag(again_resume)
     again_eval.add_argument("--engine", choices=["local", "ray"], default="local")
     again_eval.add_argument("--cpus-per-cell", type=positive_int, default=1)
 
@@ -184,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("enn.pt"))
     export.add_argument("--episodes", type=positive_int, default=32,
                         help="unseen MLPs for calibration, and as many for quality")
+    overwrite_flag(export)
 
     guide = subcommand("guide", "the paper's comparison: BP, L1, He init, ENN guidance, RMSGD, LFP")
     guide.add_argument("--config", type=Path, default=Path("paper_mnist.yaml"),
@@ -195,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument("--settings", "--regimes", dest="setting_names", nargs="+", default=None,
                        help="run only these settings of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
+    overwrite_flag(guide)
     guide.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
     inspect = subcommand("inspect", "Grad-CAM of an ENN over MLP weights; the lottery-ticket test")
@@ -210,12 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="percents kept when pruning (5 10 25 50)")
     inspect.add_argument("--seed", type=seed_int, default=0)
     inspect.add_argument("--out", type=Path, default=Path("runs/inspect"))
+    overwrite_flag(inspect)
     inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
     zoo = subcommand("zoo", "train a zoo of runs with random regimes, snapshotted, split by run")
-    zoo.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    zoo.add_argument("--dataset", type=str.lower, default="digits", choices=list(DATASETS))
     zoo.add_argument("--hidden-sizes", nargs="+", type=positive_int, default=[32], help="hidden widths of every run")
-    zoo.add_argument("--runs", type=integer(2, 1_000_000, what="an integer in [2, 999999]"), default=400,
+    zoo.add_argument("--runs", type=integer(2, what="an integer of at least 2"), default=400,
                      help="training runs")
     zoo.add_argument("--steps", type=positive_int, default=1000, help="minibatch steps per run")
     zoo.add_argument("--distribution", choices=list(REGIME_DISTRIBUTIONS), default="any-optimizer",
@@ -223,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "distribution with SGD, momentum and Adam)")
     zoo.add_argument("--seed", type=seed_int, default=0)
     zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ)")
+    overwrite_flag(zoo)
 
     fit = subcommand("fit-enn", "fit a supervised ENN on a zoo's fit runs (early-stopped on held-out fit runs)")
     fit.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
@@ -237,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="at most this many epochs (early stopping on held-out fit runs ends most fits sooner)")
     fit.add_argument("--seed", type=seed_int, default=0)
     fit.add_argument("--out", type=Path, default=Path("enn.pt"), help="the ENN file")
+    overwrite_flag(fit)
 
     evaluate = subcommand("evaluate-enn", "score ENN files and StatNN on a zoo's held-out runs")
     evaluate.add_argument("enns", nargs="+", type=Path, metavar="ENN.pt", help="ENN files (any encoder, critics too)")
@@ -246,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=seed_int, default=0, help="StatNN's random state")
     evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"),
                           help="folder for results.csv/md, scatter.png")
+    overwrite_flag(evaluate)
 
     score = subcommand("score", "rank MLP checkpoints by the accuracy an ENN predicts for them")
     score.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT",
@@ -255,11 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--trust-pickles", action="store_true",
                        help="unpickle modules of classes other than torch.nn's (runs code from the files)")
     score.add_argument("--out", type=Path, default=Path("runs/score.csv"), help="the ranked table as CSV")
+    overwrite_flag(score)
 
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")
     quick.add_argument("--seed", type=seed_int, default=0)
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     quick.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
+    quick_again = quick.add_mutually_exclusive_group()
+    quick_again.add_argument("--resume", action="store_true",
+                             help="keep the benchmark cells a previous quickstart finished in --out; redo the rest")
+    overwrite_flag(quick_again)
     return parser
 
 

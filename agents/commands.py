@@ -19,8 +19,9 @@ from agents.config_files import default_config, load_yaml
 from agents.errors import parameter_error
 from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
+from agents.outputs import check_output, claim_output
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
-from agents.rl.algorithms import load_agent_config
+from agents.rl.algorithms import algorithm_name, load_agent_config
 from agents.rl.evaluation import evaluate_against_references
 from agents.rl.tasks import task_named
 from agents.rl.training import train_agent
@@ -34,11 +35,13 @@ class RolloutOptions:
     episodes: int = 5
     seed: int = 0
     out: Path = Path("runs/rollout")
+    overwrite: bool = False
 
 
 def rollout(options: RolloutOptions) -> dict[str, np.ndarray]:
     """Roll out the reference policies (zero action, random actions, best constant, schedule, and the task's
     per-instance oracle) on fresh MLPs; print and save their curves."""
+    claim_output(options.out, "rollout", overwrite=options.overwrite)
     task = task_named(options.task)
     env_kwargs = {**task.env_kwargs, **options.env_kwargs}
     config = EnvConfig.from_kwargs(**env_kwargs)  # fail on a bad argument before any work
@@ -79,14 +82,21 @@ class TrainOptions:
     eval_episodes: int | None = None
     wandb_mode: str = "offline"
     out: Path | None = None
+    overwrite: bool = False
+
+    @property
+    def folder(self) -> Path:
+        """The run folder: `out`, or runs/ALGO-seedSEED."""
+        return self.out or Path("runs") / f"{algorithm_name(self.algo)}-seed{self.seed}"
 
 
 def train(options: TrainOptions) -> None:
     """Train one agent; print how it does against the reference policies on unseen MLPs."""
+    out = options.folder
+    claim_output(out, "train", overwrite=options.overwrite)
     config = load_agent_config(options.algo, options.config, {"n_timesteps": options.timesteps,
                                                               "n_envs": options.n_envs,
                                                               "env_kwargs": options.env_kwargs}, task=options.task)
-    out = options.out or Path("runs") / f"{config.algo}-seed{options.seed}"
     eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes
     print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs, task {options.task} "
           f"({config.env_kwargs or 'default env'}); writing to {out}")
@@ -95,6 +105,10 @@ def train(options: TrainOptions) -> None:
              f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
     print(f"\nOn {eval_episodes} unseen MLPs (means):")
     print(markdown_table(["policy", "final val acc (%)", "final test acc (%)", "episode return"], rows))
+    if result.model.num_timesteps != config.n_timesteps:
+        print(f"\nnote: {config.algo} ran {result.model.num_timesteps} env steps for a budget of {config.n_timesteps}: "
+              "it learns in whole rounds of env steps across its MLPs (n_envs x n_steps, or ARS's episodes per "
+              "update), so it rounds the budget up")
     print(f"\n{result.model.num_timesteps} env steps in {result.wall_seconds:.0f} s "
           f"({result.env_steps_per_second:,.0f}/s, {100 * result.env_step_seconds / result.wall_seconds:.0f} % "
           f"inside env.step); model, config, monitor and eval in {out}")
@@ -121,6 +135,8 @@ def benchmark(options: BenchmarkOptions) -> int:
 
     :return: how many cells failed.
     """
+    if not options.tables_only:  # the folder first: loading every config takes seconds
+        check_output(options.out, "benchmark", overwrite=options.engine.overwrite, resume=options.engine.resume)
     start = time.perf_counter()
     result = run_benchmark(options.algos, options.seeds, out=options.out, timesteps=options.timesteps,
                            env_kwargs=options.env_kwargs, n_envs=options.n_envs, datasets=options.datasets,
@@ -152,6 +168,7 @@ def reevaluate(options: ReevaluateOptions) -> int:
     """
     from agents.experiments.reevaluate import reevaluate_benchmark
 
+    check_output(options.out, "reevaluate", overwrite=options.engine.overwrite, resume=options.engine.resume)
     start = time.perf_counter()
     result = reevaluate_benchmark(options.benchmark, options.out, options.env_kwargs, options.eval_episodes,
                                   options.engine)
@@ -165,15 +182,14 @@ class ExportOptions:
     model: Path
     out: Path = Path("enn.pt")
     episodes: int = 32
+    overwrite: bool = False
 
 
 def export(options: ExportOptions) -> None:
     """Export a trained agent's critic as a calibrated ENN; print how well it ranks unseen MLPs."""
     from agents.rl.export import export_calibrated_enn
 
-    if options.out.is_dir():
-        raise parameter_error(IsADirectoryError, "{out} is a folder; give the ENN file's path, e.g. "
-                              + str(options.out / "enn.pt"), out=options.out)
+    claim_output(options.out, "export", overwrite=options.overwrite)
     enn, algo, report = export_calibrated_enn(options.model, options.episodes)
     enn.save(options.out)
     rows = [[stage, f"{q['kendall_tau']:.3f}", f"{q['spearman_rho']:.3f}", f"{100 * q['mae']:.1f}", q["n"]]
@@ -192,6 +208,7 @@ class GuideOptions:
     rows: list[str] | None = None
     setting_names: list[str] | None = None
     wandb_mode: str = "offline"
+    overwrite: bool = False
 
 
 def guide(options: GuideOptions) -> Path:
@@ -202,6 +219,7 @@ def guide(options: GuideOptions) -> Path:
     from agents.experiments.guide import OUTPUTS, run_guide
 
     out = options.out or Path("runs") / f"guide-{Path(options.config).stem}"
+    claim_output(out, "guide", overwrite=options.overwrite)
     start = time.perf_counter()
     report = run_guide(options.config, out, options.wandb_mode, options.seeds, options.rows, options.setting_names)
     print(f"\n{report}\n\n{time.perf_counter() - start:.0f} s in all. Written to {out}: {OUTPUTS}")
@@ -219,6 +237,7 @@ class InspectOptions:
     seed: int = 0
     out: Path = Path("runs/inspect")
     wandb_mode: str = "offline"
+    overwrite: bool = False
 
 
 def inspect(options: InspectOptions) -> Path:
@@ -228,6 +247,7 @@ def inspect(options: InspectOptions) -> Path:
     """
     from agents.experiments.inspect import run_inspect
 
+    claim_output(options.out, "inspect", overwrite=options.overwrite)
     result = run_inspect(options.enn, options.mlp, options.out, options.wandb_mode, mlp_index=options.mlp_index,
                          n_mlps=options.n_mlps, epochs=options.epochs, seed=options.seed,
                          keep_percents=options.keep_percents)
@@ -245,6 +265,7 @@ class ZooOptions:
     distribution: str = "any-optimizer"
     seed: int = 0
     out: Path = Path("zoo.npz")
+    overwrite: bool = False
 
 
 def zoo(options: ZooOptions) -> None:
@@ -253,9 +274,7 @@ def zoo(options: ZooOptions) -> None:
     from gi_envs.regime import regime_distribution
     from gi_envs.spec import MLPSpec
 
-    if options.out.is_dir():
-        raise parameter_error(IsADirectoryError, "{out} is a folder; give the zoo file's path, e.g. "
-                              + str(options.out / "zoo.npz"), out=options.out)
+    claim_output(options.out, "zoo", overwrite=options.overwrite)
     spec = ZooSpec(mlp=MLPSpec(options.dataset, tuple(options.hidden_sizes)), runs=options.runs, steps=options.steps,
                    distribution=regime_distribution(options.distribution), seed=options.seed)
     start = time.perf_counter()
@@ -266,7 +285,8 @@ def zoo(options: ZooOptions) -> None:
                              for name in sorted(set(result.optimizer)))
     print(f"{options.runs} runs of {options.dataset} {'-'.join(map(str, spec.mlp.layer_sizes))} MLPs "
           f"(regimes from the {options.distribution!r} distribution), {options.steps} steps each, "
-          f"{len(spec.stages)} snapshots per run ({len(result)} in all) in {time.perf_counter() - start:.0f} s; "
+          f"{len(spec.snapshot_steps)} snapshots per run ({len(result)} in all) in "
+          f"{time.perf_counter() - start:.0f} s; "
           f"{result.held_out_runs.sum()} runs held out from fitting.")
     print(f"Final validation accuracy over runs: {mean_std(result.val_accuracy[final])} % "
           f"(min {100 * result.val_accuracy[final].min():.1f}, max {100 * result.val_accuracy[final].max():.1f}); "
@@ -283,6 +303,7 @@ class FitENNOptions:
     epochs: int = 200
     seed: int = 0
     out: Path = Path("enn.pt")
+    overwrite: bool = False
 
 
 def fit_enn(options: FitENNOptions) -> dict[str, float]:
@@ -293,6 +314,7 @@ def fit_enn(options: FitENNOptions) -> dict[str, float]:
     from agents.experiments.enn_ranking import fit_enn_on_zoo
     from gi_envs.spec import ImageSpec
 
+    claim_output(options.out, "fit-enn", overwrite=options.overwrite)
     image = ImageSpec(options.resolution, tuple(options.image_stats)) if options.encoder == "image" else None
     fitted = fit_enn_on_zoo(options.zoo, options.encoder, options.target, options.out, options.epochs, options.seed,
                             image)
@@ -314,6 +336,7 @@ class EvaluateENNOptions:
     target: str = "current"
     seed: int = 0
     out: Path = Path("runs/evaluate-enn")
+    overwrite: bool = False
 
 
 def evaluate_enn(options: EvaluateENNOptions) -> str:
@@ -323,6 +346,7 @@ def evaluate_enn(options: EvaluateENNOptions) -> str:
     """
     from agents.experiments.enn_ranking import evaluate_on_zoo
 
+    claim_output(options.out, "evaluate-enn", overwrite=options.overwrite)
     report = evaluate_on_zoo(options.zoo, options.enns, options.out, options.target, options.seed)
     print(report)
     print(f"\nWritten: {options.out / 'results.csv'}, results.md, scatter.png")
@@ -335,6 +359,7 @@ class ScoreOptions:
     enn: str = "digits-64-32-10"
     trust_pickles: bool = False
     out: Path = Path("runs/score.csv")
+    overwrite: bool = False
 
 
 def score(options: ScoreOptions) -> str:
@@ -344,6 +369,7 @@ def score(options: ScoreOptions) -> str:
     """
     from agents.experiments.score import resolve_enn, score_checkpoints, write_scores
 
+    claim_output(options.out, "score", overwrite=options.overwrite)
     enn = resolve_enn(options.enn)
     scores = score_checkpoints(enn, options.checkpoints, options.trust_pickles)
     for line in scores.skipped:
@@ -362,6 +388,8 @@ class QuickstartOptions:
     seed: int = 0
     out: Path = Path("runs/quickstart")
     wandb_mode: str = "offline"
+    resume: bool = False
+    overwrite: bool = False
 
 
 QUICKSTART = {"task": "randomized", "timesteps": 20_000, "eval_episodes": 32, "rollout_episodes": 16, "zoo_runs": 400,
@@ -385,29 +413,31 @@ def quickstart(options: QuickstartOptions) -> None:
     from agents.rl.export import load_agent
 
     seed, out, wandb_mode, task = options.seed, options.out, options.wandb_mode, QUICKSTART["task"]
+    claim_output(out, "quickstart", overwrite=options.overwrite, resume=options.resume)
     digits = load_yaml(default_config("paper_digits.yaml").read_text(), "paper_digits.yaml")
     rows, skipped = runnable_rows(digits["rows"])  # a broken optional baseline is skipped, not fatal minutes later
     for line in skipped:
         print(line)
-    rollout(RolloutOptions(task=task, episodes=QUICKSTART["rollout_episodes"], seed=seed, out=out / "rollout"))
+    mine = {"overwrite": True}  # quickstart has claimed `out`: what it wrote there before is its own to replace
+    rollout(RolloutOptions(task=task, episodes=QUICKSTART["rollout_episodes"], seed=seed, out=out / "rollout", **mine))
     print()
     bench = out / "benchmark"
     benchmark(BenchmarkOptions(["ppo"], [seed, seed + 1, seed + 2], out=bench, task=task,
                                env_kwargs={"observation": ["weights"]}, timesteps=QUICKSTART["timesteps"],
                                eval_episodes=QUICKSTART["eval_episodes"], wandb_mode=wandb_mode,
-                               engine=EngineOptions(overwrite=True)))
+                               engine=EngineOptions(resume=options.resume, overwrite=not options.resume)))
     print()
     model_path = cell_folder(bench, "digits", "ppo", seed) / "model.zip"
     critic = out / "enn.pt"
-    export(ExportOptions(model_path, critic, episodes=32))
+    export(ExportOptions(model_path, critic, episodes=32, **mine))
     print()
     model, _, env_kwargs = load_agent(model_path)
     print(f"fitting the supervised control on {model.num_timesteps} env steps of the same env, and a zoo of "
           f"{QUICKSTART['zoo_runs']} runs to judge both on")
     supervised_control(env_kwargs, int(model.num_timesteps), seed).save(out / "supervised_enn.pt")
-    zoo(ZooOptions(runs=QUICKSTART["zoo_runs"], seed=seed, out=out / "zoo.npz"))
+    zoo(ZooOptions(runs=QUICKSTART["zoo_runs"], seed=seed, out=out / "zoo.npz", **mine))
     evaluate_enn(EvaluateENNOptions([critic, out / "supervised_enn.pt"], out / "zoo.npz", seed=seed,
-                                    out=out / "evaluate-enn"))
+                                    out=out / "evaluate-enn", **mine))
     print()
     # the zoo rows guide with the shipped digits ENN and the init row fits on the zoo above: no zoo trained twice
     paper = {**digits["settings"]["paper"], "enn": {"path": str(critic)},
@@ -418,6 +448,7 @@ def quickstart(options: QuickstartOptions) -> None:
     atomic_write_text(config_path, yaml.safe_dump({"seeds": list(range(seed, seed + 10)), "rows": rows,
                                                    "lr_grid": digits["lr_grid"], "settings": {"paper": paper}},
                                                   sort_keys=False))
-    guide_out = guide(GuideOptions(config_path, out / "guide", wandb_mode=wandb_mode))
+    guide_out = guide(GuideOptions(config_path, out / "guide", wandb_mode=wandb_mode, **mine))
     print()
-    inspect(InspectOptions(critic, mlps_path(guide_out, "paper", "bp"), out=out / "inspect", wandb_mode=wandb_mode))
+    inspect(InspectOptions(critic, mlps_path(guide_out, "paper", "bp"), out=out / "inspect", wandb_mode=wandb_mode,
+                           **mine))

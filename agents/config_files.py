@@ -32,6 +32,8 @@ def find_config(path: str | Path) -> Path | Traversable:
     path = Path(path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise IsADirectoryError(f"config {str(path)!r} is a folder; give a YAML file")
     shipped = files(PACKAGE) / path.name
     if path.suffix in (".yaml", ".yml") and shipped.is_file():
         return shipped
@@ -58,10 +60,34 @@ _Loader.add_implicit_resolver(
 )
 
 
+MAX_EXPANDED_VALUES = 1_000_000  # a config is a few hundred values; aliases nested 9 deep expand to 10**8
+
+
+def expanded_size(value: Any, sizes: dict[int, int] | None = None) -> int:
+    """How many values `value` holds once every YAML alias is expanded (each shared part counted once per use,
+    computed once: linear in the document's size, not in its expansion)."""
+    sizes = {} if sizes is None else sizes
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in sizes:
+        children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        sizes[id(value)] = 1 + sum(expanded_size(child, sizes) for child in children)
+    return sizes[id(value)]
+
+
 def load_yaml(text: str, where: str) -> Any:
-    """Parse YAML `text` (numbers as YAML 1.2 reads them); a syntax error names `where` in one line."""
+    """Parse YAML `text` (numbers as YAML 1.2 reads them); a syntax error names `where` in one line, and so
+    does a document whose aliases expand it beyond `MAX_EXPANDED_VALUES` (a "billion laughs")."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        value = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         detail = " ".join(str(error).split())
         raise ValueError(f"{where} is not valid YAML: {detail}") from None
+    try:
+        size = expanded_size(value)
+    except RecursionError:  # an alias inside itself
+        size = MAX_EXPANDED_VALUES + 1
+    if size > MAX_EXPANDED_VALUES:
+        raise ValueError(f"{where} expands to more than {MAX_EXPANDED_VALUES:,} values through its aliases (&name / "
+                         "*name); a config holds a few hundred: write the values out")
+    return value

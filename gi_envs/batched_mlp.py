@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gi_envs.files import atomic_torch_save, load_torch_payload
+from gi_envs.memory import FLOAT_BYTES, check_memory
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
@@ -28,6 +29,7 @@ INITS = ("default", "he")
 SQRT_HALF = math.sqrt(0.5)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 MLP_FORMAT = "grad-instructor-mlps/1"
+TRAINING_COPIES = 4  # weights, gradients and up to two optimizer states (Adam) per parameter
 EVAL_CHUNK = 4096  # samples per evaluation chunk: bounds memory at (N, chunk, widest layer)
 
 
@@ -47,6 +49,10 @@ class BatchedMLP:
             raise ValueError(f"n_models={n_models!r} must be at least 1")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is not known; expected one of {list(ACTIVATIONS)}")
+        n_parameters = sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+        check_memory(n_models * n_parameters * FLOAT_BYTES * TRAINING_COPIES,
+                     f"{n_models:,} MLP(s) of layer sizes {'-'.join(map(str, sizes))} ({n_parameters:,} parameters "
+                     f"each, held {TRAINING_COPIES} times: weights, gradients, optimizer state)")
         self.layer_sizes = sizes
         self.n_models = n_models
         self.activation = activation
@@ -254,6 +260,7 @@ class MinibatchSampler:
     def __init__(self, n_samples: int, batch_size: int, n_models: int):
         if not 1 <= batch_size <= n_samples:
             raise ValueError(f"batch_size={batch_size!r} must lie in [1, {n_samples}] (the training split's size)")
+        check_memory(n_models * n_samples * 8, f"the data order of {n_models:,} MLP(s) over {n_samples:,} samples")
         self.n_samples = n_samples
         self.batch_size = batch_size
         self.permutations = torch.zeros(n_models, n_samples, dtype=torch.long)

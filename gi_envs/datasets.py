@@ -71,6 +71,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, b
     return default_cache_dir(), True
 
 
+def dataset_name(name: str) -> str:
+    """The registry spelling of data set `name` (case-insensitive: ``MNIST`` is ``mnist``), or a ValueError
+    naming the known ones."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in DATASETS:
+        raise ValueError(f"dataset={name!r} is not known; expected one of {list(DATASETS)}")
+    return key
+
+
 def load_dataset(
     name: str = "digits",
     data_dir: str | os.PathLike | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 PARTIAL = ".partial"  # in the name of every temporary file `replacing` writes
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _umask() -> int:
@@ -52,6 +54,13 @@ def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
         torch.save(payload, tmp)
 
 
+def first_sentence(error: BaseException, limit: int = 120) -> str:
+    """An error's type and first sentence, without terminal colour codes: torch's load errors run to
+    several hundred characters of advice that does not apply to a file we wrote."""
+    text = " ".join(ANSI_CODE.sub("", str(error)).split())
+    return f"{type(error).__name__}: {text.split('. ')[0][:limit]}"
+
+
 def load_torch_payload(path: str | os.PathLike, file_format: str, what: str, writer: str) -> dict[str, Any]:
     """A dict written by `atomic_torch_save` with ``format`` = `file_format`, read without unpickling objects.
 
@@ -63,7 +72,8 @@ def load_torch_payload(path: str | os.PathLike, file_format: str, what: str, wri
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path} is not an {what} written by {writer}: {' '.join(str(err).split())[:300]}") from err
+        raise ValueError(f"{path} is not an {what} written by {writer}: it is truncated, damaged or of another kind "
+                         f"({first_sentence(err)})") from err
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise ValueError(f"{path} is not an {what} (expected format {file_format!r})")
     return payload

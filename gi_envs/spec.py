@@ -9,6 +9,7 @@ fed such images everywhere it is used.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +22,9 @@ from gi_envs.batched_mlp import ACTIVATION_MODULES, ACTIVATIONS, INITS, BatchedM
 from gi_envs.datasets import DATASET_DIMS, DATASETS
 from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, weight_image
 
+BRIEF = reprlib.Repr()  # how a message shows a user's value: a YAML alias bomb must not take minutes to print
+BRIEF.maxlevel, BRIEF.maxlist, BRIEF.maxtuple, BRIEF.maxdict, BRIEF.maxstring = 2, 8, 8, 8, 60
+
 
 def positive_ints(name: str, value: object, length: int | None = None) -> tuple[int, ...]:
     """`value` as a tuple of positive integers (exactly `length` of them, if given), or a ValueError naming `name`."""
@@ -28,7 +32,7 @@ def positive_ints(name: str, value: object, length: int | None = None) -> tuple[
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value)
     if not ok or (length is not None and len(value) != length):  # type: ignore[arg-type]
         shape = f"{length} positive integers" if length else "a non-empty sequence of positive integers"
-        raise ValueError(f"{name}={value!r} is not allowed; expected {shape}")
+        raise ValueError(f"{name}={BRIEF.repr(value)} is not allowed; expected {shape}")
     return tuple(int(v) for v in value)  # type: ignore[union-attr]
 
 
@@ -64,6 +68,11 @@ class MLPSpec:
         """(out, in) of every weight matrix, input layer first (the `nn.Linear` convention)."""
         sizes = self.layer_sizes
         return tuple((fan_out, fan_in) for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def n_parameters(self) -> int:
+        """Weights and biases of one MLP."""
+        return sum(fan_out * fan_in + fan_out for fan_out, fan_in in self.layer_shapes)
 
     def check_shapes(self, layer_shapes: Sequence[Sequence[int]], what: str = "this MLP") -> None:
         """Raise a ValueError naming both when weight shapes differ from this spec's."""

@@ -70,7 +70,8 @@ def test_critics_sit_on_the_enn_body() -> None:
         ("ppo", {"n_envs": 2, "n_timesteps": 10, "enn": {"depth": 3}}, r"unknown enn key\(s\) \['depth'\]"),
         ("ppo", {"n_envs": 2, "n_timesteps": 10, "action_noise": {"type": "normal"}}, r"action_noise=.*off-policy"),
         ("ppo", {"n_envs": 2, "n_timesteps": 10, "env_kwargs": {"dataset": "cifar"}}, r"dataset='cifar'"),
-        ("ppo", {"n_envs": 2, "n_timesteps": 10, "learning_rate": "fast"}, r"PPO rejected the config"),
+        ("ppo", {"n_envs": 2, "n_timesteps": 10, "learning_rate": "fast"}, r"learning_rate='fast' must be a number"),
+        ("ppo", {"n_envs": 2, "n_timesteps": 10, "batch_size": 1}, r"PPO rejected the config"),
     ],
 )
 def test_bad_configs_fail_before_training_with_a_clear_message(algo, raw, message, tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ def test_a_rerun_refuses_a_used_folder_resume_clears_scratch_overwrite_replaces(
     quiet = {"progress": False}
     run_matrix([Cell(("a",), "a")], write_value, out, lambda c, f: (f / "value.txt").exists(),
                options=EngineOptions(**quiet))
-    with pytest.raises(FileExistsError, match=r"already holds 1 entry \(a\); pass resume=True .* or overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"holds a run of matrix \(a\); pass resume=True .* or overwrite=True"):
         run_matrix([Cell(("b",), "b")], write_value, out, lambda c, f: False, options=EngineOptions(**quiet))
     (out / ".cell-killed").mkdir()  # what kill -9 leaves: a cell's scratch folder and a half-written file
     (out / ".cell-killed" / "model.zip").write_text("half")

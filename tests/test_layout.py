@@ -15,7 +15,7 @@ from tests.conftest import REPO
 # Lower layers first; a module may import its own layer and those before it, never a later one.
 LAYERS = [
     ("gi_envs",),
-    ("agents.seeds", "agents.report", "agents.config_files", "agents.configs", "agents.errors"),
+    ("agents.seeds", "agents.report", "agents.config_files", "agents.configs", "agents.errors", "agents.outputs"),
     ("agents.enn",),
     ("agents.rl",),
     ("agents.experiments",),

@@ -55,7 +55,7 @@ def test_a_zoo_file_round_trips_and_the_command_writes_one(zoo: Zoo, tmp_path: P
     main(["zoo", "--runs", "8", "--steps", "20", "--out", str(tmp_path / "cli.npz")])
     assert len(Zoo.load(tmp_path / "cli.npz")) == 8 * len(SMALL.stages)
     assert "8 runs of digits 64-32-10 MLPs" in capsys.readouterr().out
-    assert "argument --runs: expected an integer in [2, 999999], got 1" in cli_error(["zoo", "--runs", "1"], capsys)
+    assert "argument --runs: expected an integer of at least 2, got 1" in cli_error(["zoo", "--runs", "1"], capsys)
     assert "is a folder" in cli_error(["zoo", "--out", str(tmp_path)], capsys)
     with pytest.raises(ValueError, match=r"lr_range=\(1.0, 0.1\) is not allowed"):
         ZooSpec(distribution=RegimeDistribution(lr_range=(1.0, 0.1)))

@@ -61,8 +61,14 @@ class ENNGuidance:
             raise ValueError(f"schedule={schedule!r} is not known; expected one of {list(SCHEDULES)} or a function")
         if not callable(schedule) and schedule != "constant" and not total_steps:
             raise ValueError(f"schedule={schedule!r} needs total_steps")
+        try:
+            strength = float(weight)
+        except (TypeError, ValueError):
+            strength = math.nan
+        if not math.isfinite(strength):
+            raise ValueError(f"weight={weight!r} must be a finite number (0 turns guidance off)")
         self.enn = enn
-        self.weight = float(weight)
+        self.weight = strength
         self.schedule = schedule
         self.total_steps = total_steps
         self.record_every = record_every

@@ -16,6 +16,8 @@ size train together, so that no batch is padded.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +27,16 @@ from tqdm.auto import tqdm
 
 from agents.seeds import zoo_run_seeds
 from gi_envs.datasets import Dataset, load_dataset
-from gi_envs.files import replacing
+from gi_envs.files import is_partial, replacing
+from gi_envs.memory import FLOAT_BYTES, check_memory
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import MLPSpec
 from gi_envs.training import Training
 
 ZOO_FORMAT = "grad-instructor-zoo/2"
+RUN_OVERHEAD_BYTES = 2_000  # a run's seed, regime and per-snapshot records beside its weights
+# what reading a foreign, truncated or half-written NPZ raises
+UNREADABLE = (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 REGIME_FIELDS = ("lr", "batch_size", "init_scale", "weight_decay", "data_share", "optimizer")
 TARGETS = ("current", "final")  # what an ENN fitted on a zoo predicts: see `Zoo.targets`
 DEFAULT_ZOO_DISTRIBUTION = "any-optimizer"
@@ -62,8 +68,8 @@ class ZooSpec:
         def fail(name: str, expected: str) -> None:
             raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected {expected}")
 
-        if not isinstance(self.runs, int) or not 2 <= self.runs < 1_000_000:
-            fail("runs", "an integer in [2, 999999] (fit and held-out runs)")
+        if not isinstance(self.runs, int) or self.runs < 2:
+            fail("runs", "an integer of at least 2 (fit and held-out runs)")
         if not isinstance(self.steps, int) or self.steps < 1:
             fail("steps", "a positive integer")
         if not self.stages or sorted(set(self.stages)) != list(self.stages) or not 0 <= self.stages[0] <= \
@@ -73,6 +79,12 @@ class ZooSpec:
             fail("distribution", "a RegimeDistribution")
         if not 0 < self.held_out < 1 or round(self.held_out * self.runs) < 1:
             fail("held_out", "a share in (0, 1) that holds out at least one run")
+
+    @property
+    def snapshot_steps(self) -> list[int]:
+        """The distinct steps at which each run is snapshotted: `stages` of `steps`, rounded (a short run has
+        fewer snapshots than stages)."""
+        return sorted({round(stage * self.steps) for stage in self.stages})
 
     def to_dict(self) -> dict:
         return {"mlp": self.mlp.to_dict(), "runs": self.runs, "steps": self.steps, "stages": list(self.stages),
@@ -167,8 +179,8 @@ class Zoo:
         try:
             data = np.load(path, allow_pickle=False)
             found = str(data["format"])
-        except (KeyError, ValueError, TypeError, OSError) as error:
-            raise ValueError(f"{path} is not a zoo written by `grad-instructor zoo` ({error})") from None
+        except UNREADABLE as error:
+            raise not_a_zoo(path, error) from None
         if found == "grad-instructor-zoo/1":
             raise ValueError(f"{path} is a zoo of format 1: its runs were trained by plain SGD outside the training "
                              "core, which ENNs and the env no longer share; make it again with `grad-instructor zoo` "
@@ -182,12 +194,23 @@ class Zoo:
             return cls(spec, [data[f"w{i}"] for i in range(n_layers)], [data[f"b{i}"] for i in range(n_layers)],
                        data["val_accuracy"], data["test_accuracy"], data["stage"], data["run"], regimes,
                        data["seeds"], data["held_out_runs"])
-        except (KeyError, ValueError, TypeError, OSError) as error:
-            raise ValueError(f"{path} is not a zoo written by `grad-instructor zoo` ({error})") from None
+        except UNREADABLE as error:
+            raise not_a_zoo(path, error) from None
+
+
+def not_a_zoo(path: Path, error: BaseException) -> ValueError:
+    """The one-line error for a file `Zoo.load` cannot read: foreign, truncated or half-written."""
+    detail = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+    hint = "; it is the half-written file of a killed `zoo`: run it again" if is_partial(path) else ""
+    return ValueError(f"{path} is not a zoo written by `grad-instructor zoo`, or it is truncated or damaged "
+                      f"({detail}){hint}")
 
 
 def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True) -> Zoo:
     """Train every run of `spec` and collect its snapshots (see the module docstring)."""
+    check_memory(spec.runs * (len(spec.snapshot_steps) * spec.mlp.n_parameters * FLOAT_BYTES * 2 + RUN_OVERHEAD_BYTES),
+                 f"a zoo of {spec.runs:,} runs x {len(spec.snapshot_steps)} snapshots of {spec.mlp.n_parameters:,} "
+                 "parameters (stored, then joined)")
     data = load_dataset(spec.mlp.dataset, data_dir=data_dir)
     spec.distribution.check_fits(len(data.train))
     seeds = np.array(zoo_run_seeds(spec.seed, spec.runs), dtype=np.int64)
@@ -195,7 +218,7 @@ def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True)
     rng = np.random.default_rng(spec.seed)
     held_out_runs = np.zeros(spec.runs, dtype=bool)
     held_out_runs[rng.choice(spec.runs, round(spec.held_out * spec.runs), replace=False)] = True
-    snapshot_steps = sorted({round(stage * spec.steps) for stage in spec.stages})
+    snapshot_steps = spec.snapshot_steps
     parts: list[dict] = []
     bar = tqdm(total=spec.runs * spec.steps, unit="step", unit_scale=True, disable=not progress,
                desc=f"zoo of {spec.runs} {spec.mlp.dataset} runs")

@@ -9,7 +9,7 @@ A seed is one sample: means, standard deviations and Welch's t-tests are over se
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +17,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from agents.errors import parameter_error
+from agents.errors import NAME_ONLY, parameter_error
 from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
+from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
-from agents.rl.algorithms import AgentConfig, load_agent_config
+from agents.rl.algorithms import AgentConfig, algorithm_name, load_agent_config
 from agents.rl.references import BEST_CONSTANT, ORACLE, REFERENCE_POLICIES, ZERO
 from agents.rl.tasks import task_named
 from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
+from gi_envs.datasets import dataset_name
 from gi_envs.task import EnvConfig
 
 
@@ -91,12 +93,16 @@ def run_benchmark(
     options = options or EngineOptions()
     eval_episodes = eval_episodes or task_named(task).eval_episodes
     env_kwargs = dict(env_kwargs or {})
+    algos = distinct_names(algos, "algos", algorithm_name)
     default_dataset = env_kwargs.get("dataset", EnvConfig.dataset)
-    datasets = list(datasets or [default_dataset])
+    if datasets and "dataset" in env_kwargs:
+        raise parameter_error(ValueError, "{datasets} and {env_kwargs} both name the data set "
+                              f"({' '.join(datasets)} / dataset: {env_kwargs['dataset']}); give one of them",
+                              datasets=NAME_ONLY, env_kwargs=NAME_ONLY)
+    datasets = distinct_names(datasets or [default_dataset], "datasets", dataset_name)
     if len(set(seeds)) != len(seeds) or not seeds:
-        raise ValueError(f"seeds={list(seeds)} must be distinct and non-empty")
-    if len(set(datasets)) != len(datasets):
-        raise ValueError(f"datasets={datasets} must be distinct")
+        raise parameter_error(ValueError, f"{{seeds}} must be distinct and non-empty, got {list(seeds)}",
+                              seeds=NAME_ONLY)
     # env_kwargs stay as given for their own data set, so that resuming recognises runs made without `datasets`
     kwargs_of = {d: env_kwargs if d == default_dataset else {**env_kwargs, "dataset": d} for d in datasets}
     configs = {(d, algo): load_agent_config(algo, overrides={"n_timesteps": timesteps, "n_envs": n_envs,
@@ -114,8 +120,10 @@ def run_benchmark(
             raise parameter_error(FileNotFoundError, "{out} holds no benchmark to tabulate", out=out)
         outcome = MatrixOutcome(kept=[c for c in cells if is_finished(c, out / c.path)])
     else:
+        if options.resume:
+            report_discarded(out, cells, configs, seeds, eval_episodes, print if options.progress else None)
         outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
-                             options=options)
+                             options=options, command="benchmark", output=OUTPUTS["benchmark"])
     failed = {cell.key for cell in outcome.failed}
     results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes)
 
@@ -203,6 +211,53 @@ def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequen
         if seed_curves:
             curves[algo] = np.array(seed_curves)
     return pd.DataFrame(rows + list(references_of.values())), curves, x
+
+
+def distinct_names(names: Sequence[str], parameter: str, canonical: Callable[[str], str]) -> list[str]:
+    """`names` in their registry spelling (case-insensitive); a name given twice is refused, naming it."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = canonical(name)
+        if key in seen:
+            raise parameter_error(ValueError, f"{{{parameter}}} names {key!r} twice ({seen[key]!r} and {name!r}; "
+                                  "names are case-insensitive): give each once", **{parameter: NAME_ONLY})
+        seen[key] = name
+    return list(seen)
+
+
+def config_changes(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> str | None:
+    """How the finished run in `run_dir` differs from `config` (``n_timesteps 64 -> 100000``), or None when
+    it is no finished run or a finished run of this very config."""
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        cell = json.loads((run_dir / "eval.json").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(saved, dict) or finished(run_dir, config, seed, eval_episodes):
+        return None
+    expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
+    changes = [f"{key} {saved.get(key, '(unset)')} -> {expected.get(key, '(unset)')}"
+               for key in sorted(set(saved) | set(expected), key=str) if saved.get(key) != expected.get(key)]
+    if cell.get("eval_seeds") != evaluation_seeds(seed, eval_episodes):
+        changes.append(f"eval episodes {len(cell.get('eval_seeds') or [])} -> {eval_episodes}")
+    return ", ".join(changes) or "model.zip missing"
+
+
+def report_discarded(out: Path, cells: Sequence[Cell], configs: dict[tuple[str, str], AgentConfig],
+                     seeds: Sequence[int], eval_episodes: int, say: Callable[[str], None] | None) -> list[str]:
+    """Say which finished cells `resume` trains again because their config changed, and how.
+
+    :return: one line per discarded cell.
+    """
+    lines = []
+    for cell in cells:
+        dataset, algo, seed = cell.key
+        change = config_changes(out / cell.path, configs[dataset, algo], seed, eval_episodes)
+        if change:
+            lines.append(f"{cell.path}: {change}")
+    if lines and say:
+        say(f"resuming: {len(lines)} finished cell(s) ran another config and are trained again: " + "; ".join(lines))
+    return lines
 
 
 def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> bool:

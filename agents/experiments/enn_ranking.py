@@ -130,9 +130,12 @@ def evaluate_on_zoo(zoo_path: Path, enn_paths: list[Path], out: Path, target: st
              r["n"]] for r in records]
     columns = [*COLUMNS[:4], *[f"tau, {g} runs" for g in groups], *COLUMNS[4:]]
     arch = "-".join(map(str, zoo.spec.mlp.layer_sizes))
+    notes = "".join(f"Note: {path.name} was made for {enn.mlp_spec.dataset} MLPs and is scored here on "
+                    f"{zoo.spec.mlp.dataset} ones (same weight shapes).\n" for path, enn in enns
+                    if enn.mlp_spec.dataset != zoo.spec.mlp.dataset)
     report = (f"Held-out runs of {zoo_path} ({zoo.spec.mlp.dataset} {arch}, {int(zoo.held_out_runs.sum())} runs, "
               f"{int(held.sum())} snapshots), predicting {target} validation accuracy; late training = stage > "
-              f"{LATE_TRAINING:g}.\n\n" + markdown_table(columns, rows))
+              f"{LATE_TRAINING:g}.\n{notes}\n" + markdown_table(columns, rows))
     atomic_write_text(out / "results.md", report + "\n")
     write_scatter(out / "scatter.png", {name: (measured, predicted) for (name, _), predicted in predictions.items()},
                   xlabel=f"measured {target} val accuracy", ylabel="predicted")

@@ -18,6 +18,7 @@ from pathlib import Path
 from agents.config_files import load_yaml
 from agents.experiments.benchmark import BenchmarkResult, tabulate
 from agents.experiments.engine import Cell, EngineOptions, run_matrix
+from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text
 from agents.rl.evaluation import evaluate_against_references, summarize
 from agents.rl.export import load_agent
@@ -91,7 +92,7 @@ def reevaluate_benchmark(source: Path, out: Path, env_changes: dict, eval_episod
 
     matrix = [Cell((d, a, s), f"{d}/{a}/seed{s}") for d, a, s in cells]
     outcome = run_matrix(matrix, ReevaluateCell(source, env_changes, eval_episodes), out, is_finished,
-                         options=options)
+                         options=options, command="reevaluate", output=OUTPUTS["reevaluate"])
     failed = {cell.key for cell in outcome.failed}
     episodes = eval_episodes or task_named(task).eval_episodes
     results, table, verdict, _ = tabulate(out, datasets, algos, seeds, failed, task, episodes)

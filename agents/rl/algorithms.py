@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.config_files import default_config, load_yaml
 from agents.rl.features import enn_policy_kwargs
 from agents.rl.tasks import task_named
+from gi_envs.memory import check_memory
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
 
@@ -139,6 +140,8 @@ def load_agent_config(
         source = f"the default config {name}.yaml"
     else:
         config = Path(path)
+        if config.is_dir():
+            raise IsADirectoryError(f"config file {config} is a folder; give a YAML file of {name} settings")
         if not config.is_file():
             raise FileNotFoundError(f"config file {config} does not exist (expected a YAML mapping of {name} settings)")
         source = str(config)
@@ -176,7 +179,9 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
     policy = raw.get("policy", entry.policy)
     if policy not in cls.policy_aliases:
         raise ValueError(f"{source}: policy={policy!r} is not one of {cls.__name__}'s {sorted(cls.policy_aliases)}")
+    check_value_types(cls, hyper, source)
     policy_kwargs = hyper.get("policy_kwargs") or {}
+    check_net_arch(policy_kwargs.get("net_arch"), source)
     policy_params = set(inspect.signature(cls.policy_aliases[policy].__init__).parameters)
     bad = sorted(set(policy_kwargs) - policy_params)
     if bad:
@@ -198,8 +203,59 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
     EnvConfig.from_kwargs(**env_kwargs)  # raises ValueError naming a bad env argument
     config = AgentConfig(name, policy, raw["n_envs"], raw["n_timesteps"], env_kwargs, enn, noise, hyper, source)
     venv = make_sb3_vec_env(config.n_envs, 0, flatten_observation=True, **env_kwargs)
+    check_buffer_memory(config, venv)
     build_model(config, venv, seed=0, dry_run=True)  # bad values fail here
     return config
+
+
+def check_buffer_memory(config: AgentConfig, venv: VecEnv) -> None:
+    """Refuse a rollout or replay buffer the machine cannot hold, before SB3 allocates it."""
+    defaults = inspect.signature(config.algorithm.__init__).parameters
+    setting = {k: config.hyperparams.get(k, defaults[k].default if k in defaults else None)
+               for k in ("n_steps", "buffer_size")}
+    per_transition = (2 * int(np.prod(venv.observation_space.shape)) + int(np.prod(venv.action_space.shape)) + 4) * 4
+    if isinstance(setting["buffer_size"], int):  # off-policy: a replay buffer of observations and next ones
+        transitions, what = setting["buffer_size"], f"the replay buffer of buffer_size={setting['buffer_size']:,}"
+    elif isinstance(setting["n_steps"], int):
+        transitions = setting["n_steps"] * config.n_envs
+        what = f"the rollout buffer of n_steps={setting['n_steps']:,} x n_envs={config.n_envs:,}"
+    else:
+        return
+    check_memory(transitions * per_transition, f"{config.source}: {what} transitions")
+
+
+def check_value_types(cls: type[BaseAlgorithm], hyper: dict[str, Any], source: str) -> None:
+    """Refuse a value whose type cannot be what the algorithm's default is: text or a bool for a number,
+    a fraction for a count, anything but true / false for a switch (SB3 would fail later, and vaguely)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    for key, value in hyper.items():
+        default = parameters[key].default if key in parameters else None
+        if key == "train_freq" and isinstance(value, list):  # (frequency, "step" | "episode") is allowed too
+            continue
+        if isinstance(default, bool):
+            wrong = not isinstance(value, bool)
+            expected = "true or false"
+        elif isinstance(default, int | float):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            wrong = not number or (isinstance(default, int) and not float(value).is_integer())
+            expected = "an integer" if isinstance(default, int) else "a number"
+        else:
+            continue
+        if wrong:
+            raise ValueError(f"{source}: {key}={value!r} must be {expected} ({cls.__name__}'s default is {default!r})")
+
+
+def check_net_arch(net_arch: Any, source: str) -> None:
+    """`policy_kwargs.net_arch`: a list of layer widths, or ``{pi: [...], vf: [...]}`` (``qf`` for Q-networks);
+    every width a positive integer."""
+    if net_arch is None:
+        return
+    lists = net_arch.values() if isinstance(net_arch, dict) else [net_arch]
+    for widths in lists:
+        if not isinstance(widths, list) or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
+                                                    for w in widths):
+            raise ValueError(f"{source}: policy_kwargs.net_arch={net_arch!r} must be a list of positive layer widths, "
+                             "or a mapping of such lists (pi, vf, qf)")
 
 
 def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = False) -> BaseAlgorithm:
@@ -220,5 +276,6 @@ def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = Fa
         hyper["action_noise"] = NOISES[config.action_noise["type"]](np.zeros(n_actions), sigma * np.ones(n_actions))
     try:
         return config.algorithm(config.policy, venv, seed=seed, device="cpu", policy_kwargs=policy_kwargs, **hyper)
-    except (TypeError, ValueError, AssertionError) as err:
-        raise ValueError(f"{config.source}: {config.algorithm.__name__} rejected the config: {err}") from err
+    except (TypeError, ValueError, AssertionError, RuntimeError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise ValueError(f"{config.source}: {config.algorithm.__name__} rejected the config: {detail}") from err

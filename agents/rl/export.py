@@ -51,15 +51,21 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
         warnings.simplefilter("always")
         try:
             model = ALGORITHMS[algo].cls.load(model_path, device="cpu")
-        except (AssertionError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile, EOFError) as error:
+        except (AssertionError, AttributeError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile,
+                EOFError) as error:
             detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-            raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model ({detail}); "
-                             f"give the model.zip of a run of `train`") from error
+            raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model, which "
+                             f"{config_path.name} beside it says it is (algo: {algo}) ({detail}); give the model.zip "
+                             "of a run of `train`, with its own config.yaml") from error
     for warning in caught:
         if "exact_match" in str(warning.message):  # SB3 then loads PPO/A2C with missing weights left random
             raise ValueError(f"{model_path} does not match this version's networks (its parameter names differ); "
                              f"retrain it: {str(warning.message).splitlines()[0]}")
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    cls = ALGORITHMS[algo].cls
+    if not isinstance(model.policy, tuple(cls.policy_aliases.values())):
+        raise ValueError(f"{config_path} says algo: {algo}, but {model_path} holds a {type(model.policy).__name__}, "
+                         f"not a {cls.__name__} policy: the model and its config come from different runs")
     return model, algo, dict(config.get("env_kwargs") or {})
 
 

@@ -29,10 +29,12 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.errors import parameter_error
+from agents.outputs import FOLDER, Output, claim_output, plain
 from agents.report import atomic_write_text
 from gi_envs.files import is_partial
 
 ENGINES = ("local", "ray")
+ANY_MATRIX = Output(FOLDER, plain("*"), resumable=True)  # a matrix of no named command: everything in out is its own
 SCRATCH_PREFIX = ".cell-"  # a cell's folder while it works, beside the matrix
 FAILED_FILE = "failed.json"
 CELL_FILE = "cell.json"
@@ -49,14 +51,23 @@ class Cell:
         return self.path
 
 
+def machine_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system says, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How a matrix runs, validated once.
 
     :param engine: ``local`` (cells one after another in this process) or ``ray`` (one Ray task each).
     :param resume: keep cells already finished in the output folder (and clear what killed runs left there).
-    :param overwrite: delete whatever the output folder holds first. Without `resume` or `overwrite`, a
-        non-empty output folder is refused: rerunning into it would mix two matrices.
+    :param overwrite: delete what a previous run of the command wrote in the output folder first. Without
+        `resume` or `overwrite`, a folder holding such a run is refused: rerunning into it would mix two
+        matrices (`agents.outputs`).
     :param cpus_per_cell: CPUs (torch threads) each cell declares and uses.
     :param attempts: tries per cell before it is recorded as failed.
     :param ray_address: a Ray cluster to join (``auto``, ``HOST:PORT``, ``ray://HOST:10001``); default:
@@ -77,6 +88,10 @@ class EngineOptions:
             raise ValueError(f"unknown engine {self.engine!r}; known engines: {list(ENGINES)}")
         if self.attempts < 1 or self.cpus_per_cell < 1:
             raise ValueError(f"attempts={self.attempts} and cpus_per_cell={self.cpus_per_cell} must be at least 1")
+        if self.engine == "local" and self.cpus_per_cell > machine_cpus():
+            raise parameter_error(ValueError, f"{{cpus_per_cell}} is more than the {machine_cpus()} CPU(s) this "
+                                  "process may use; the local engine runs each cell here",
+                                  cpus_per_cell=self.cpus_per_cell)
         if self.ray_address and self.engine != "ray":
             raise parameter_error(ValueError, "{ray_address} needs {engine}", ray_address=self.ray_address,
                                   engine="ray")
@@ -197,24 +212,12 @@ class MatrixRun:
         return False
 
 
-def prepare_output(out: Path, options: EngineOptions) -> None:
-    """Make `out` ready for a matrix: refuse a non-empty one unless resuming or overwriting; with
-    `overwrite` empty it; with `resume` remove the scratch a killed run left behind."""
-    if out.exists() and not out.is_dir():
-        raise parameter_error(NotADirectoryError, "{out} is a file, not a folder", out=out)
-    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if held and not (options.resume or options.overwrite):
-        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
-        raise parameter_error(FileExistsError, f"{{out}} already holds {len(held)} "
-                              f"entr{'y' if len(held) == 1 else 'ies'} ({shown}); pass {{resume}} to keep its finished "
-                              "cells or {overwrite} to replace them", out=out, resume=True, overwrite=True)
-    if held and options.overwrite:
-        for name in held:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+def prepare_output(out: Path, options: EngineOptions, command: str, output: Output) -> None:
+    """Make `out` ready for a matrix under the output policy (`agents.outputs`): a folder holding a previous
+    run is refused unless resuming or overwriting; `overwrite` removes what the command wrote there; `resume`
+    removes the scratch a killed run left behind."""
+    claim_output(out, command, output=output, overwrite=options.overwrite, resume=options.resume,
+                 quiet=not options.progress)
     out.mkdir(parents=True, exist_ok=True)
     if options.resume:
         remove_scratch(out)

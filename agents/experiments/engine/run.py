@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agents.experiments.engine.local import run_local
 from agents.experiments.engine.matrix import (
+    ANY_MATRIX,
     Cell,
     EngineOptions,
     MatrixOutcome,
@@ -16,20 +17,26 @@ from agents.experiments.engine.matrix import (
     prepare_output,
 )
 from agents.experiments.engine.ray_engine import check_reachable, run_ray
+from agents.outputs import Output
 
 
 def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callable[[Cell, Path], bool], *,
-               options: EngineOptions | None = None) -> MatrixOutcome:
+               options: EngineOptions | None = None, command: str = "matrix",
+               output: Output | None = None) -> MatrixOutcome:
     """Run every cell not already finished (with `options.resume`); see `agents.experiments.engine.matrix`.
 
     :param is_finished: whether a cell's folder holds a finished, matching result.
+    :param command: who runs the matrix, as messages name it; `output` is what it writes in `out` (default:
+        everything there), which a rerun without `resume` or `overwrite` is refused over (`agents.outputs`).
     """
     options = options or EngineOptions()
-    if len({c.path for c in cells}) != len(cells):
-        raise ValueError("cells must have distinct paths")
+    paths = [c.path for c in cells]
+    if len(set(paths)) != len(paths):
+        twice = sorted({p for p in paths if paths.count(p) > 1})
+        raise ValueError(f"cells must have distinct paths; given more than once: {twice}")
     if options.engine == "ray" and options.ray_address:  # a silent address fails now, before anything is written
         check_reachable(options.ray_address)
-    prepare_output(out, options)
+    prepare_output(out, options, command, output or ANY_MATRIX)
     outcome = MatrixOutcome()
     todo = []
     for cell in cells:
