@@ -235,7 +235,7 @@ def config_changes(run_dir: Path, config: AgentConfig, seed: int, eval_episodes:
         return None
     if not isinstance(saved, dict) or finished(run_dir, config, seed, eval_episodes):
         return None
-    expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
+    expected = saved_config(config, seed)
     changes = [f"{key} {saved.get(key, '(unset)')} -> {expected.get(key, '(unset)')}"
                for key in sorted(set(saved) | set(expected), key=str) if saved.get(key) != expected.get(key)]
     if cell.get("eval_seeds") != evaluation_seeds(seed, eval_episodes):
@@ -260,6 +260,11 @@ def report_discarded(out: Path, cells: Sequence[Cell], configs: dict[tuple[str, 
     return lines
 
 
+def saved_config(config: AgentConfig, seed: int) -> dict:
+    """The config.yaml a run of `config` on `seed` writes, as reading it back gives it."""
+    return yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
+
+
 def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) -> bool:
     """Whether `run_dir` holds a finished run of exactly this config, seed and evaluation."""
     try:
@@ -267,8 +272,7 @@ def finished(run_dir: Path, config: AgentConfig, seed: int, eval_episodes: int) 
         cell = json.loads((run_dir / "eval.json").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return False
-    expected = yaml.safe_load(yaml.safe_dump({**config.to_dict(), "seed": seed}, sort_keys=False))
-    return (saved == expected and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes)
+    return (saved == saved_config(config, seed) and cell.get("eval_seeds") == evaluation_seeds(seed, eval_episodes)
             and (run_dir / "model.zip").is_file())
 
 
