@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.seeds import zoo_run_seeds
 from gi_envs.datasets import Dataset, load_dataset
-from gi_envs.files import is_partial, replacing
+from gi_envs.files import first_sentence, is_partial, replacing
 from gi_envs.memory import FLOAT_BYTES, check_memory
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import MLPSpec
@@ -200,7 +200,7 @@ class Zoo:
 
 def not_a_zoo(path: Path, error: BaseException) -> ValueError:
     """The one-line error for a file `Zoo.load` cannot read: foreign, truncated or half-written."""
-    detail = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+    detail = first_sentence(error, limit=160)
     hint = "; it is the half-written file of a killed `zoo`: run it again" if is_partial(path) else ""
     return ValueError(f"{path} is not a zoo written by `grad-instructor zoo`, or it is truncated or damaged "
                       f"({detail}){hint}")
