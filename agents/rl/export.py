@@ -28,6 +28,7 @@ from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn
 from agents.enn.quality import calibrate
 from agents.rl.algorithms import ALGORITHMS, Algorithm, algorithm_name
 from agents.rl.features import WeightImageCNN
+from gi_envs.files import first_sentence
 from gi_envs.task import EnvConfig
 
 ON_POLICY = tuple(name for name, a in ALGORITHMS.items() if a.critic == "value")  # export V(s)
@@ -53,10 +54,9 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
             model = ALGORITHMS[algo].cls.load(model_path, device="cpu")
         except (AssertionError, AttributeError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile,
                 EOFError) as error:
-            detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
             raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model, which "
-                             f"{config_path.name} beside it says it is (algo: {algo}) ({detail}); give the model.zip "
-                             "of a run of `train`, with its own config.yaml") from error
+                             f"{config_path.name} beside it says it is (algo: {algo}) ({first_sentence(error, 200)}); "
+                             "give the model.zip of a run of `train`, with its own config.yaml") from error
     for warning in caught:
         if "exact_match" in str(warning.message):  # SB3 then loads PPO/A2C with missing weights left random
             raise ValueError(f"{model_path} does not match this version's networks (its parameter names differ); "
