@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -142,3 +143,21 @@ def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out
     main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}", "--out",
           str(shifted), "--resume"])  # every cell kept: nothing evaluated again
     assert (shifted / "digits" / "ppo" / "seed0" / "eval.json").stat().st_mtime_ns == written
+
+
+def test_an_agent_on_fewer_seeds_is_compared_with_the_references_on_its_own_mlps() -> None:
+    """A budget-capped agent (seed 0 only) is judged against seed 0's references, not the mean over every seed:
+    seed 1's MLPs are harder for everyone here, and would flatter it."""
+    from agents.experiments.benchmark import results_table
+    from agents.rl.references import ZERO
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, -0.10)):
+        for policy, accuracy in ((ZERO, 0.80), (BEST_CONSTANT, 0.90), (ORACLE, 0.95)):
+            rows.append({"policy": policy, "seed": seed, "final_val_accuracy": accuracy + shift})
+    rows.append({"policy": "td3", "seed": 0, "final_val_accuracy": 0.92, "train_wall_seconds": 60.0,
+                 "env_steps_per_second": 50.0, "env_step_share": 0.1})
+    results = pd.DataFrame(rows).assign(final_test_accuracy=lambda r: r.final_val_accuracy, episode_return=1.0)
+    table, _ = results_table(results, ["td3"], n_seeds=2)
+    td3 = next(line for line in table.splitlines() if line.startswith("| td3 |")).split(" | ")
+    assert td3[1] == "1/2" and td3[5] == "+12.00" and td3[7] == "+2.00" and td3[9] == "+0.40"

@@ -297,6 +297,8 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     per-instance oracle was measured, a column says which share of the oracle's lead over the best constant
     each policy closes: (policy − best constant) / (oracle − best constant).
 
+    An agent is compared with the references on its own seeds, the very MLPs it was judged on: an agent run on
+    fewer seeds than the references (a budget-capped algorithm) is not credited or blamed for the others' MLPs.
     The `cells` column counts each agent's finished seeds and names the failed ones.
     """
     failed_seeds = failed_seeds or {}
@@ -304,13 +306,12 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     def policy_rows(policy: str) -> pd.DataFrame:
         return results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
 
-    bars = {ZERO: policy_rows(ZERO), BEST_CONSTANT: policy_rows(BEST_CONSTANT)}
-    oracle = policy_rows(ORACLE)
-    gap = None if oracle.empty or bars[BEST_CONSTANT].empty else \
-        oracle.final_val_accuracy.mean() - bars[BEST_CONSTANT].final_val_accuracy.mean()
+    all_bars = {ZERO: policy_rows(ZERO), BEST_CONSTANT: policy_rows(BEST_CONSTANT)}
+    all_oracle = policy_rows(ORACLE)
+    has_gap = not all_oracle.empty and not all_bars[BEST_CONSTANT].empty
     header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return",
               "Δ val vs zero action (pts)", "Welch p", "Δ val vs best constant (pts)", "Welch p",
-              *(["gap closed"] if gap is not None else []), "train wall (s)", "env steps/s", "time in env.step"]
+              *(["gap closed"] if has_gap else []), "train wall (s)", "env steps/s", "time in env.step"]
     rows, winners = [], {ZERO: [], BEST_CONSTANT: []}
     present = [p for p in REFERENCE_POLICIES if not policy_rows(p).empty]
     for policy in [*algos, *present]:
@@ -324,6 +325,7 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             continue
         row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
                mean_std(part.episode_return, scale=1.0, digits=2)]
+        bars = {name: bar[bar.index.isin(part.index)] for name, bar in all_bars.items()}  # on the same MLPs
         for bar_name, bar in bars.items():
             if policy == bar_name or bar.empty:
                 row += ["—", "—"]
@@ -333,9 +335,11 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             row += [f"{delta:+.2f}", "—" if np.isnan(p) else f"{p:.3f}"]
             if delta > 0 and p < 0.05 and policy != ORACLE:
                 winners[bar_name].append(policy)
-        if gap is not None:
-            closed = (part.final_val_accuracy.mean() - bars[BEST_CONSTANT].final_val_accuracy.mean()) / gap
-            row.append("—" if policy in (BEST_CONSTANT, ORACLE) or gap <= 0 else f"{closed:+.2f}")
+        if has_gap:
+            best_constant = bars[BEST_CONSTANT].final_val_accuracy.mean()
+            gap = all_oracle[all_oracle.index.isin(part.index)].final_val_accuracy.mean() - best_constant
+            closed = (part.final_val_accuracy.mean() - best_constant) / gap if gap > 0 else np.nan
+            row.append("—" if policy in (BEST_CONSTANT, ORACLE) or np.isnan(closed) else f"{closed:+.2f}")
         if policy in algos:
             row += [mean_std(part.train_wall_seconds, scale=1.0, digits=0),
                     f"{part.env_steps_per_second.mean():,.0f}", f"{100 * part.env_step_share.mean():.0f} %"]
