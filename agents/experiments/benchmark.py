@@ -347,9 +347,12 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             row += ["—", "—", "—"]
         rows.append(row)
     n = results.seed.nunique() if len(results) else 0
+    counts = {len(policy_rows(a)) for a in algos if not policy_rows(a).empty}
+    seeds = f"{n} seed{'' if n == 1 else 's'}" if counts <= {n} else \
+        f"each agent on its own seeds, {min(counts)} to {n}"
     verdict = " ".join(
-        f"Beat {what} on final validation accuracy (Welch p < 0.05, {n} seeds): {', '.join(who)}." if who else
-        f"No policy beats {what} on final validation accuracy at p < 0.05 over {n} seed(s)."
+        f"Beat {what} on final validation accuracy (Welch p < 0.05, {seeds}): {', '.join(who)}." if who else
+        f"No policy beats {what} on final validation accuracy at p < 0.05 over {seeds}."
         for what, who in (("the zero action (plain SGD)", winners[ZERO]),
                           ("the best constant (a tuned learning rate in scale mode)", winners[BEST_CONSTANT])))
     n_failed = sum(len(v) for v in failed_seeds.values())
