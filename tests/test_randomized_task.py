@@ -12,9 +12,10 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import gi_envs
+from agents.experiments.benchmark import results_table
 from agents.rl.algorithms import ALGORITHMS, load_agent_config
 from agents.rl.export import export_enn
-from agents.rl.references import BEST_CONSTANT, CONSTANT_GRID, ORACLE, constant_policy, reference_curves
+from agents.rl.references import BEST_CONSTANT, CONSTANT_GRID, ORACLE, ZERO, constant_policy, reference_curves
 from agents.rl.rollout import rollout_curves
 from agents.rl.tasks import TASKS
 from agents.rl.training import train_agent
@@ -148,9 +149,6 @@ def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out
 def test_an_agent_on_fewer_seeds_is_compared_with_the_references_on_its_own_mlps() -> None:
     """A budget-capped agent (seed 0 only) is judged against seed 0's references, not the mean over every seed:
     seed 1's MLPs are harder for everyone here, and would flatter it."""
-    from agents.experiments.benchmark import results_table
-    from agents.rl.references import ZERO
-
     rows = []
     for seed, shift in ((0, 0.0), (1, -0.10)):
         for policy, accuracy in ((ZERO, 0.80), (BEST_CONSTANT, 0.90), (ORACLE, 0.95)):
