@@ -306,9 +306,8 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     def policy_rows(policy: str) -> pd.DataFrame:
         return results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
 
-    all_bars = {ZERO: policy_rows(ZERO), BEST_CONSTANT: policy_rows(BEST_CONSTANT)}
-    all_oracle = policy_rows(ORACLE)
-    has_gap = not all_oracle.empty and not all_bars[BEST_CONSTANT].empty
+    references = {name: policy_rows(name) for name in (ZERO, BEST_CONSTANT, ORACLE)}
+    has_gap = not references[ORACLE].empty and not references[BEST_CONSTANT].empty
     header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return",
               "Δ val vs zero action (pts)", "Welch p", "Δ val vs best constant (pts)", "Welch p",
               *(["gap closed"] if has_gap else []), "train wall (s)", "env steps/s", "time in env.step"]
@@ -325,8 +324,9 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             continue
         row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
                mean_std(part.episode_return, scale=1.0, digits=2)]
-        bars = {name: bar[bar.index.isin(part.index)] for name, bar in all_bars.items()}  # on the same MLPs
-        for bar_name, bar in bars.items():
+        same_mlps = {name: frame[frame.index.isin(part.index)] for name, frame in references.items()}
+        for bar_name in (ZERO, BEST_CONSTANT):
+            bar = same_mlps[bar_name]
             if policy == bar_name or bar.empty:
                 row += ["—", "—"]
                 continue
@@ -336,8 +336,8 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             if delta > 0 and p < 0.05 and policy != ORACLE:
                 winners[bar_name].append(policy)
         if has_gap:
-            best_constant = bars[BEST_CONSTANT].final_val_accuracy.mean()
-            gap = all_oracle[all_oracle.index.isin(part.index)].final_val_accuracy.mean() - best_constant
+            best_constant = same_mlps[BEST_CONSTANT].final_val_accuracy.mean()
+            gap = same_mlps[ORACLE].final_val_accuracy.mean() - best_constant
             closed = (part.final_val_accuracy.mean() - best_constant) / gap if gap > 0 else np.nan
             row.append("—" if policy in (BEST_CONSTANT, ORACLE) or np.isnan(closed) else f"{closed:+.2f}")
         if policy in algos:
@@ -347,7 +347,7 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             row += ["—", "—", "—"]
         rows.append(row)
     n = results.seed.nunique() if len(results) else 0
-    counts = {len(policy_rows(a)) for a in algos if not policy_rows(a).empty}
+    counts = {len(policy_rows(a)) for a in algos} - {0}
     seeds = f"{n} seed{'' if n == 1 else 's'}" if counts <= {n} else \
         f"each agent on its own seeds, {min(counts)} to {n}"
     verdict = " ".join(
