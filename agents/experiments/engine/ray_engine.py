@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import time
@@ -109,12 +110,21 @@ def _remote_cell(work: Work, cell: Cell, threads: int) -> tuple[bytes, float]:
     scratch = Path(tempfile.mkdtemp(prefix="gi-cell-"))
     try:
         seconds = run_cell(work, cell, scratch, threads, "ray")
+        _flush_wandb()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             tar.add(scratch, arcname=".", filter=_portable)
         return buffer.getvalue(), seconds
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _flush_wandb() -> None:
+    """Wait until W&B has written the cell's runs: its service may still hold a finished run's records
+    in a buffer (a `.wandb` file of only its header), and the archive must carry the whole run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None:
+        wandb.teardown()
 
 
 def _portable(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
