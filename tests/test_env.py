@@ -175,8 +175,11 @@ def test_batch_larger_than_the_training_split_is_rejected() -> None:
 def test_diverging_mlp_terminates_with_finite_observation_and_reward() -> None:
     env = gym.make(gi_envs.ENV_ID, lr=100.0, steps_per_action=5, episode_length=10, action_mode="perturb")
     env.reset(seed=0)
+    # The strongest perturbation, every step: an unseeded random action let the MLP survive all 10
+    # steps in about 1 run of 40, so the test failed now and then.
+    strongest = np.ones(env.action_space.shape, dtype=np.float32)
     for _ in range(10):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        obs, reward, terminated, truncated, info = env.step(strongest)
         assert np.isfinite(obs).all() and np.isfinite(reward) and env.observation_space.contains(obs)
         if terminated:
             break
