@@ -73,19 +73,27 @@ percent = real(0.0, 100.0, "a percentage in (0, 100)")  # a share of weights kep
 fraction = real(0.0, 1.0, "a number in (0, 1]", high_closed=True)
 
 
-def env_kwargs_arg(text: str) -> dict:
-    """`--env-kwargs` as a YAML / JSON mapping, e.g. "{dataset: mnist, hidden_sizes: [100], lr: 1e-3}"."""
-    from agents.config_files import load_yaml
+def yaml_mapping(flag: str, example: str) -> Callable[[str], dict]:
+    """A parser of `flag`'s value as a YAML / JSON mapping (`example` shows one)."""
 
-    try:
-        value = load_yaml(text, "--env-kwargs") if text.strip() else {}
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--env-kwargs ")) from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a mapping such as '{{dataset: mnist}}', got {text!r}")
-    return value
+    def parse(text: str) -> dict:
+        from agents.config_files import load_yaml
+
+        try:
+            value = load_yaml(text, flag) if text.strip() else {}
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{flag} ")) from None
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a mapping such as '{example}', got {text!r}")
+        return value
+
+    return parse
+
+
+env_kwargs_arg = yaml_mapping("--env-kwargs", "{dataset: mnist}")  # "{dataset: mnist, hidden_sizes: [100]}"
+hyperparams_arg = yaml_mapping("--hyperparams", "{sub_sampling_factor: 4}")
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -171,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPUs (torch threads) each cell declares and uses")
     bench.add_argument("--attempts", type=positive_int, default=2,
                        help="tries per cell before it is recorded as failed")
+    bench.add_argument("--hyperparams", type=hyperparams_arg, default={},
+                       help="constructor arguments over every algorithm's config, a YAML mapping such as "
+                            "'{sub_sampling_factor: 4}' (each algorithm of --algos must take them)")
     agent_training(bench)
 
     again_eval = subcommand("reevaluate", "judge a finished benchmark's agents on another env (out of distribution)")

@@ -127,6 +127,7 @@ class BenchmarkOptions:
     eval_episodes: int | None = None
     wandb_mode: str = "offline"
     tables_only: bool = False
+    hyperparams: dict = field(default_factory=dict)
     engine: EngineOptions = field(default_factory=EngineOptions)
 
 
@@ -141,7 +142,7 @@ def benchmark(options: BenchmarkOptions) -> int:
     result = run_benchmark(options.algos, options.seeds, out=options.out, timesteps=options.timesteps,
                            env_kwargs=options.env_kwargs, n_envs=options.n_envs, datasets=options.datasets,
                            eval_episodes=options.eval_episodes, wandb_mode=options.wandb_mode, options=options.engine,
-                           task=options.task, tables_only=options.tables_only)
+                           task=options.task, tables_only=options.tables_only, hyperparams=options.hyperparams)
     print(f"\n{result.table}\n\n{result.verdict}")
     outcome = result.outcome
     eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes

@@ -126,6 +126,29 @@ def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> N
     assert set(curves.name) == {"a2c", "ars"} and set(curves.run) == {0, 1}
 
 
+def test_benchmark_hyperparams_reach_every_cell_and_a_change_trains_again(tmp_path: Path, capsys) -> None:
+    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, timesteps=64)
+    run_benchmark(["trpo"], [0], hyperparams={"sub_sampling_factor": 4, "n_steps": 8, "batch_size": 64},
+                  options=EngineOptions(progress=False), **kwargs)
+    saved = yaml.safe_load((tmp_path / "digits" / "trpo" / "seed0" / "config.yaml").read_text())
+    assert saved["sub_sampling_factor"] == 4 and saved["n_steps"] == 8
+    capsys.readouterr()
+    again = run_benchmark(["trpo"], [0], hyperparams={"sub_sampling_factor": 2, "n_steps": 8, "batch_size": 64},
+                          options=EngineOptions(resume=True), **kwargs)
+    assert "sub_sampling_factor 4 -> 2" in capsys.readouterr().out  # the change that trains it again
+    assert len(again.outcome.finished) == 1 and not again.outcome.kept
+
+
+def test_benchmark_hyperparams_reject_keys_an_algorithm_lacks_or_the_matrix_sets(tmp_path: Path, capsys) -> None:
+    base = ["benchmark", "--algos", "trpo", "ppo", "--seeds", "0", "--out", str(tmp_path / "b"), "--hyperparams"]
+    error = cli_error([*base, "{sub_sampling_factor: 4}"], capsys)
+    assert "--hyperparams sets ['sub_sampling_factor'], which PPO does not take; it takes [" in error
+    assert "--hyperparams sets ['n_envs'], which the matrix sets through --n-envs" in cli_error([*base, "{n_envs: 4}"],
+                                                                                               capsys)
+    assert "expected a mapping such as '{sub_sampling_factor: 4}'" in cli_error([*base, "[4]"], capsys)
+    assert not (tmp_path / "b").exists()
+
+
 def test_wandb_offline_run_holds_config_metrics_image_and_model(tmp_path: Path) -> None:
     config = load_agent_config("ppo", overrides={"n_timesteps": 128, "n_envs": 4, "env_kwargs": TINY_ENV})
     config.hyperparams.update(n_steps=16, batch_size=32)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,13 +23,16 @@ from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_ma
 from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
-from agents.rl.algorithms import AgentConfig, algorithm_name, load_agent_config
+from agents.rl.algorithms import ALGORITHMS, AgentConfig, algorithm_name, config_keys, load_agent_config
 from agents.rl.references import BEST_CONSTANT, ORACLE, REFERENCE_POLICIES, ZERO
 from agents.rl.tasks import task_named
 from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
 from gi_envs.datasets import dataset_name
 from gi_envs.task import EnvConfig
+
+OWN_ARGUMENTS = {"n_timesteps": "timesteps", "n_envs": "n_envs", "env_kwargs": "env_kwargs", "task": "task"}
+"""Config keys that `run_benchmark` sets from arguments of their own, never from its `hyperparams`."""
 
 
 @dataclass
@@ -71,6 +75,7 @@ def run_benchmark(
     options: EngineOptions | None = None,
     task: str = "default",
     tables_only: bool = False,
+    hyperparams: dict[str, Any] | None = None,
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
@@ -89,6 +94,9 @@ def run_benchmark(
     :param eval_episodes: unseen MLPs per seed (default: the task's).
     :param tables_only: train nothing; rebuild the tables from the cells finished in `out` (a matrix run in
         parts, some algorithms on fewer seeds: the cells column says how many each has).
+    :param hyperparams: constructor arguments over every algorithm's config (``{sub_sampling_factor: 4}``
+        for a cheaper TRPO); each algorithm of the matrix must take them. The budget and the env have
+        their own arguments (`timesteps`, `n_envs`, `env_kwargs`).
     """
     options = options or EngineOptions()
     eval_episodes = eval_episodes or task_named(task).eval_episodes
@@ -105,7 +113,19 @@ def run_benchmark(
                               seeds=NAME_ONLY)
     # env_kwargs stay as given for their own data set, so that resuming recognises runs made without `datasets`
     kwargs_of = {d: env_kwargs if d == default_dataset else {**env_kwargs, "dataset": d} for d in datasets}
-    configs = {(d, algo): load_agent_config(algo, overrides={"n_timesteps": timesteps, "n_envs": n_envs,
+    hyperparams = dict(hyperparams or {})
+    own = sorted(set(hyperparams) & OWN_ARGUMENTS.keys())
+    if own:
+        raise parameter_error(ValueError, f"{{hyperparams}} sets {own}, which the matrix sets through "
+                              + ", ".join(f"{{{OWN_ARGUMENTS[k]}}}" for k in own),
+                              hyperparams=NAME_ONLY, **{OWN_ARGUMENTS[k]: NAME_ONLY for k in own})
+    for algo in algos:
+        unknown = sorted(set(hyperparams) - config_keys(algo))
+        if unknown:
+            raise parameter_error(ValueError, f"{{hyperparams}} sets {unknown}, which {ALGORITHMS[algo].cls.__name__} "
+                                  f"does not take; it takes {sorted(config_keys(algo) - OWN_ARGUMENTS.keys())}",
+                                  hyperparams=NAME_ONLY)
+    configs = {(d, algo): load_agent_config(algo, overrides={**hyperparams, "n_timesteps": timesteps, "n_envs": n_envs,
                                                              "env_kwargs": kwargs_of[d]}, task=task)
                for d in datasets for algo in algos}  # every error before any training
     cells = [Cell((d, algo, seed), cell_path(d, algo, seed)) for d in datasets for algo in algos for seed in seeds]
@@ -130,6 +150,7 @@ def run_benchmark(
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
                              config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
                                      "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
+                                     "hyperparams": hyperparams,
                                      "task": task,
                                      "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
     try:

@@ -166,15 +166,19 @@ def load_agent_config(
     return config
 
 
+def config_keys(name: str) -> set[str]:
+    """The keys a config of algorithm `name` may hold: its constructor's arguments that we do not set, and ours."""
+    return (set(inspect.signature(ALGORITHMS[name].cls.__init__).parameters) - SET_BY_US) | OUR_KEYS
+
+
 def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -> AgentConfig:
     """Validate a config mapping for algorithm `name`; every error names `source` and the key."""
     entry = ALGORITHMS[name]
     cls = entry.cls
-    allowed = set(inspect.signature(cls.__init__).parameters) - SET_BY_US
-    unknown = sorted(set(raw) - allowed - OUR_KEYS)
+    allowed = config_keys(name)
+    unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; "
-                         f"expected some of {sorted((allowed | OUR_KEYS) - {'self'})}")
+        raise ValueError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; expected some of {sorted(allowed)}")
     hyper = {k: v for k, v in raw.items() if k not in OUR_KEYS}
     policy = raw.get("policy", entry.policy)
     if policy not in cls.policy_aliases:
