@@ -96,7 +96,7 @@ def run_benchmark(
         parts, some algorithms on fewer seeds: the cells column says how many each has).
     :param hyperparams: constructor arguments over every algorithm's config (``{sub_sampling_factor: 4}``
         for a cheaper TRPO); each algorithm of the matrix must take them. The budget and the env have
-        their own arguments (`timesteps`, `n_envs`, `env_kwargs`).
+        their own arguments (`timesteps`, `n_envs`, `env_kwargs`, `task`).
     """
     options = options or EngineOptions()
     eval_episodes = eval_episodes or task_named(task).eval_episodes
