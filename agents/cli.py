@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agents.errors import MissingDependency, for_command_line
+from agents.seeds import SEED_LIMIT
 
 PROG = "grad-instructor"
 WANDB_MODES = ["offline", "online", "disabled"]
-SEED_LIMIT = 2**32  # numpy's and SB3's seeds are 32-bit
 # Errors a user can cause (a bad value, a missing or foreign file, a missing extra, no cluster at an address):
 # one line and exit code 2. Anything else (an ImportError of our own code, say) is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError, MissingDependency, ConnectionError)

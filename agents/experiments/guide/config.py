@@ -28,6 +28,7 @@ from agents.enn.guidance import SCHEDULES
 from agents.enn.network import pretrained_names
 from agents.enn.zoo import TARGETS
 from agents.experiments.guide.registry import GUIDE_ROWS, check_rows
+from agents.seeds import guide_seeds
 from gi_envs.datasets import load_dataset
 from gi_envs.regime import Regime
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -248,7 +249,7 @@ def load_guide_config(path: str | Path) -> tuple[list[GuideSetting], list[int], 
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
     rows = check_rows(list(raw.get("rows", GUIDE_ROWS)), str(path))
-    seeds = list(raw.get("seeds", range(10)))
+    seeds = guide_seeds(list(raw.get("seeds", range(10))), f"{path}: seeds")
     settings = []
     for name, values in (raw.get("settings") or {}).items():
         if not isinstance(values, Mapping):

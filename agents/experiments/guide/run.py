@@ -16,7 +16,7 @@ from agents.experiments.guide.registry import GUIDE_ROWS, enn_families, tuning_r
 from agents.experiments.guide.rows import RowResult, build_enn, setting_zoo, train_row, tuned_enn_setting, tuned_lr
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars, write_curves
 from agents.rl import tracking
-from agents.seeds import TUNING_SEEDS, quality_seeds
+from agents.seeds import TUNING_SEEDS, guide_seeds, quality_seeds
 
 QUALITY_RUNS = 16  # unseen training runs of the setting on which the ENN's ranking is reported
 OUTPUTS = "results.csv, results.md, test_accuracy.png, guidance_ratio_*.png, enn_*.pt, mlps/*.pt"
@@ -181,7 +181,7 @@ def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", s
     :return: the Markdown report.
     """
     settings, config_seeds, config_rows = load_guide_config(config_path)
-    seeds = list(seeds or config_seeds)
+    seeds = guide_seeds(list(seeds or config_seeds))
     rows = list(rows or config_rows)
     unknown_rows = [r for r in rows if r not in GUIDE_ROWS]
     if unknown_rows:
