@@ -25,7 +25,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from agents.enn.encoder import ENCODER_TYPES
+from agents.enn.encoder import ENCODERS
 from agents.enn.fit import untrained_value_enn
 from agents.enn.guidance import ENNGuidance
 from agents.experiments.guide.rows import ExtraTerms
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--encoders", nargs="+", default=list(ENCODER_TYPES), choices=list(ENCODER_TYPES))
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
     args = parser.parse_args()
     rows = []
     for name in args.datasets:

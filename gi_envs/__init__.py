@@ -8,7 +8,8 @@ import gymnasium
 from gi_envs.batched_mlp import BatchedMLP, MinibatchSampler
 from gi_envs.datasets import DATASETS, Dataset, load_dataset
 from gi_envs.grad_instructor_env import ENV_ID, GradInstructorEnv
-from gi_envs.regime import OPTIMIZERS, REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
+from gi_envs.optimizers import OPTIMIZERS, OptimizerKind, register_optimizer
+from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig, TrainingTask
 from gi_envs.training import Training, train_mlps
@@ -46,6 +47,7 @@ __all__ = [
     "ImageSpec",
     "MLPSpec",
     "MinibatchSampler",
+    "OptimizerKind",
     "Regime",
     "RegimeDistribution",
     "SB3VecEnv",
@@ -54,6 +56,7 @@ __all__ = [
     "image_layout",
     "load_dataset",
     "make_sb3_vec_env",
+    "register_optimizer",
     "train_mlps",
     "upsample_action",
     "weight_image",

@@ -13,32 +13,129 @@ scale acts on the step, not on the optimizer's state, as a per-parameter-group l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from gi_envs.regime import ADAM_BETAS, ADAM_EPS, MOMENTUM, OPTIMIZERS, Regime
+if TYPE_CHECKING:
+    from gi_envs.regime import Regime
+
+MOMENTUM = 0.9  # the momentum of the ``momentum`` optimizer (torch.optim.SGD's `momentum`)
+ADAM_BETAS = (0.9, 0.999)  # the ``adam`` optimizer's (torch.optim.AdamW's defaults)
+ADAM_EPS = 1e-8
 
 Scales = Sequence[torch.Tensor] | None  # per parameter, a tensor of its shape (N, ...) multiplying its update
 
 
-def _per_model(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def per_model(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(n,) values shaped to broadcast over a parameter (n, ...)."""
     return values.view(-1, *([1] * (like.dim() - 1)))
 
 
 @dataclass
-class _Group:
+class ModelGroup:
     """The models of one optimizer kind, with what their update needs, worked out once per reset."""
 
-    kind: str
+    kind: OptimizerKind
     models: torch.Tensor | None  # None: every model
     lr: torch.Tensor  # (n,)
     shared_lr: float | None  # the one learning rate all n share, if they do: applied as plain SGD always was
     decay: torch.Tensor  # (n,)
     decayed: bool  # whether any of them has weight decay
+    steps: torch.Tensor  # (n,) updates since each model's reset, this one included (Adam's bias correction)
+
+    def apply(self, p: torch.Tensor, direction: torch.Tensor, scale: torch.Tensor | None) -> None:
+        """p -= lr * scale * direction; one learning rate for all models is applied as plain SGD always was."""
+        if scale is not None:
+            direction = direction.mul_(scale)  # a fresh tensor (or the caller's gradient, which step may change)
+        if self.shared_lr is not None:
+            p.sub_(direction, alpha=self.shared_lr)
+        else:
+            p.sub_(direction * per_model(self.lr, p))
+
+
+UpdateRule = Callable[[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], "torch.Tensor | None", ModelGroup],
+                      tuple[torch.Tensor, ...]]
+"""(parameter (n, ...), its gradient, its state tensors, update scales or None, the group) -> the new state.
+It updates the parameter in place; the gradient may be changed in place."""
+
+
+@dataclass(frozen=True)
+class OptimizerKind:
+    """One optimizer the training core runs, per model, beside the others.
+
+    :param name: what a `Regime` calls it.
+    :param lr_scale: its learning rate relative to plain SGD's for updates of about the same size; a
+        `RegimeDistribution` draws an optimizer's learning rate from its ``lr_range`` times this.
+    :param update: one parameter's update for a group of models (`UpdateRule`).
+    :param state_slots: state tensors per parameter (a momentum buffer: 1; Adam's moments: 2), zero at reset.
+    :param torch_optimizer: the `torch.optim` optimizer it equals on one `nn.Sequential`, from (parameters,
+        learning rate, weight decay); tests compare the two to float tolerance.
+    """
+
+    name: str
+    lr_scale: float
+    update: UpdateRule
+    state_slots: int
+    torch_optimizer: Callable[[Iterable[torch.nn.Parameter], float, float], torch.optim.Optimizer]
+
+
+def _sgd(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], scale: torch.Tensor | None,
+         group: ModelGroup) -> tuple[torch.Tensor, ...]:
+    if group.decayed:
+        g = g + per_model(group.decay, p) * p
+    group.apply(p, g, scale)
+    return ()
+
+
+def _momentum(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], scale: torch.Tensor | None,
+              group: ModelGroup) -> tuple[torch.Tensor, ...]:
+    if group.decayed:
+        g = g + per_model(group.decay, p) * p
+    first_step = per_model(group.steps == 1, p)
+    buffer = torch.where(first_step, g, state[0] * MOMENTUM + g)  # torch.optim.SGD: the first buffer is the gradient
+    group.apply(p, buffer.clone(), scale)
+    return (buffer,)
+
+
+def _adamw(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], scale: torch.Tensor | None,
+           group: ModelGroup) -> tuple[torch.Tensor, ...]:
+    beta1, beta2 = ADAM_BETAS
+    step_lr = per_model(group.lr, p) if scale is None else per_model(group.lr, p) * scale
+    if group.decayed:  # decoupled, as torch.optim.AdamW: p *= 1 - lr * weight_decay
+        p.mul_(1 - step_lr * per_model(group.decay, p))
+    first = state[0].lerp(g, 1 - beta1)
+    second = state[1].mul(beta2).addcmul_(g, g, value=1 - beta2)
+    correction1 = per_model(1 - beta1**group.steps, p)
+    correction2_sqrt = per_model((1 - beta2**group.steps).sqrt(), p)
+    denominator = (second.sqrt() / correction2_sqrt).add_(ADAM_EPS)
+    p.sub_(step_lr / correction1 * first / denominator)
+    return (first, second)
+
+
+OPTIMIZERS: dict[str, OptimizerKind] = {}
+
+
+def register_optimizer(kind: OptimizerKind) -> OptimizerKind:
+    """Add `kind` to `OPTIMIZERS` (replacing one of the same name): regimes, the env and the zoo then take it."""
+    OPTIMIZERS[kind.name] = kind
+    return kind
+
+
+for _kind in (
+    OptimizerKind("sgd", 1.0, _sgd, 0, lambda params, lr, decay: torch.optim.SGD(params, lr, weight_decay=decay)),
+    # with momentum 0.9 an SGD step is about 10 plain ones
+    OptimizerKind("momentum", 0.1, _momentum, 1,
+                  lambda params, lr, decay: torch.optim.SGD(params, lr, momentum=MOMENTUM, weight_decay=decay)),
+    # Adam's steps are about lr per weight whatever the gradient's size: 1e-3 is its usual rate, 0.05 SGD's
+    OptimizerKind("adam", 0.02, _adamw, 2,
+                  lambda params, lr, decay: torch.optim.AdamW(params, lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+                                                              weight_decay=decay)),
+):
+    register_optimizer(_kind)
 
 
 class BatchedOptimizer:
@@ -54,9 +151,8 @@ class BatchedOptimizer:
         self.lr = torch.zeros(self.n_models)
         self.weight_decay = torch.zeros(self.n_models)
         self.steps = torch.zeros(self.n_models)  # updates since each model's reset (Adam's bias correction)
-        self._first: list[torch.Tensor] | None = None  # momentum buffer, or Adam's first moment
-        self._second: list[torch.Tensor] | None = None  # Adam's second moment
-        self._groups: list[_Group] = []
+        self._state: list[list[torch.Tensor]] = []  # slot -> parameter -> (N, ...) state, allocated on first use
+        self._groups: list[ModelGroup] = []
         self._regroup()
 
     def reset(self, model: int, regime: Regime) -> None:
@@ -65,90 +161,42 @@ class BatchedOptimizer:
         self.lr[model] = regime.lr
         self.weight_decay[model] = regime.weight_decay
         self.steps[model] = 0
-        if regime.optimizer != "sgd" and self._first is None:
-            self._first = [torch.zeros_like(p, requires_grad=False) for p in self.params]
-        if regime.optimizer == "adam" and self._second is None:
-            self._second = [torch.zeros_like(p, requires_grad=False) for p in self.params]
-        for state in (self._first, self._second):
-            if state is not None:
-                for s in state:
-                    s[model].zero_()
+        while len(self._state) < OPTIMIZERS[regime.optimizer].state_slots:
+            self._state.append([torch.zeros_like(p, requires_grad=False) for p in self.params])
+        for slot in self._state:
+            for s in slot:
+                s[model].zero_()
         self._regroup()
 
     def _regroup(self) -> None:
-        kinds = [k for k in OPTIMIZERS if (self.kinds == k).any()]
+        names = [k for k in OPTIMIZERS if (self.kinds == k).any()]
         self._groups = []
-        for kind in kinds:
-            models = None if len(kinds) == 1 else torch.from_numpy(np.flatnonzero(self.kinds == kind))
+        for name in names:
+            models = None if len(names) == 1 else torch.from_numpy(np.flatnonzero(self.kinds == name))
             lr = self.lr if models is None else self.lr[models]
             decay = self.weight_decay if models is None else self.weight_decay[models]
             shared = float(lr[0]) if bool((lr == lr[0]).all()) else None
-            self._groups.append(_Group(kind, models, lr, shared, decay, bool((decay > 0).any())))
+            self._groups.append(ModelGroup(OPTIMIZERS[name], models, lr, shared, decay, bool((decay > 0).any()),
+                                           self.steps))
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], update_scales: Scales = None) -> None:
         """One update of every model from its gradients (the same order as `params`; they may be changed in place)."""
         self.steps += 1
         for group in self._groups:
-            update = {"sgd": self._sgd, "momentum": self._momentum, "adam": self._adam}[group.kind]
-            steps = self.steps if group.models is None else self.steps[group.models]
+            models = group.models
+            group.steps = self.steps if models is None else self.steps[models]
+            slots = self._state[:group.kind.state_slots]
             for i, (p, g) in enumerate(zip(self.params, grads)):
                 scale = None if update_scales is None else update_scales[i]
-                if group.models is None:
-                    update(i, p, g, scale, group, steps)
+                if models is None:
+                    new_state = group.kind.update(p, g, tuple(slot[i] for slot in slots), scale, group)
+                    for slot, value in zip(slots, new_state):
+                        slot[i].copy_(value)
                 else:  # a mixed batch: this kind's models, updated on a copy and written back
-                    part = p[group.models]
-                    update(i, part, g[group.models], None if scale is None else scale[group.models], group, steps)
-                    p.index_copy_(0, group.models, part)
-
-    @staticmethod
-    def _apply(p: torch.Tensor, direction: torch.Tensor, scale: torch.Tensor | None, group: _Group) -> None:
-        """p -= lr * scale * direction; one learning rate for all models is applied as plain SGD always was."""
-        if scale is not None:
-            direction = direction.mul_(scale)  # a fresh tensor (or the caller's gradient, which step may change)
-        if group.shared_lr is not None:
-            p.sub_(direction, alpha=group.shared_lr)
-        else:
-            p.sub_(direction * _per_model(group.lr, p))
-
-    def _sgd(self, i: int, p: torch.Tensor, g: torch.Tensor, scale: torch.Tensor | None, group: _Group,
-             steps: torch.Tensor) -> None:
-        if group.decayed:
-            g = g + _per_model(group.decay, p) * p
-        self._apply(p, g, scale, group)
-
-    def _momentum(self, i: int, p: torch.Tensor, g: torch.Tensor, scale: torch.Tensor | None, group: _Group,
-                  steps: torch.Tensor) -> None:
-        assert self._first is not None
-        if group.decayed:
-            g = g + _per_model(group.decay, p) * p
-        buffer = self._first[i] if group.models is None else self._first[i][group.models]
-        first_step = _per_model(steps == 1, p)
-        buffer = torch.where(first_step, g, buffer * MOMENTUM + g)  # torch.optim.SGD: the first buffer is the gradient
-        self._store(self._first[i], buffer, group.models)
-        self._apply(p, buffer.clone(), scale, group)
-
-    def _adam(self, i: int, p: torch.Tensor, g: torch.Tensor, scale: torch.Tensor | None, group: _Group,
-              steps: torch.Tensor) -> None:
-        assert self._first is not None and self._second is not None
-        beta1, beta2 = ADAM_BETAS
-        step_lr = _per_model(group.lr, p) if scale is None else _per_model(group.lr, p) * scale
-        if group.decayed:  # decoupled, as torch.optim.AdamW: p *= 1 - lr * weight_decay
-            p.mul_(1 - step_lr * _per_model(group.decay, p))
-        first = self._first[i] if group.models is None else self._first[i][group.models]
-        second = self._second[i] if group.models is None else self._second[i][group.models]
-        first = first.lerp(g, 1 - beta1)
-        second = second.mul(beta2).addcmul_(g, g, value=1 - beta2)
-        self._store(self._first[i], first, group.models)
-        self._store(self._second[i], second, group.models)
-        correction1 = _per_model(1 - beta1**steps, p)
-        correction2_sqrt = _per_model((1 - beta2**steps).sqrt(), p)
-        denominator = (second.sqrt() / correction2_sqrt).add_(ADAM_EPS)
-        p.sub_(step_lr / correction1 * first / denominator)
-
-    @staticmethod
-    def _store(state: torch.Tensor, value: torch.Tensor, models: torch.Tensor | None) -> None:
-        if models is None:
-            state.copy_(value)
-        else:
-            state.index_copy_(0, models, value)
+                    part = p[models]
+                    new_state = group.kind.update(part, g[models], tuple(slot[i][models] for slot in slots),
+                                                  None if scale is None else scale[models], group)
+                    p.index_copy_(0, models, part)
+                    for slot, value in zip(slots, new_state):
+                        slot[i].index_copy_(0, models, value)

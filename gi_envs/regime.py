@@ -14,46 +14,15 @@ the env's ``randomize_regime=True`` and the zoo's runs draw from it, each MLP fr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
+from gi_envs.optimizers import OPTIMIZERS
+
 REGIME_STREAM = 7_919  # an MLP's regime draws from its own generator, seeded with (mlp_seed, REGIME_STREAM)
-MOMENTUM = 0.9  # the momentum of the ``momentum`` optimizer (torch.optim.SGD's `momentum`)
-ADAM_BETAS = (0.9, 0.999)  # the ``adam`` optimizer's (torch.optim.AdamW's defaults)
-ADAM_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class OptimizerKind:
-    """One optimizer the training core runs, per model, beside the others.
-
-    :param name: what a `Regime` calls it.
-    :param torch_equivalent: the `torch.optim` call it equals on an `nn.Sequential` (tested to float tolerance).
-    :param lr_scale: its learning rate relative to plain SGD's for updates of about the same size; a
-        `RegimeDistribution` draws an optimizer's learning rate from its ``lr_range`` times this.
-    """
-
-    name: str
-    torch_equivalent: str
-    lr_scale: float
-
-
-OPTIMIZERS: dict[str, OptimizerKind] = {
-    kind.name: kind
-    for kind in (
-        OptimizerKind("sgd", "torch.optim.SGD(params, lr, weight_decay=weight_decay)", 1.0),
-        # with momentum 0.9 an SGD step is about 10 plain ones
-        OptimizerKind("momentum", f"torch.optim.SGD(params, lr, momentum={MOMENTUM}, weight_decay=weight_decay)", 0.1),
-        # Adam's steps are about lr per weight whatever the gradient's size: 1e-3 is its usual rate, 0.05 SGD's
-        OptimizerKind("adam", "torch.optim.AdamW(params, lr, weight_decay=weight_decay) (decoupled weight decay)",
-                      0.02),
-    )
-}
-
-
 def _number(name: str, value: object, low: float, high: float, *, low_open: bool = True, integer: bool = False,
             where: str = "") -> float:
     """`value` as a float (or int) in its interval, or a ValueError naming `name` and the interval."""
@@ -262,9 +231,3 @@ def distribution_name(distribution: RegimeDistribution) -> str | None:
     """The registry name of `distribution`, if it has one."""
     return next((name for name, d in REGIME_DISTRIBUTIONS.items() if d == distribution), None)
 
-
-def describe_regimes(regimes: Sequence[Regime]) -> str:
-    """One line on a set of regimes: learning-rate span and optimizers, for progress lines."""
-    lrs = [r.lr for r in regimes]
-    optimizers = sorted({r.optimizer for r in regimes})
-    return f"lr {min(lrs):.3g}..{max(lrs):.3g}, optimizers {', '.join(optimizers)}"

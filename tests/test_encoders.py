@@ -16,12 +16,20 @@ from scipy import stats
 from torch import nn
 
 from agents import ENN, ENNGuidance
-from agents.enn.encoder import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
+from agents.enn.encoder import (
+    ENCODERS,
+    STATISTICS_PER_LAYER,
+    EncoderKind,
+    order_statistics,
+    quantile_ranks,
+    register_encoder,
+    weight_statistics,
+)
 from agents.enn.fit import fit_zoo_enn, untrained_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from agents.experiments.enn_ranking import enn_predictions
-from gi_envs import BatchedMLP
+from gi_envs import BatchedMLP, Regime, load_dataset, train_mlps
 from gi_envs.spec import MLPSpec
 from tests.conftest import cli_error, run_without_sb3
 from train_agents import main
@@ -191,3 +199,36 @@ def test_the_nfn_encoder_is_invariant_to_permuting_hidden_units_and_reads_biases
         enn.inputs_of(weights)
     model = MLPSpec("digits", (32, 16)).sequential()
     assert enn.predict([model, model.state_dict()]) == pytest.approx(enn.predict([model, model])[0], abs=1e-6)
+
+
+class NormsEncoder(nn.Module):
+    """A test's own encoder: each layer's Frobenius norm, into one linear layer."""
+
+    def __init__(self, layers: int, features_dim: int = 8):
+        super().__init__()
+        self.linear = nn.Linear(layers, features_dim)
+
+    def forward(self, norms: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(norms))
+
+
+@pytest.fixture
+def norms_encoder():
+    kind = register_encoder(EncoderKind(
+        "norms", NormsEncoder, lambda shapes, channels: {"layers": len(shapes), "features_dim": 8},
+        lambda weights, biases, image: torch.stack([w.flatten(1).norm(dim=1) for w in weights], dim=1),
+        "each layer's Frobenius norm"))
+    yield kind
+    del ENCODERS["norms"]
+
+
+def test_a_new_encoder_is_one_entry_and_works_everywhere(norms_encoder, zoo: Zoo, tmp_path: Path) -> None:
+    enn = fit_zoo_enn(zoo, "norms", epochs=3, progress=False)  # fit-enn's path, with the entry's zoo_fit
+    assert enn.image_spec is None and not enn.reads_biases
+    enn.save(tmp_path / "norms.pt")
+    loaded = ENN.load(tmp_path / "norms.pt")
+    mlp = train_mlps(zoo.spec.mlp, load_dataset(zoo.spec.mlp.dataset), Regime(), seeds=[0, 1, 2], epochs=0)
+    np.testing.assert_array_equal(loaded.predict(mlp), enn.predict(mlp))
+    model = zoo.spec.mlp.sequential()
+    ENNGuidance(loaded, weight=1.0)(model).backward()  # differentiable in the weights, through the entry's inputs
+    assert model[0].weight.grad is not None and model[0].weight.grad.abs().sum() > 0

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import gi_envs  # noqa: F401  (registers the env)
 from gi_envs.datasets import load_dataset
-from gi_envs.regime import ADAM_BETAS, MOMENTUM, OPTIMIZERS, REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
+from gi_envs.optimizers import OPTIMIZERS, ModelGroup, OptimizerKind, per_model, register_optimizer
+from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import MLPSpec
 from gi_envs.training import Training, train_mlps
 
@@ -19,12 +23,8 @@ SPEC = MLPSpec("digits", (16,))
 
 
 def torch_optimizer(regime: Regime, params, lr: float) -> torch.optim.Optimizer:
-    """What `OPTIMIZERS` says each optimizer equals."""
-    if regime.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=regime.weight_decay)
-    if regime.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM, weight_decay=regime.weight_decay)
-    return torch.optim.AdamW(params, lr=lr, betas=ADAM_BETAS, weight_decay=regime.weight_decay)
+    """What the regime's `OPTIMIZERS` entry says it equals."""
+    return OPTIMIZERS[regime.optimizer].torch_optimizer(params, lr, regime.weight_decay)
 
 
 def reference_run(regime: Regime, seed: int, steps: int, lr_factor: float = 1.0) -> nn.Sequential:
@@ -189,3 +189,37 @@ def test_regimes_and_distributions_round_trip_through_plain_dicts() -> None:
         RegimeDistribution.from_dict({"lr": 0.1})
     with pytest.raises(ValueError, match=r"unknown regime field\(s\) \['momentum'\]"):
         Regime.from_dict({"momentum": 0.5})
+
+
+def _nesterov(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], scale: torch.Tensor | None,
+              group: ModelGroup) -> tuple[torch.Tensor, ...]:
+    """torch.optim.SGD(nesterov=True) on stacked models, written from its docs."""
+    if group.decayed:
+        g = g + per_model(group.decay, p) * p
+    buffer = torch.where(per_model(group.steps == 1, p), g, state[0] * 0.9 + g)
+    group.apply(p, g + 0.9 * buffer, scale)
+    return (buffer,)
+
+
+@pytest.fixture
+def nesterov() -> Iterator[OptimizerKind]:
+    kind = register_optimizer(OptimizerKind(
+        "nesterov", 0.1, _nesterov, 1,
+        lambda params, lr, decay: torch.optim.SGD(params, lr, momentum=0.9, nesterov=True, weight_decay=decay)))
+    yield kind
+    del OPTIMIZERS["nesterov"]
+
+
+def test_a_new_optimizer_is_one_entry_and_works_everywhere(nesterov: OptimizerKind) -> None:
+    regime = Regime(lr=0.01, batch_size=24, weight_decay=1e-3, data_share=0.3, optimizer="nesterov")
+    training = Training(SPEC, load_dataset("digits"), 1)
+    training.reset(0, 11, regime)
+    training.run(60)
+    assert_same_weights(training, 0, reference_run(regime, 11, 60))  # the entry's own torch equivalent
+    mixed = RegimeDistribution(optimizers=("sgd", "nesterov"))
+    assert {mixed.regime_of(s).optimizer for s in range(20)} == {"sgd", "nesterov"}
+    env = gym.make("GradInstructor-v0", hidden_sizes=(16,), optimizer="nesterov", lr=0.05)
+    _, info = env.reset(seed=0)
+    for _ in range(3):
+        _, reward, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    assert reward > info["val_accuracy"] + 0.2  # the env trains with it

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gi_envs.spec import ImageSpec
+
 POOLED_GRID = (4, 8)
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 STATISTICS_PER_LAYER = 3 + 8 + len(QUANTILES)  # moments, row- and column-norm summaries, quantiles
@@ -140,20 +142,54 @@ class StatsEncoder(nn.Module):
 
 
 @dataclass(frozen=True)
-class EncoderKind:
-    """One encoder: what it reads of an MLP, how to build it from metadata, and a new one's metadata.
+class FitSettings:
+    """How an ENN is fitted by regression (`agents.enn.fit.fit_regressor`).
 
-    :param reads: ``image`` (the weight image), ``weight statistics`` (`weight_statistics`) or ``weights and
-        biases`` (raw, packed by `agents.enn.nfn_encoder.pack`).
+    :param epochs: at most this many passes over the fit data.
+    :param lr: Adam's learning rate.
+    :param batch_size: minibatch size.
+    :param seed: draws the early-stopping groups (and seeds torch's global generator, which the minibatch
+        order and a new ENN's init draw from).
+    :param val_share: share of the groups (episodes, runs) held out for early stopping.
+    :param patience: stop after this many epochs without a better early-stopping loss (None: run them all).
+    """
+
+    epochs: int = 40
+    lr: float = 1e-3
+    batch_size: int = 256
+    seed: int = 0
+    val_share: float = 0.1
+    patience: int | None = None
+
+
+ZOO_FIT = FitSettings(epochs=200, batch_size=32, patience=30)  # chosen on the early-stopping loss of fit runs only
+
+EncoderInputs = Callable[[Sequence[torch.Tensor], "Sequence[torch.Tensor] | None", "ImageSpec | None"], torch.Tensor]
+"""(weights (N, out, in) each, biases (N, out) each or None, the ENN's image settings) -> what the encoder reads."""
+
+
+@dataclass(frozen=True)
+class EncoderKind:
+    """One encoder: what it reads of an MLP and how to compute that, how to build it, how a zoo fits it.
+
+    :param name: what an ENN's metadata (``architecture.encoder.type``) and ``fit-enn --encoder`` call it.
     :param build: the module from its metadata (without ``type``).
     :param new_spec: the metadata of a new encoder for MLPs of these (out, in) layer shapes and image channels.
+    :param inputs: what the encoder reads, from the weights (and biases, and image settings), differentiably.
+    :param description: one line for help texts.
+    :param reads_image: it reads the weight image, so its ENN carries image settings (`ImageSpec`).
+    :param reads_biases: it reads biases too, so every caller hands them over.
+    :param zoo_fit: how ``fit-enn`` fits it to a zoo.
     """
 
     name: str
-    reads: str
     build: Callable[..., nn.Module]
     new_spec: Callable[[Sequence[tuple[int, int]], int], dict]
+    inputs: EncoderInputs
     description: str
+    reads_image: bool = False
+    reads_biases: bool = False
+    zoo_fit: FitSettings = ZOO_FIT
 
 
 def _nfn(**spec: object) -> nn.Module:
@@ -162,19 +198,53 @@ def _nfn(**spec: object) -> nn.Module:
     return NFNEncoder(**spec)  # type: ignore[arg-type]
 
 
-ENCODERS: dict[str, EncoderKind] = {kind.name: kind for kind in (
-    EncoderKind("image", "image", WeightImageEncoder,
+def _image_inputs(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None,
+                  image: ImageSpec | None) -> torch.Tensor:
+    assert image is not None, "an image encoder's ENN carries its image settings"
+    return image.image(weights)
+
+
+def _packed_inputs(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None,
+                   image: ImageSpec | None) -> torch.Tensor:
+    from agents.enn.nfn_encoder import pack
+
+    assert biases is not None, "ENN.inputs_of hands biases to an encoder that reads them"
+    return pack(weights, biases)
+
+
+ENCODERS: dict[str, EncoderKind] = {}
+
+
+def register_encoder(kind: EncoderKind) -> EncoderKind:
+    """Add `kind` to `ENCODERS` (replacing one of the same name): ENNs, ``fit-enn`` and the guide then take it."""
+    ENCODERS[kind.name] = kind
+    return kind
+
+
+for _kind in (
+    EncoderKind("image", WeightImageEncoder,
                 lambda shapes, channels: {"in_channels": channels, "features_dim": 128, "channels": 32},
-                "the paper's weight-image CNN"),
-    EncoderKind("stats", "weight statistics", StatsEncoder,
+                _image_inputs, "the paper's weight-image CNN", reads_image=True),
+    EncoderKind("stats", StatsEncoder,
                 lambda shapes, channels: {"in_features": STATISTICS_PER_LAYER * len(shapes), "features_dim": 64,
                                           "hidden": 128},
+                lambda weights, biases, image: weight_statistics(weights),
                 "permutation-invariant weight statistics into an MLP"),
-    EncoderKind("nfn", "weights and biases", _nfn,
-                lambda shapes, channels: {"layer_shapes": [list(s) for s in shapes], "features_dim": 64},
-                "a permutation-equivariant neural functional (NFN-NP) over raw weights and biases"),
-)}
-ENCODER_TYPES = tuple(ENCODERS)
+    # the NFN's epochs cost ~50x the statistics encoder's, and it early-stops sooner at minibatches of 64
+    EncoderKind("nfn", _nfn, lambda shapes, channels: {"layer_shapes": [list(s) for s in shapes], "features_dim": 64},
+                _packed_inputs, "a permutation-equivariant neural functional (NFN-NP) over raw weights and biases",
+                reads_biases=True, zoo_fit=FitSettings(epochs=200, batch_size=64, patience=15)),
+):
+    register_encoder(_kind)
+
+
+def encoder_kind(name: str) -> EncoderKind:
+    """The entry of `ENCODERS` called `name`, or a ValueError naming the known ones."""
+    if name not in ENCODERS:
+        raise ValueError(f"encoder={name!r} is not known; expected one of {list(ENCODERS)}")
+    return ENCODERS[name]
+
+
 
 
 def build_encoder(spec: dict) -> nn.Module:

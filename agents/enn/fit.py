@@ -9,14 +9,14 @@ groups (episodes or runs) of the fit data, never on the data the ENN is later sc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from agents.enn.encoder import ENCODERS
+from agents.enn.encoder import ZOO_FIT, FitSettings, encoder_kind
 from agents.enn.network import ENN, enn_metadata
 from agents.enn.zoo import Zoo
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -30,10 +30,8 @@ def untrained_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec |
 
     :param encoder: a name of `ENCODERS`; ``image`` reads `image` (default the env's image).
     """
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ENCODERS)}")
-    kind = ENCODERS[encoder]
-    image = (image or ImageSpec()) if kind.reads == "image" else None
+    kind = encoder_kind(encoder)
+    image = (image or ImageSpec()) if kind.reads_image else None
     channels = image.shape(mlp)[0] if image is not None else 0
     encoder_spec = {"type": encoder, **kind.new_spec(mlp.layer_shapes, channels)}
     features_dim = encoder_spec["features_dim"]
@@ -56,27 +54,6 @@ def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray], biases: Sequence[n
     parts = [enn.inputs_of(chunk(weights, i), chunk(biases, i) if enn.reads_biases else None)
              for i in range(0, len(weights[0]), INPUT_CHUNK)]
     return torch.cat(parts)
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    """How an ENN is fitted by regression.
-
-    :param epochs: at most this many passes over the fit data.
-    :param lr: Adam's learning rate.
-    :param batch_size: minibatch size.
-    :param seed: draws the early-stopping groups (and seeds torch's global generator, which the minibatch
-        order and a new ENN's init draw from).
-    :param val_share: share of the groups (episodes, runs) held out for early stopping.
-    :param patience: stop after this many epochs without a better early-stopping loss (None: run them all).
-    """
-
-    epochs: int = 40
-    lr: float = 1e-3
-    batch_size: int = 256
-    seed: int = 0
-    val_share: float = 0.1
-    patience: int | None = None
 
 
 def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray,
@@ -122,24 +99,18 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
             "fitted": int(len(y_fit)), "early_stop": int(len(y_val))}
 
 
-ZOO_FIT = FitSettings(epochs=200, batch_size=32, patience=30)  # chosen on the early-stopping loss of fit runs only
-# per encoder: the NFN's epochs cost ~50x the statistics encoder's, and it early-stops sooner at minibatches of 64
-ZOO_FITS = {"image": ZOO_FIT, "stats": ZOO_FIT, "nfn": FitSettings(epochs=200, batch_size=64, patience=15)}
-
-
 def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
                 epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
-    """A supervised ENN fitted to the zoo's fit runs only (`ZOO_FITS`: for ``image`` and ``stats`` minibatches of
-    32, early-stopped on a tenth of the fit runs after 30 epochs without improvement, at most `epochs`).
+    """A supervised ENN fitted to the zoo's fit runs only, with its encoder's `EncoderKind.zoo_fit` (for ``image``
+    and ``stats`` minibatches of 32, early-stopped on a tenth of the fit runs after 30 epochs without improvement,
+    at most `epochs`).
 
     :param encoder: a name of `ENCODERS` (``image`` reads `image`, default the env's mean + rms image at 0.15).
     :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
         run ends with: a trainability prior).
     """
     targets = zoo.targets(target)  # a bad target fails before any work
-    if encoder not in ZOO_FITS:
-        raise ValueError(f"encoder={encoder!r} is not known; expected one of {list(ZOO_FITS)}")
-    settings = replace(ZOO_FITS[encoder], epochs=epochs, seed=seed)
+    settings = replace(encoder_kind(encoder).zoo_fit, epochs=epochs, seed=seed)
     torch.manual_seed(seed)
     enn = untrained_value_enn(zoo.spec.mlp, encoder, image,
                               source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,

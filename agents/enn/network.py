@@ -32,8 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.encoder import ENCODERS, build_encoder, weight_statistics
-from agents.enn.nfn_encoder import pack
+from agents.enn.encoder import ENCODERS, EncoderKind, build_encoder
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -105,11 +104,11 @@ class ENN(nn.Module):
         if self.encoder_type not in ENCODERS:
             raise ValueError(f"unknown encoder type {self.encoder_type!r} in ENN metadata; expected one of "
                              f"{list(ENCODERS)}")
-        self.reads = ENCODERS[self.encoder_type].reads
+        self.encoder_kind: EncoderKind = ENCODERS[self.encoder_type]
         image = self.metadata.get("image")
-        if self.reads == "image" and image is None:
+        if self.encoder_kind.reads_image and image is None:
             raise ValueError("an ENN with an image encoder needs the 'image' settings in its metadata")
-        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.reads == "image" else None
+        self.image_spec: ImageSpec | None = ImageSpec.from_dict(image) if self.encoder_kind.reads_image else None
         self.encoder = build_encoder(arch["encoder"])
         if self.kind == "value":
             self.head = build_layers(arch["head"])
@@ -158,9 +157,14 @@ class ENN(nn.Module):
         self.mlp_spec.check_shapes(layer_shapes, what="this ENN")
 
     @property
+    def reads_image(self) -> bool:
+        """Whether the encoder reads the weight image (``image``): then the ENN has image settings."""
+        return self.encoder_kind.reads_image
+
+    @property
     def reads_biases(self) -> bool:
         """Whether the encoder reads biases too (``nfn``): then every caller hands them over."""
-        return self.reads == "weights and biases"
+        return self.encoder_kind.reads_biases
 
     def inputs_of(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None = None
                   ) -> torch.Tensor:
@@ -174,9 +178,9 @@ class ENN(nn.Module):
         self.check_shapes([w.shape[-2:] for w in weights])
         if weights[0].dim() == 2:
             weights = [w.unsqueeze(0) for w in weights]
-        if self.reads == "weight statistics":
-            return weight_statistics(weights)
-        if self.reads == "weights and biases":
+        if self.reads_image:
+            self.require_image("image_of")
+        if self.reads_biases:
             if biases is None:
                 raise ValueError(f"an ENN with an {self.encoder_type!r} encoder reads biases too; pass them beside the "
                                  "weights")
@@ -184,8 +188,7 @@ class ENN(nn.Module):
             expected = [shape[0] for shape in self.layer_shapes]
             if [b.shape[-1] for b in biases] != expected:
                 raise ValueError(f"this ENN reads biases of sizes {expected}, got {[b.shape[-1] for b in biases]}")
-            return pack(weights, biases)
-        return self.require_image("image_of").image(weights)
+        return self.encoder_kind.inputs(weights, biases if self.reads_biases else None, self.image_spec)
 
     def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
         """The weight image this ENN reads (an ``image`` encoder's `inputs_of`)."""

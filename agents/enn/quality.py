@@ -89,7 +89,7 @@ def collect_snapshots(env_kwargs: dict, seeds: list[int], random_share: float = 
 @torch.no_grad()
 def snapshot_inputs(enn: ENN, snapshots: Snapshots, chunk: int = 1024) -> torch.Tensor:
     """What `enn` reads of every snapshot: its weight image, or what its encoder makes of the weights."""
-    if enn.reads == "image":
+    if enn.reads_image:
         return snapshots.images
     if snapshots.weights is None or snapshots.biases is None:
         raise ValueError(f"an ENN with a {enn.encoder_type!r} encoder reads weights: collect the snapshots with "
@@ -144,7 +144,7 @@ def quality_by_stage(enn: ENN, snapshots: Snapshots) -> dict[str, dict[str, floa
 def calibrate(enn: ENN, env_kwargs: dict, episodes: int = 32) -> dict[str, dict[str, float]]:
     """Fit the ENN's calibration on snapshots from one set of unseen seeds and report its quality
     on another; the report is also stored in `enn.metadata["quality"]`."""
-    keep = enn.reads != "image"
+    keep = not enn.reads_image
     fit = collect_snapshots(env_kwargs, calibration_seeds(episodes), keep_weights=keep)
     enn.set_calibration(*fit_calibration(enn_outputs(enn, snapshot_inputs(enn, fit), raw=True), fit.accuracy))
     held_out = collect_snapshots(env_kwargs, quality_seeds(episodes), keep_weights=keep)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.config_files import find_config, load_yaml
-from agents.enn.encoder import ENCODER_TYPES
+from agents.enn.encoder import ENCODERS
 from agents.enn.guidance import SCHEDULES
 from agents.enn.network import pretrained_names
 from agents.enn.zoo import TARGETS
@@ -83,11 +83,11 @@ class ENNSource:
         ``{pretrained: NAME}``, the fitted ones with optional ``encoder`` and ``target``; a ValueError naming
         `where` otherwise."""
         expected = (", ".join(f"{{{k}: {v.split(' ')[0]}}}" for k, v in ENN_SOURCES.items())
-                    + ", optionally with encoder: " + " | ".join(ENCODER_TYPES) + " and target: " + " | ".join(TARGETS))
+                    + ", optionally with encoder: " + " | ".join(ENCODERS) + " and target: " + " | ".join(TARGETS))
         if not isinstance(raw, Mapping):
             raise ValueError(f"{where}={raw!r} is not allowed; expected one of {expected}")
         kinds = [k for k in ENN_SOURCES if k in raw]
-        options = {"encoder": ENCODER_TYPES, "target": TARGETS}
+        options = {"encoder": tuple(ENCODERS), "target": TARGETS}
         options_ok = all(k in ENN_SOURCES or (k in options and raw[k] in options[k]) for k in raw)
         value = raw.get(kinds[0]) if len(kinds) == 1 else None
         value_ok = isinstance(value, str) if kinds and kinds[0] in ("path", "zoo", "pretrained") else \

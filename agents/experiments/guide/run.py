@@ -79,7 +79,7 @@ def prepare_enn(setting: GuideSetting, family: str, out: Path) -> tuple[ENN, flo
     enn.check_shapes(setting.mlp.layer_shapes)
     enn.save(enn_path(out, family, setting.name))
     snapshots = collect_snapshots(setting.episode_env_kwargs(enn.image_spec), quality_seeds(QUALITY_RUNS),
-                                  keep_weights=enn.reads != "image")
+                                  keep_weights=not enn.reads_image)
     quality = quality_by_stage(enn, snapshots)
     source_meta = enn.metadata.get("source", {})
     aim = "the accuracy each run ends with" if source_meta.get("target") == "final" else "current accuracy"
