@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -336,8 +337,25 @@ def flag_finder(parser: argparse.ArgumentParser, command: str) -> Callable[[str]
     return lambda name: flags.get(name, "--" + name.replace("_", "-"))
 
 
+class _PrintHandler(logging.Handler):
+    """The library's progress lines (`logging` under ``agents``), printed to the current stdout as they come."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), flush=True)
+
+
+def show_progress_lines() -> None:
+    """Print the library's INFO lines: a library logs, the command line shows (once per process)."""
+    logger = logging.getLogger("agents")
+    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
+        logger.addHandler(_PrintHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line: a user's error is one line on stderr and exit code 2 (`--debug` shows the traceback)."""
+    show_progress_lines()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -409,8 +409,8 @@ def quickstart(options: QuickstartOptions) -> None:
     import yaml
 
     from agents.enn.supervised import supervised_control
-    from agents.experiments.baselines import runnable_rows
     from agents.experiments.guide import mlps_path
+    from agents.experiments.guide.registry import runnable_rows
     from agents.rl.export import load_agent
 
     seed, out, wandb_mode, task = options.seed, options.out, options.wandb_mode, QUICKSTART["task"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -16,6 +18,22 @@ from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
 ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
 SEED_HIGH = 2**63 - 1
+
+
+@contextmanager
+def worker_threads() -> Iterator[None]:
+    """In a worker process (AsyncVectorEnv, SubprocVecEnv) the env's work runs on one torch thread: the workers
+    already share the cores, and one thread avoids OpenMP's deadlock in children forked from a process that used
+    it. The process's own thread count is restored after each call, so a user's code there keeps its setting."""
+    if multiprocessing.parent_process() is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -174,13 +192,10 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": []}
 
     def __init__(self, **kwargs: Any):
-        if multiprocessing.parent_process() is not None:
-            # In a worker process (AsyncVectorEnv, SubprocVecEnv) the workers already share the cores;
-            # one thread each also avoids OpenMP's deadlock in children forked from a process that used it.
-            torch.set_num_threads(1)
         self._spec: EnvSpec | None = None
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.task = TrainingTask(self.config, n_models=1)
+        with worker_threads():
+            self.task = TrainingTask(self.config, n_models=1)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
 
@@ -206,7 +221,8 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"unknown reset option(s) {unknown}; expected 'mlp_seed'")
         if options and "mlp_seed" in options:
             mlp_seed = int(options["mlp_seed"])
-        val_accuracy = self.task.reset_model(0, mlp_seed)
+        with worker_threads():
+            val_accuracy = self.task.reset_model(0, mlp_seed)
         info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
         if self.config.distribution is not None:
             info.update(self.task.regime(0).to_dict())
@@ -219,7 +235,8 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         if np.isnan(action).any():
             raise ValueError(f"action contains NaN at position(s) {np.flatnonzero(np.isnan(action)).tolist()}; "
                              "expected finite values in [-1, 1]")
-        result = self.task.step(action[None])
+        with worker_threads():
+            result = self.task.step(action[None])
         return (
             select(result.observation, 0),
             float(result.reward[0]),

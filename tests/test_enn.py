@@ -17,7 +17,7 @@ from agents.enn import ENN
 from agents.enn.guidance import ENNGuidance
 from agents.enn.quality import collect_snapshots, fit_calibration, ranking_quality
 from agents.rl.algorithms import load_agent_config
-from agents.rl.export import OFF_POLICY, ON_POLICY, export_enn, load_agent, sb3_critic_value
+from agents.rl.export import Q_CRITICS, VALUE_CRITICS, export_enn, load_agent, sb3_critic_value
 from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
 from tests.conftest import REPO, run_without_sb3
@@ -39,7 +39,7 @@ def ppo_run(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("algo", ON_POLICY + OFF_POLICY)
+@pytest.mark.parametrize("algo", VALUE_CRITICS + Q_CRITICS)
 def test_exported_enn_computes_exactly_what_the_critic_computes(algo: str, tmp_path: Path) -> None:
     model = trained(algo, tmp_path)
     enn = export_enn(model, algo, TINY_ENV)
@@ -47,7 +47,7 @@ def test_exported_enn_computes_exactly_what_the_critic_computes(algo: str, tmp_p
     with torch.no_grad():
         mine = enn.raw(images)
     torch.testing.assert_close(mine, sb3_critic_value(model, algo, images), atol=1e-5, rtol=1e-5)
-    assert enn.metadata["source"]["critic"].startswith("V(s)" if algo in ON_POLICY else "Q(s, pi(s))")
+    assert enn.metadata["source"]["critic"].startswith("V(s)" if algo in VALUE_CRITICS else "Q(s, pi(s))")
 
 
 def test_ars_has_no_critic_to_export(tmp_path: Path) -> None:

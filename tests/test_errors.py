@@ -23,6 +23,7 @@ from agents.experiments import baselines
 from agents.experiments import benchmark as benchmark_module
 from agents.experiments.engine import Cell, EngineOptions, run_matrix
 from agents.experiments.guide import run_guide
+from agents.experiments.guide.registry import runnable_rows
 from agents.report import atomic_write_text
 from agents.rl.algorithms import load_agent_config
 from tests.conftest import REPO, cli_error
@@ -151,7 +152,7 @@ def test_a_broken_baseline_fails_guide_at_once_and_quickstart_skips_it(monkeypat
     monkeypatch.setattr(baselines.importlib, "import_module", hub_too_new)
     message = cli_error(["guide", "--config", "paper_digits.yaml", "--rows", "bp", "lfp"], capsys)
     assert "row 'lfp'" in message and "huggingface-hub" in message and "pip install -e '.[baselines]'" in message
-    rows, skipped = baselines.runnable_rows(["bp", "rmsgd", "lfp"])
+    rows, skipped = runnable_rows(["bp", "rmsgd", "lfp"])
     assert rows == ["bp", "rmsgd"] and len(skipped) == 1 and skipped[0].startswith("skipping the row 'lfp'")
 
 

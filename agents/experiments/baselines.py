@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -32,7 +34,6 @@ from torch import nn
 
 from agents.errors import MissingDependency
 
-TRAINERS = ("rmsgd", "lfp")
 EXTRA = "baselines"
 
 
@@ -42,12 +43,6 @@ class SequentialTrainer(Protocol):
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None: ...
 
     def end_epoch(self) -> None: ...
-
-
-# What each trainer imports; LFP's chain (lfprop -> lxt -> transformers<5 -> huggingface-hub<1) breaks when a
-# companion such as rl-zoo3 (through huggingface_sb3) has upgraded huggingface-hub to 2.x.
-TRAINER_MODULES = {"rmsgd": ("rmsgd",),
-                   "lfp": ("lfprop", "lfprop.propagation.propagator_lxt", "lfprop.rewards.reward_functions")}
 
 
 def _require(module: str):
@@ -66,24 +61,9 @@ def _require(module: str):
                           f"it depends on: pip install -e '.[{EXTRA}]' restores it (see README, companions)") from error
 
 
-def runnable_rows(rows: list[str]) -> tuple[list[str], list[str]]:
-    """`rows` without the baseline rows whose packages are missing or broken, and one line on each dropped."""
-    kept, skipped = [], []
-    for row in rows:
-        try:
-            if row in TRAINERS:
-                check_trainer(row)
-            kept.append(row)
-        except MissingDependency as error:
-            skipped.append(f"skipping the row {row!r}: {error}")
-    return kept, skipped
-
-
 def check_trainer(name: str) -> None:
     """Import everything trainer `name` needs now, so that a missing or broken package fails before any work."""
-    if name not in TRAINER_MODULES:
-        raise ValueError(f"unknown trainer {name!r}; known trainers: {list(TRAINERS)}")
-    for module in TRAINER_MODULES[name]:
+    for module in trainer_kind(name).modules:
         _require(module)
 
 
@@ -142,10 +122,44 @@ class LFPTrainer:
         pass
 
 
+@dataclass(frozen=True)
+class TrainerKind:
+    """One literature trainer: what builds it, and what it imports (checked before any work).
+
+    :param name: what a guide row's ``trainer`` calls it.
+    :param make: the trainer of one `nn.Sequential` at a learning rate.
+    :param modules: the modules it imports, each imported by `check_trainer` so that a missing or broken
+        package fails at once with the install command.
+    """
+
+    name: str
+    make: Callable[[nn.Sequential, float], SequentialTrainer]
+    modules: tuple[str, ...]
+
+
+TRAINERS: dict[str, TrainerKind] = {}
+
+
+def register_trainer(kind: TrainerKind) -> TrainerKind:
+    """Add `kind` to `TRAINERS` (replacing one of the same name): guide rows may then name it."""
+    TRAINERS[kind.name] = kind
+    return kind
+
+
+register_trainer(TrainerKind("rmsgd", RMSGDTrainer, ("rmsgd",)))
+# LFP's chain (lfprop -> lxt -> transformers<5 -> huggingface-hub<1) breaks when a companion such as rl-zoo3
+# (through huggingface_sb3) has upgraded huggingface-hub to 2.x: every link is imported before work
+register_trainer(TrainerKind("lfp", LFPTrainer,
+                             ("lfprop", "lfprop.propagation.propagator_lxt", "lfprop.rewards.reward_functions")))
+
+
+def trainer_kind(name: str) -> TrainerKind:
+    """The entry of `TRAINERS` called `name`, or a ValueError naming the known ones."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown trainer {name!r}; known trainers: {list(TRAINERS)}")
+    return TRAINERS[name]
+
+
 def make_trainer(name: str, model: nn.Sequential, lr: float) -> SequentialTrainer:
     """The baseline trainer `name` for `model`; unknown names list the known ones."""
-    if name == "rmsgd":
-        return RMSGDTrainer(model, lr)
-    if name == "lfp":
-        return LFPTrainer(model, lr)
-    raise ValueError(f"unknown trainer {name!r}; known trainers: {list(TRAINERS)}")
+    return trainer_kind(name).make(model, lr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from gi_envs.regime import Regime
 from gi_envs.training import train_mlps
 
 FRESH_REGIME = Regime(lr=0.1, batch_size=32)  # plain SGD of the fresh MLPs trained when no checkpoint is given
+
+log = logging.getLogger(__name__)  # progress lines; the command line prints them (`agents.cli`)
 
 
 @dataclass
@@ -35,7 +38,7 @@ def mlps_to_inspect(enn: ENN, mlp_path: Path | None, n_mlps: int, epochs: int,
         mlp, info = BatchedMLP.load(mlp_path)
         source = f"{mlp_path} ({info.get('row', 'MLPs')}, seeds {info.get('seeds', '?')})"
         return mlp, info.get("dataset", enn.mlp_spec.dataset), source
-    print(f"training {n_mlps} fresh {enn.mlp_spec.dataset} MLPs for the ENN's architecture ({epochs} epochs of SGD)")
+    log.info(f"training {n_mlps} fresh {enn.mlp_spec.dataset} MLPs for the ENN's architecture ({epochs} epochs of SGD)")
     seeds = list(range(seed, seed + n_mlps))
     mlp = train_mlps(enn.mlp_spec, load_dataset(enn.mlp_spec.dataset), FRESH_REGIME, seeds, epochs)
     return mlp, enn.mlp_spec.dataset, f"{n_mlps} fresh MLPs, seeds {seed}..{seed + n_mlps - 1}"

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sb3_contrib import ARS, TQC, TRPO, CrossQ, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -34,11 +36,20 @@ from gi_envs.memory import check_memory
 from gi_envs.sb3_vec_env import make_sb3_vec_env
 from gi_envs.task import EnvConfig
 
-CRITICS = {  # what an algorithm's critic returns
-    "value": "V(s), one value per observation (policy.predict_values)",
-    "q": "Q(s, a), one tensor per Q-network (policy.critic(obs, actions))",
-    "quantiles": "Q(s, a) as quantiles, critics x quantiles (TQC)",
-}
+
+class Critic(Enum):
+    """What an algorithm's critic returns, and so what its exported ENN computes (the value: how an ENN's
+    metadata names it)."""
+
+    VALUE = "V(s)"  # one value per observation (policy.predict_values): the ENN is the value
+    Q = "Q(s, pi(s)), mean over critics"  # one tensor per Q-network (policy.critic(obs, actions))
+    QUANTILES = "Q(s, pi(s)), mean over quantiles and critics"  # critics x quantiles (TQC)
+
+    def mean_q(self, q: Any) -> torch.Tensor:
+        """One value per observation from what `policy.critic(obs, actions)` returns."""
+        if self is Critic.QUANTILES:  # (N, critics, quantiles)
+            return q.mean(dim=(1, 2))
+        return torch.stack([qi.mean(dim=1) for qi in q]).mean(dim=0)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class Algorithm:
     :param name: what configs and the command line call it (its shipped config is ``configs/NAME.yaml``).
     :param cls: the Stable-Baselines3 / sb3-contrib class.
     :param on_policy: learns from its current policy's rollouts (PPO family) rather than a replay buffer.
-    :param critic: what its critic returns (a key of `CRITICS`), or None when it has none (ARS).
+    :param critic: what its critic returns, or None when it has none (ARS).
     :param recurrent: its policy keeps an LSTM state across an episode's steps.
     :param deterministic_actor: its actor's output is the action itself (TD3, DDPG), not a distribution's mean.
     :param policy: the default policy alias.
@@ -57,7 +68,7 @@ class Algorithm:
     name: str
     cls: type[BaseAlgorithm]
     on_policy: bool
-    critic: str | None
+    critic: Critic | None
     recurrent: bool = False
     deterministic_actor: bool = False
     policy: str = "MlpPolicy"
@@ -68,16 +79,17 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    Algorithm("ppo", PPO, on_policy=True, critic="value"),
-    Algorithm("a2c", A2C, on_policy=True, critic="value"),
-    Algorithm("sac", SAC, on_policy=False, critic="q"),
-    Algorithm("td3", TD3, on_policy=False, critic="q", deterministic_actor=True),
-    Algorithm("ddpg", DDPG, on_policy=False, critic="q", deterministic_actor=True),
-    Algorithm("tqc", TQC, on_policy=False, critic="quantiles"),
-    Algorithm("trpo", TRPO, on_policy=True, critic="value"),
-    Algorithm("crossq", CrossQ, on_policy=False, critic="q"),
+    Algorithm("ppo", PPO, on_policy=True, critic=Critic.VALUE),
+    Algorithm("a2c", A2C, on_policy=True, critic=Critic.VALUE),
+    Algorithm("sac", SAC, on_policy=False, critic=Critic.Q),
+    Algorithm("td3", TD3, on_policy=False, critic=Critic.Q, deterministic_actor=True),
+    Algorithm("ddpg", DDPG, on_policy=False, critic=Critic.Q, deterministic_actor=True),
+    Algorithm("tqc", TQC, on_policy=False, critic=Critic.QUANTILES),
+    Algorithm("trpo", TRPO, on_policy=True, critic=Critic.VALUE),
+    Algorithm("crossq", CrossQ, on_policy=False, critic=Critic.Q),
     Algorithm("ars", ARS, on_policy=True, critic=None),  # a plain-MLP policy, no critic and no ENN body
-    Algorithm("recurrentppo", RecurrentPPO, on_policy=True, critic="value", recurrent=True, policy="MlpLstmPolicy"),
+    Algorithm("recurrentppo", RecurrentPPO, on_policy=True, critic=Critic.VALUE, recurrent=True,
+              policy="MlpLstmPolicy"),
 )}
 OUR_KEYS = {"n_envs", "n_timesteps", "policy", "env_kwargs", "enn", "action_noise", "task"}
 SET_BY_US = {"self", "policy", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model",
@@ -195,8 +207,7 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
         raise ValueError(f"{source}: unknown enn key(s) {sorted(set(enn) - ENN_KEYS)}; expected some of "
                          f"{sorted(ENN_KEYS)}")
     noise = raw.get("action_noise")
-    off_policy = "action_noise" in inspect.signature(cls.__init__).parameters
-    if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or not off_policy):
+    if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or entry.on_policy):
         raise ValueError(f"{source}: action_noise={noise!r} must be {{type: one of {sorted(NOISES)}, sigma: float}} "
                          f"on an off-policy algorithm")
     for key in ("n_envs", "n_timesteps"):

@@ -26,13 +26,13 @@ from torch import nn
 from agents.config_files import load_yaml
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
 from agents.enn.quality import calibrate
-from agents.rl.algorithms import ALGORITHMS, Algorithm, algorithm_name
+from agents.rl.algorithms import ALGORITHMS, Algorithm, Critic, algorithm_name
 from agents.rl.features import WeightImageCNN
 from gi_envs.files import first_sentence
 from gi_envs.task import EnvConfig
 
-ON_POLICY = tuple(name for name, a in ALGORITHMS.items() if a.critic == "value")  # export V(s)
-OFF_POLICY = tuple(name for name, a in ALGORITHMS.items() if a.critic in ("q", "quantiles"))  # export Q(s, pi(s))
+VALUE_CRITICS = tuple(name for name, a in ALGORITHMS.items() if a.critic is Critic.VALUE)  # export V(s)
+Q_CRITICS = tuple(name for name, a in ALGORITHMS.items() if a.critic in (Critic.Q, Critic.QUANTILES))  # Q(s, pi(s))
 SKIPPED = (nn.Identity, nn.Flatten, nn.Dropout)
 
 
@@ -82,19 +82,18 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
     entry = ALGORITHMS[algorithm_name(algo)]
     if not entry.has_critic:
         raise ValueError(f"{entry.cls.__name__} has no critic to export as an ENN; train an actor-critic algorithm "
-                         f"(one of {sorted(ON_POLICY + OFF_POLICY)})")
+                         f"(one of {sorted(VALUE_CRITICS + Q_CRITICS)})")
     extra = EnvConfig.from_kwargs(**env_kwargs).observation[1:]
     if extra:
         raise ValueError(f"this {entry.cls.__name__} critic reads {list(extra)} besides the weight image, so its value "
                          "is no function of an MLP's weights alone and cannot be an ENN (see docs/enn.md); export a "
                          "critic trained with observation=['weights'], the default")
     policy = model.policy
-    if entry.critic == "value":
+    if entry.critic is Critic.VALUE:
         encoder_src = policy.vf_features_extractor
         head = value_path(policy, entry)
         architecture = {"kind": "value", "encoder": encoder_kwargs(encoder_src), "head": layer_spec(head)}
         sources = {"head": head}
-        critic = "V(s)"
     else:
         actor = policy.actor
         actor_path = [actor.mu] if entry.deterministic_actor else [actor.latent_pi, actor.mu, nn.Tanh()]
@@ -106,16 +105,14 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
             "actor": layer_spec(actor_path), "q_nets": [layer_spec([q]) for q in q_nets],
         }
         sources = {"actor": actor_path, "q_nets": q_nets}
-        critic = "Q(s, pi(s))" + (", mean over quantiles and critics" if entry.critic == "quantiles"
-                                  else ", mean over critics")
 
     config = EnvConfig.from_kwargs(**env_kwargs)
     metadata = enn_metadata(architecture, config.mlp, config.image,
-                            source={"kind": "critic", "algo": algo, "critic": critic, "model": source,
+                            source={"kind": "critic", "algo": algo, "critic": entry.critic.value, "model": source,
                                     "env_kwargs": env_kwargs})
     enn = ENN(metadata)
     enn.encoder.load_state_dict(encoder_src.encoder.state_dict())
-    if entry.critic == "value":
+    if entry.critic is Critic.VALUE:
         copy_layers(sources["head"], enn.head)
     else:
         enn.actor_encoder.load_state_dict(policy.actor.features_extractor.encoder.state_dict())
@@ -201,10 +198,7 @@ def sb3_critic_value(model: BaseAlgorithm, algo: str, images: torch.Tensor) -> t
             layers, _, hidden = policy.lstm_hidden_state_shape
             zeros = torch.zeros(layers, images.shape[0], hidden)
             return policy.predict_values(images, (zeros, zeros), torch.ones(images.shape[0])).squeeze(-1)
-        if entry.critic == "value":
+        if entry.critic is Critic.VALUE:
             return policy.predict_values(images).squeeze(-1)
         action = policy.actor(images) if entry.deterministic_actor else policy.actor(images, deterministic=True)
-        q = policy.critic(images, action)
-        if entry.critic == "quantiles":  # (N, critics, quantiles)
-            return q.mean(dim=(1, 2))
-        return torch.stack([qi.mean(dim=1) for qi in q]).mean(dim=0)
+        return entry.critic.mean_q(policy.critic(images, action))

@@ -6,8 +6,9 @@ trains and tunes one row, `run` drives a whole config into tables, checkpoints a
 
 from agents.experiments.guide.config import ENNSource, GuideSetting, load_guide_config
 from agents.experiments.guide.registry import GUIDE_ROWS, GuideRow, check_rows, register_row
-from agents.experiments.guide.rows import RowResult, build_enn, train_row, tuned_enn_setting, tuned_lr
+from agents.experiments.guide.rows import RowResult, train_row, tuned_enn_setting, tuned_lr
 from agents.experiments.guide.run import OUTPUTS, enn_path, mlps_path, run_guide
+from agents.experiments.guide.sources import build_enn
 
 __all__ = [
     "GUIDE_ROWS",

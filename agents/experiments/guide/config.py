@@ -28,20 +28,13 @@ from agents.enn.guidance import SCHEDULES
 from agents.enn.network import pretrained_names
 from agents.enn.zoo import TARGETS
 from agents.experiments.guide.registry import GUIDE_ROWS, check_rows
+from agents.experiments.guide.sources import ENN_SOURCES
 from agents.seeds import guide_seeds
 from gi_envs.datasets import load_dataset
 from gi_envs.regime import Regime
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig
 
-ENN_SOURCES = {  # where an ENN comes from -> what its value is
-    "path": "FILE (an ENN file of any encoder)",
-    "supervised_env_steps": "N (fitted on N env steps of this setting's training runs)",
-    "zoo": "FILE (fitted on a zoo file)",
-    "zoo_runs": "N (fitted on a zoo of N runs of this setting's MLP trained on the spot)",
-    "pretrained": "NAME (an ENN the package ships, `ENN.pretrained`)",
-}
-MADE_SOURCES = ("path", "pretrained")  # ENNs that exist already: loaded, never fitted, so encoder and target are theirs
 ZOO_EPISODE_STEPS = 20  # env steps per episode of a setting's training runs; one episode spans one whole run
 EPISODE_ACTION_MODE = "perturb"  # the random half of those episodes perturbs SGD, as in the published guide tables
 MLP_KEYS = ("dataset", "hidden_sizes", "activation")
@@ -82,7 +75,7 @@ class ENNSource:
         """Read ``{path: FILE}``, ``{supervised_env_steps: N}``, ``{zoo: FILE}``, ``{zoo_runs: N}`` or
         ``{pretrained: NAME}``, the fitted ones with optional ``encoder`` and ``target``; a ValueError naming
         `where` otherwise."""
-        expected = (", ".join(f"{{{k}: {v.split(' ')[0]}}}" for k, v in ENN_SOURCES.items())
+        expected = (", ".join(f"{{{k}: {v.value_name}}}" for k, v in ENN_SOURCES.items())
                     + ", optionally with encoder: " + " | ".join(ENCODERS) + " and target: " + " | ".join(TARGETS))
         if not isinstance(raw, Mapping):
             raise ValueError(f"{where}={raw!r} is not allowed; expected one of {expected}")
@@ -90,7 +83,7 @@ class ENNSource:
         options = {"encoder": tuple(ENCODERS), "target": TARGETS}
         options_ok = all(k in ENN_SOURCES or (k in options and raw[k] in options[k]) for k in raw)
         value = raw.get(kinds[0]) if len(kinds) == 1 else None
-        value_ok = isinstance(value, str) if kinds and kinds[0] in ("path", "zoo", "pretrained") else \
+        value_ok = isinstance(value, str) if kinds and ENN_SOURCES[kinds[0]].value_type is str else \
             _is_number(value, 1, low_open=False, integer=True)
         if len(kinds) != 1 or not options_ok or not value_ok:
             raise ValueError(f"{where}={dict(raw)!r} is not allowed; expected one of {expected}")
@@ -99,7 +92,7 @@ class ENNSource:
         return cls(kinds[0], value, raw.get("encoder", "image"), raw.get("target", "current"))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        if self.kind in MADE_SOURCES:
+        if ENN_SOURCES[self.kind].made:
             return {self.kind: self.value}
         return {self.kind: self.value, "encoder": self.encoder, "target": self.target}
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.experiments.baselines import TRAINERS
+from agents.errors import MissingDependency
+from agents.experiments.baselines import TRAINERS, check_trainer
 from gi_envs.batched_mlp import INITS
 
 ENN_FAMILIES = ("enn", "zoo_enn", "init_enn")  # a setting's ENN sources (`GuideSetting` fields), in table order
@@ -100,3 +101,18 @@ def tuning_row(family: str) -> GuideRow:
 def enn_families(rows: list[str]) -> list[str]:
     """The ENN families `rows` use, in row order."""
     return list(dict.fromkeys(GUIDE_ROWS[r].enn for r in rows if GUIDE_ROWS[r].enn))
+
+
+def runnable_rows(rows: list[str]) -> tuple[list[str], list[str]]:
+    """`rows` without those whose literature trainer's packages are missing or broken, and one line on each
+    dropped."""
+    kept, skipped = [], []
+    for row in rows:
+        trainer = GUIDE_ROWS[row].trainer
+        try:
+            if trainer:
+                check_trainer(trainer)
+            kept.append(row)
+        except MissingDependency as error:
+            skipped.append(f"skipping the row {row!r}: {error}")
+    return kept, skipped

@@ -36,13 +36,10 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from agents.enn.fit import FitSettings, fit_zoo_enn
 from agents.enn.guidance import ENNGuidance
 from agents.enn.network import ENN
-from agents.enn.supervised import episode_snapshots, fit_supervised_enn
-from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from agents.experiments.baselines import make_trainer
-from agents.experiments.guide.config import ENNSource, GuideSetting
+from agents.experiments.guide.config import GuideSetting
 from agents.experiments.guide.registry import GUIDE_ROWS, GuideRow, check_rows
 from agents.seeds import TUNING_SEEDS
 from gi_envs.batched_mlp import BatchedMLP
@@ -50,55 +47,6 @@ from gi_envs.datasets import load_dataset
 from gi_envs.training import Training
 
 GRID_EXTENSIONS = 2  # how often a search may extend its grid past the end it landed on
-_ZOOS: dict[tuple, Zoo] = {}  # zoos trained on the spot, shared by a setting's ENNs
-
-
-def setting_zoo(setting: GuideSetting, source: ENNSource, seed: int = 0) -> Zoo:
-    """The zoo an ENN source names: a file (for the setting's MLP), or `zoo_runs` runs of it trained here."""
-    if source.kind == "zoo":
-        zoo = Zoo.load(source.value)  # type: ignore[arg-type]
-        if zoo.spec.mlp.layer_shapes != setting.mlp.layer_shapes or zoo.spec.mlp.dataset != setting.mlp.dataset:
-            raise ValueError(f"setting {setting.name!r}: zoo {source.value} holds {zoo.spec.mlp.dataset} "
-                             f"{'-'.join(map(str, zoo.spec.mlp.layer_sizes))} MLPs, the setting trains "
-                             f"{setting.mlp.dataset} {'-'.join(map(str, setting.layer_sizes))} ones")
-        return zoo
-    key = (setting.mlp, int(source.value), seed)
-    if key not in _ZOOS:
-        _ZOOS[key] = train_zoo(ZooSpec(mlp=setting.mlp, runs=key[1], seed=seed), progress=False)
-    return _ZOOS[key]
-
-
-def _enn_from_file(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
-    return ENN.load(source.value)  # type: ignore[arg-type]
-
-
-def _shipped_enn(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
-    return ENN.pretrained(source.value)  # type: ignore[arg-type]
-
-
-def _enn_on_episodes(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
-    env_kwargs = setting.episode_env_kwargs()
-    snapshots = episode_snapshots(env_kwargs, int(source.value), seed, keep_weights=source.encoder != "image")
-    return fit_supervised_enn(env_kwargs, snapshots, FitSettings(epochs=30, seed=seed), encoder=source.encoder)
-
-
-def _enn_on_zoo(setting: GuideSetting, source: ENNSource, seed: int) -> ENN:
-    return fit_zoo_enn(setting_zoo(setting, source, seed), source.encoder, source.target,
-                       setting.image if source.encoder == "image" else None, seed=seed, progress=False,
-                       zoo_path=source.value if source.kind == "zoo" else None)  # type: ignore[arg-type]
-
-
-ENN_BUILDERS: dict[str, Callable[[GuideSetting, ENNSource, int], ENN]] = {
-    "path": _enn_from_file, "supervised_env_steps": _enn_on_episodes, "zoo": _enn_on_zoo, "zoo_runs": _enn_on_zoo,
-    "pretrained": _shipped_enn,
-}
-
-
-def build_enn(setting: GuideSetting, source: ENNSource, seed: int = 0) -> ENN:
-    """An ENN from one of a setting's sources (`GuideSetting.enn`, `zoo_enn`, `init_enn`)."""
-    return ENN_BUILDERS[source.kind](setting, source, seed)
-
-
 @dataclass
 class RowResult:
     row: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +12,18 @@ from agents.enn.network import ENN
 from agents.enn.quality import collect_snapshots, quality_by_stage
 from agents.errors import NAME_ONLY, MissingDependency, parameter_error
 from agents.experiments.baselines import check_trainer
-from agents.experiments.guide.config import MADE_SOURCES, GuideSetting, load_guide_config
+from agents.experiments.guide.config import GuideSetting, load_guide_config
 from agents.experiments.guide.registry import GUIDE_ROWS, enn_families, tuning_row
-from agents.experiments.guide.rows import RowResult, build_enn, setting_zoo, train_row, tuned_enn_setting, tuned_lr
+from agents.experiments.guide.rows import RowResult, train_row, tuned_enn_setting, tuned_lr
+from agents.experiments.guide.sources import ENN_SOURCES, build_enn, setting_zoo, zoo_cache
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_bars, write_curves
 from agents.rl import tracking
 from agents.seeds import TUNING_SEEDS, guide_seeds, quality_seeds
 
 QUALITY_RUNS = 16  # unseen training runs of the setting on which the ENN's ranking is reported
 OUTPUTS = "results.csv, results.md, test_accuracy.png, guidance_ratio_*.png, enn_*.pt, mlps/*.pt"
+
+log = logging.getLogger(__name__)  # progress lines; the command line prints them (`agents.cli`)
 
 
 def enn_path(out: Path, family: str, setting: str) -> Path:
@@ -57,7 +61,7 @@ def check_before_work(settings: list[GuideSetting], rows: list[str]) -> None:
         for family in enn_families(rows):
             source = getattr(setting, family)
             try:
-                if source.kind in MADE_SOURCES:  # loading costs nothing; fitted ones are checked as they are fitted
+                if ENN_SOURCES[source.kind].made:  # loading costs nothing; fitted ones are checked as they are fitted
                     build_enn(setting, source).check_shapes(setting.mlp.layer_shapes)
                 if source.kind == "zoo":
                     setting_zoo(setting, source)
@@ -74,7 +78,7 @@ def prepare_enn(setting: GuideSetting, family: str, out: Path) -> tuple[ENN, flo
     reads the runs' weights.
     """
     source = getattr(setting, family)
-    print(f"== {setting.name}: building the ENN `{family}` ({source.to_dict()})", flush=True)
+    log.info(f"== {setting.name}: building the ENN `{family}` ({source.to_dict()})")
     enn = build_enn(setting, source)
     enn.check_shapes(setting.mlp.layer_shapes)
     enn.save(enn_path(out, family, setting.name))
@@ -104,9 +108,9 @@ def train_rows(setting: GuideSetting, rows: list[str], seeds: list[int], enns: d
         enn, weight = enns.get(GUIDE_ROWS[row].enn or "", (None, 0.0))
         lr, lr_scores = tuned_lr(setting, row)
         if lr_scores:
-            print(f"== {setting.name}: {label}: validation accuracy per lr "
-                  + ", ".join(f"{k:g}: {100 * v:.2f}" for k, v in lr_scores.items()) + f" -> lr {lr:g}", flush=True)
-        print(f"== {setting.name}: {label}, {len(seeds)} seeds x {setting.epochs} epochs", flush=True)
+            log.info(f"== {setting.name}: {label}: validation accuracy per lr "
+                     + ", ".join(f"{k:g}: {100 * v:.2f}" for k, v in lr_scores.items()) + f" -> lr {lr:g}")
+        log.info(f"== {setting.name}: {label}, {len(seeds)} seeds x {setting.epochs} epochs")
         results[row] = train_row(setting, row, seeds, enn, weight, lr)
         results[row].mlp.save(mlps_path(out, setting.name, row), dataset=setting.mlp.dataset, seeds=seeds,
                               setting=setting.name, row=row, lr=lr)
@@ -193,38 +197,39 @@ def run_guide(config_path: str | Path, out: Path, wandb_mode: str = "offline", s
             raise parameter_error(ValueError, f"{{setting_names}}: unknown setting(s) {unknown}; {config_path} has "
                                   f"{[s.name for s in settings]}", setting_names=NAME_ONLY)
         settings = [s for s in settings if s.name in setting_names]
-    check_before_work(settings, rows)
-    out.mkdir(parents=True, exist_ok=True)
-    run = tracking.start_run(out, wandb_mode, name=f"guide-{out.name}", job_type="guide",
-                             config={"config": str(config_path), "seeds": seeds, "rows": rows,
-                                     "settings": [s.to_dict() for s in settings]})
-    frames, sections, bars = [], [], {}
-    try:
-        for setting in settings:
-            enns, enn_lines = {}, []
-            for family in enn_families(rows):
-                enn, weight, line = prepare_enn(setting, family, out)
-                enns[family] = (enn, weight)
-                enn_lines.append(line)
-            results = train_rows(setting, rows, seeds, enns, out)
-            for row, result in results.items():
-                frames.append(result.per_seed.assign(setting=setting.name, row=row, lr=result.lr,
-                                                     seconds_per_epoch=result.seconds_per_epoch))
-                bars.setdefault(setting.name, {})[GUIDE_ROWS[row].label] = result.per_seed.test_accuracy.to_numpy()
-            for row, result in results.items():
-                spec = GUIDE_ROWS[row]
-                if spec.tunes_enn and result.guidance is not None and result.guidance.history:
-                    suffix = "" if row == "enn" else f"_{row}"
-                    result.guidance.write_history(out / f"guidance_ratio_{setting.name}{suffix}")
-            write_weight_norms(out / f"weight_norms_{setting.name}", results)
-            sections.append(setting_section(setting, rows, seeds, results, enns, "\n\n".join(enn_lines)))
-        report = "\n\n".join(sections)
-        results_frame = pd.concat(frames, ignore_index=True)
-        atomic_write_text(out / "results.csv", results_frame.to_csv(index=False))
-        atomic_write_text(out / "results.md", report + "\n")
-        png = write_bars(out / "test_accuracy", bars, ylabel="test accuracy")
-        tracking.log_table(run, "results", results_frame)
-        tracking.log_image(run, "test_accuracy", png)
-    finally:
-        run.finish()
-    return report
+    with zoo_cache():  # zoos trained on the spot live as long as this run
+        check_before_work(settings, rows)
+        out.mkdir(parents=True, exist_ok=True)
+        run = tracking.start_run(out, wandb_mode, name=f"guide-{out.name}", job_type="guide",
+                                 config={"config": str(config_path), "seeds": seeds, "rows": rows,
+                                         "settings": [s.to_dict() for s in settings]})
+        frames, sections, bars = [], [], {}
+        try:
+            for setting in settings:
+                enns, enn_lines = {}, []
+                for family in enn_families(rows):
+                    enn, weight, line = prepare_enn(setting, family, out)
+                    enns[family] = (enn, weight)
+                    enn_lines.append(line)
+                results = train_rows(setting, rows, seeds, enns, out)
+                for row, result in results.items():
+                    frames.append(result.per_seed.assign(setting=setting.name, row=row, lr=result.lr,
+                                                         seconds_per_epoch=result.seconds_per_epoch))
+                    bars.setdefault(setting.name, {})[GUIDE_ROWS[row].label] = result.per_seed.test_accuracy.to_numpy()
+                for row, result in results.items():
+                    spec = GUIDE_ROWS[row]
+                    if spec.tunes_enn and result.guidance is not None and result.guidance.history:
+                        suffix = "" if row == "enn" else f"_{row}"
+                        result.guidance.write_history(out / f"guidance_ratio_{setting.name}{suffix}")
+                write_weight_norms(out / f"weight_norms_{setting.name}", results)
+                sections.append(setting_section(setting, rows, seeds, results, enns, "\n\n".join(enn_lines)))
+            report = "\n\n".join(sections)
+            results_frame = pd.concat(frames, ignore_index=True)
+            atomic_write_text(out / "results.csv", results_frame.to_csv(index=False))
+            atomic_write_text(out / "results.md", report + "\n")
+            png = write_bars(out / "test_accuracy", bars, ylabel="test accuracy")
+            tracking.log_table(run, "results", results_frame)
+            tracking.log_image(run, "test_accuracy", png)
+        finally:
+            run.finish()
+        return report
