@@ -19,7 +19,7 @@ import torch
 from gymnasium import spaces
 
 from gi_envs.datasets import Dataset, load_dataset
-from gi_envs.observation import CHANGE_SCALE, OBS_LIMIT, ObservationLayout, check_parts, state_vector
+from gi_envs.observation import ObservationLayout, check_parts
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
 from gi_envs.training import Training, perturbation_hook
@@ -120,7 +120,7 @@ class EnvConfig:
         """What an observation holds (`gi_envs.observation`): image channels, state length."""
         mlp = self.mlp
         action_dim = len(mlp.layer_shapes) * self.action_grid[0] * self.action_grid[1]
-        return ObservationLayout(self.observation, self.image.shape(mlp), action_dim)
+        return ObservationLayout(self.observation, self.image.shape(mlp), action_dim, len(mlp.layer_shapes))
 
     @property
     def distribution(self) -> RegimeDistribution | None:
@@ -211,7 +211,7 @@ class TrainingTask:
         self.last_val_accuracy = np.zeros(n_models, dtype=np.float64)
         # what the opt-in observation parts show: the weights one step ago, and the recent training state
         self.previous_weights = [w.detach().clone() for w in self.mlp.weights] \
-            if "weight_change" in config.observation else None
+            if self.observation_layout.tracks_previous_weights else None
         self.val_accuracy_before = np.zeros(n_models)
         self.train_loss = np.zeros(n_models)
         self.train_loss_before = np.zeros(n_models)
@@ -243,21 +243,9 @@ class TrainingTask:
 
     @torch.no_grad()
     def observations(self) -> np.ndarray | dict[str, np.ndarray]:
-        """(N, C, H, W) images, finite and inside the observation bounds (with ``training_state``: a dict of
-        those and the (N, state_dim) states); see `gi_envs.observation`."""
-        weights = [w.detach() for w in self.mlp.weights]
-        image = self.image_spec.image(weights)
-        if self.previous_weights is not None:
-            change = self.image_spec.image([w - p for w, p in zip(weights, self.previous_weights)])
-            image = torch.cat([image, change * CHANGE_SCALE], dim=1)
-        image = torch.nan_to_num(image, nan=0.0, posinf=OBS_LIMIT, neginf=-OBS_LIMIT)
-        image = image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
-        if not self.observation_layout.is_dict:
-            return image
-        progress = self.steps / self.config.episode_length
-        state = state_vector(progress, self.last_val_accuracy, self.val_accuracy_before, self.train_loss,
-                             self.train_loss_before, self.last_action)
-        return {"image": image, "state": state}
+        """(N, C, H, W) images, finite and inside the observation bounds (with a state part such as
+        ``training_state``: a dict of those and the (N, state_dim) states); see `gi_envs.observation`."""
+        return self.observation_layout.observe(self)
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Train every model `steps_per_action` minibatches under its action; evaluate; report.

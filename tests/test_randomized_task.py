@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -19,7 +20,13 @@ from agents.rl.references import BEST_CONSTANT, CONSTANT_GRID, ORACLE, ZERO, con
 from agents.rl.rollout import rollout_curves
 from agents.rl.tasks import TASKS
 from agents.rl.training import train_agent
-from gi_envs.observation import CHANGE_SCALE, STATE_FIELDS
+from gi_envs.observation import (
+    CHANGE_SCALE,
+    OBSERVATION_PARTS,
+    STATE_FIELDS,
+    ObservationPart,
+    register_observation_part,
+)
 
 FAST = {"steps_per_action": 2, "episode_length": 3}
 PARTS = [("weights", "weight_change"), ("weights", "training_state"), ("weights", "weight_change", "training_state")]
@@ -159,3 +166,34 @@ def test_an_agent_on_fewer_seeds_is_compared_with_the_references_on_its_own_mlps
     table, _ = results_table(results, ["td3"], n_seeds=2)
     td3 = next(line for line in table.splitlines() if line.startswith("| td3 |")).split(" | ")
     assert td3[1] == "1/2" and td3[5] == "+12.00" and td3[7] == "+2.00" and td3[9] == "+0.40"
+
+
+def _weight_norms(task) -> np.ndarray:
+    return np.stack([w.detach().flatten(1).norm(dim=1).numpy() for w in task.mlp.weights], axis=1)
+
+
+@pytest.fixture
+def weight_norms_part() -> Iterator[ObservationPart]:
+    part = register_observation_part(ObservationPart("weight_norms", "state", lambda layout: layout.n_layers,
+                                                     _weight_norms, "each weight matrix's Frobenius norm"))
+    yield part
+    del OBSERVATION_PARTS["weight_norms"]
+
+
+def test_a_new_observation_part_is_one_entry_and_works_everywhere(weight_norms_part, tmp_path: Path) -> None:
+    kwargs = {"observation": ("weights", "weight_change", "weight_norms"), **FAST}
+    gym_check_env(gi_envs.GradInstructorEnv(**kwargs), skip_render_check=True)
+    sb3_check_env(gi_envs.GradInstructorEnv(**kwargs), warn=False)
+    env = gym.make(gi_envs.ENV_ID, **kwargs)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space["state"].shape == (2,) and obs["image"].shape == (8, 5, 10)
+    np.testing.assert_allclose(obs["state"], _weight_norms(env.unwrapped.task)[0], rtol=1e-6)
+    layout = env.unwrapped.task.observation_layout
+    flat = gi_envs.observation.flatten({k: v[None] for k, v in obs.items()})[0]
+    slices = layout.flat_slices()
+    np.testing.assert_array_equal(flat[slices["weight_change"]], obs["image"][4:].reshape(-1))
+    np.testing.assert_array_equal(flat[slices["weight_norms"]], obs["state"])
+    config = load_agent_config("ppo", overrides={"n_timesteps": 64, "n_envs": 2, "env_kwargs": kwargs})
+    result = train_agent(config, seed=0, out=tmp_path, wandb_mode="disabled", eval_episodes=2, progress_bar=False)
+    extractor = result.model.policy.features_extractor
+    assert extractor.image_shape == (8, 5, 10) and extractor.state_dim == 2  # read from the parts
