@@ -107,11 +107,14 @@ class OneLineErrors(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from agents.enn.encoder import ENCODERS
     from agents.enn.network import pretrained_names
+    from agents.enn.zoo import TARGETS
+    from agents.experiments.engine.matrix import ENGINES
     from agents.experiments.guide.registry import GUIDE_ROWS
     from agents.rl.algorithms import ALGORITHMS
     from agents.rl.tasks import TASKS
     from gi_envs.datasets import DATASETS
     from gi_envs.regime import REGIME_DISTRIBUTIONS
+    from gi_envs.weight_image import IMAGE_STATS
 
     parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
                                      "RL critics as Evaluation Neural Networks that guide training.")
@@ -172,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train nothing: rebuild the tables from the cells finished in --out (a matrix in parts)")
     bench.add_argument("--datasets", nargs="+", default=None,
                        help="data sets of the matrix (default: --env-kwargs' dataset, else digits)")
-    bench.add_argument("--engine", choices=["local", "ray"], default="local",
+    bench.add_argument("--engine", choices=list(ENGINES), default="local",
                        help="local: cells one after another in this process; ray: one Ray task per cell")
     bench.add_argument("--ray-address", default=None,
                        help="join this Ray cluster (auto, HOST:PORT or ray://HOST:10001); default: start one here")
@@ -195,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     again_resume = again_eval.add_mutually_exclusive_group()
     again_resume.add_argument("--resume", action="store_true", help="keep cells already judged in --out")
     overwrite_flag(again_resume)
-    again_eval.add_argument("--engine", choices=["local", "ray"], default="local")
+    again_eval.add_argument("--engine", choices=list(ENGINES), default="local")
     again_eval.add_argument("--cpus-per-cell", type=positive_int, default=1)
 
     export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
@@ -251,10 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
     fit.add_argument("--encoder", choices=list(ENCODERS), default="stats",
                      help="; ".join(f"{k.name}: {k.description}" for k in ENCODERS.values()))
-    fit.add_argument("--target", choices=["current", "final"], default="current",
+    fit.add_argument("--target", choices=list(TARGETS), default="current",
                      help="current: each snapshot's accuracy; final: the accuracy its run ends with")
     fit.add_argument("--resolution", type=fraction, default=0.15, help="image encoder: weight-image resolution")
-    fit.add_argument("--image-stats", nargs="+", choices=["mean", "rms"], default=["mean", "rms"],
+    fit.add_argument("--image-stats", nargs="+", choices=list(IMAGE_STATS), default=list(IMAGE_STATS),
                      help="image encoder: channels per weight matrix")
     fit.add_argument("--epochs", type=positive_int, default=200,
                      help="at most this many epochs (early stopping on held-out fit runs ends most fits sooner)")
@@ -265,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = subcommand("evaluate-enn", "score ENN files and StatNN on a zoo's held-out runs")
     evaluate.add_argument("enns", nargs="+", type=Path, metavar="ENN.pt", help="ENN files (any encoder, critics too)")
     evaluate.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
-    evaluate.add_argument("--target", choices=["current", "final"], default="current",
+    evaluate.add_argument("--target", choices=list(TARGETS), default="current",
                           help="the accuracy the predictions are scored against")
     evaluate.add_argument("--seed", type=seed_int, default=0, help="StatNN's random state")
     evaluate.add_argument("--out", type=Path, default=Path("runs/evaluate-enn"),

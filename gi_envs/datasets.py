@@ -88,14 +88,13 @@ def load_dataset(
 ) -> Dataset:
     """Load `name` with its train / validation / test splits, cached per process.
 
-    :param name: one of ``digits``, ``mnist``, ``fashion-mnist``.
+    :param name: one of ``digits``, ``mnist``, ``fashion-mnist`` (any case: ``MNIST`` is ``mnist``).
     :param data_dir: root holding torchvision's ``MNIST/raw`` and ``FashionMNIST/raw`` folders;
         defaults to ``$GI_DATA_DIR``, then to a user cache directory (downloads allowed there).
     :param val_fraction: share of the training set held out as the validation split, in (0, 1).
     :param split_seed: seed of the permutation that carves the validation (and digits' test) split.
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset={name!r} is not known; expected one of {list(DATASETS)}")
+    name = dataset_name(name)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction!r} must lie strictly between 0 and 1")
     root = None if name == "digits" else resolve_data_dir(data_dir)

@@ -14,7 +14,7 @@ import torch
 from gymnasium.envs.registration import EnvSpec
 
 from gi_envs.observation import select
-from gi_envs.task import EnvConfig, StepResult, TrainingTask
+from gi_envs.task import EnvConfig, StepResult, TrainingTask, arguments_table
 
 ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
 SEED_HIGH = 2**63 - 1
@@ -132,31 +132,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
 
-    | argument             | default             | meaning                                                       |
-    |----------------------|---------------------|---------------------------------------------------------------|
-    | `dataset`            | `"digits"`          | `digits` (embedded), `mnist` or `fashion-mnist`               |
-    | `hidden_sizes`       | `(32,)`             | widths of the hidden layers                                   |
-    | `activation`         | `"relu"`            | `relu`, `tanh`, `sigmoid` or `gelu`                           |
-    | `init`               | `"default"`         | `default` (PyTorch's `nn.Linear`) or `he` (He normal, zero biases) |
-    | `resolution`         | `0.15`              | share of each side of a weight matrix kept in the image, in (0, 1] |
-    | `image_stats`        | `("mean", "rms")`   | what each pixel says of its block: `mean` and/or `rms`        |
-    | `action_mode`        | `"scale"`           | `scale` (per-block gradient multipliers) or `perturb` (additive) |
-    | `max_scale`          | `16.0`              | `scale` mode: action 1 multiplies a step by this, -1 divides; > 1 |
-    | `action_grid`        | `(4, 4)`            | (rows, cols) of the coarse action grid of every layer         |
-    | `steps_per_action`   | `10`                | minibatches per env step                                      |
-    | `batch_size`         | `32`                | samples per minibatch                                         |
-    | `lr`                 | `0.05`              | the optimizer's learning rate (the zero action's)             |
-    | `optimizer`          | `"sgd"`             | `sgd`, `momentum` (0.9) or `adam` (AdamW): `gi_envs.OPTIMIZERS` |
-    | `weight_decay`       | `0.0`               | L2 (SGD, momentum) or decoupled (Adam) weight decay           |
-    | `init_scale`         | `1.0`               | multiplies the initial weight matrices                        |
-    | `data_share`         | `1.0`               | share of the training split the MLP sees, in (0, 1]           |
-    | `perturbation_scale` | `1.0`               | `perturb` mode: action 1 adds this many gradient-RMS          |
-    | `episode_length`     | `20`                | env steps per episode                                         |
-    | `reward`             | `"accuracy"`        | `accuracy` or `delta`                                         |
-    | `eval_samples`       | `512`               | validation samples behind the reward; 0 means the whole split |
-    | `data_dir`           | `None`              | data root for mnist / fashion-mnist; else `$GI_DATA_DIR`      |
-    | `randomize_regime`   | `False`             | own regime per MLP: `True`, a distribution's name or fields |
-    | `observation`        | `("weights",)`      | parts shown: `weights`, then `weight_change`, `training_state` |
+    {arguments}
 
     ```python
     import gymnasium as gym, gi_envs
@@ -245,6 +221,11 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
             step_info(result, 0),
         )
 
+
+
+if GradInstructorEnv.__doc__:  # the arguments table comes from EnvConfig, its one source (None under python -OO)
+    GradInstructorEnv.__doc__ = GradInstructorEnv.__doc__.replace(
+        "    {arguments}", "\n".join("    " + line for line in arguments_table().splitlines()))
 
 def step_info(result: StepResult, i: int) -> dict[str, Any]:
     """The info dict of model `i` after a step."""

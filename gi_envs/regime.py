@@ -21,21 +21,9 @@ from typing import Any
 import numpy as np
 
 from gi_envs.optimizers import OPTIMIZERS
+from gi_envs.values import check_number
 
 REGIME_STREAM = 7_919  # an MLP's regime draws from its own generator, seeded with (mlp_seed, REGIME_STREAM)
-def _number(name: str, value: object, low: float, high: float, *, low_open: bool = True, integer: bool = False,
-            where: str = "") -> float:
-    """`value` as a float (or int) in its interval, or a ValueError naming `name` and the interval."""
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value))
-    ok = ok and (low < value if low_open else low <= value) and value <= high  # type: ignore[operator]
-    if not ok:
-        what = "an integer" if integer else "a number"
-        raise ValueError(f"{where}{name}={value!r} is not allowed; expected {what} in "
-                         f"{'(' if low_open else '['}{low:g}, {high:g}]")
-    return int(value) if integer else float(value)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class Regime:
     """How one MLP is trained.
@@ -58,12 +46,12 @@ class Regime:
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
-        set_field(self, "lr", _number("lr", self.lr, 0.0, 100.0))
-        set_field(self, "batch_size", _number("batch_size", self.batch_size, 1, 1_000_000, low_open=False,
+        set_field(self, "lr", check_number("lr", self.lr, 0.0, 100.0))
+        set_field(self, "batch_size", check_number("batch_size", self.batch_size, 1, 1_000_000, low_open=False,
                                                integer=True))
-        set_field(self, "init_scale", _number("init_scale", self.init_scale, 0.0, 100.0))
-        set_field(self, "weight_decay", _number("weight_decay", self.weight_decay, 0.0, 1.0, low_open=False))
-        set_field(self, "data_share", _number("data_share", self.data_share, 0.0, 1.0))
+        set_field(self, "init_scale", check_number("init_scale", self.init_scale, 0.0, 100.0))
+        set_field(self, "weight_decay", check_number("weight_decay", self.weight_decay, 0.0, 1.0, low_open=False))
+        set_field(self, "data_share", check_number("data_share", self.data_share, 0.0, 1.0))
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not allowed; expected one of {list(OPTIMIZERS)}")
 
@@ -122,7 +110,7 @@ class RegimeDistribution:
             ok = isinstance(value, (tuple, list)) and len(value) == 2
             if ok:
                 try:
-                    pair = tuple(_number(name, v, low, high) for v in value)
+                    pair = tuple(check_number(name, v, low, high) for v in value)
                 except ValueError:
                     ok = False
                 else:
@@ -132,7 +120,7 @@ class RegimeDistribution:
                                  f"<= {high:g}")
             object.__setattr__(self, name, pair)
         object.__setattr__(self, "weight_decay_share",
-                           _number("weight_decay_share", self.weight_decay_share, 0.0, 1.0, low_open=False))
+                           check_number("weight_decay_share", self.weight_decay_share, 0.0, 1.0, low_open=False))
         sizes = self.batch_sizes
         if (not isinstance(sizes, (tuple, list)) or not sizes or len(set(sizes)) != len(sizes)
                 or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) and b >= 1 for b in sizes)):

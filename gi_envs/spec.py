@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gi_envs.batched_mlp import ACTIVATION_MODULES, ACTIVATIONS, INITS, BatchedMLP
-from gi_envs.datasets import DATASET_DIMS, DATASETS
+from gi_envs.datasets import DATASET_DIMS, dataset_name
 from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, weight_image
 
 BRIEF = reprlib.Repr()  # how a message shows a user's value: a YAML alias bomb must not take minutes to print
@@ -52,7 +52,8 @@ class MLPSpec:
     init: str = "default"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("dataset", DATASETS), ("activation", list(ACTIVATIONS)), ("init", INITS)):
+        object.__setattr__(self, "dataset", dataset_name(self.dataset))  # any case: ``MNIST`` is ``mnist``
+        for name, allowed in (("activation", list(ACTIVATIONS)), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected one of {list(allowed)}")
         object.__setattr__(self, "hidden_sizes", positive_ints("hidden_sizes", self.hidden_sizes))

@@ -23,39 +23,57 @@ from gi_envs.observation import ObservationLayout, check_parts
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
 from gi_envs.training import Training, perturbation_hook
+from gi_envs.values import check_number
 from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
 
 
+def _arg(default: Any, doc: str) -> Any:
+    """A field of `EnvConfig` with its one line of documentation (`arguments_table` shows it)."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class EnvConfig:
-    """Keyword arguments of GradInstructor-v0; the table in `GradInstructorEnv`'s docstring explains each."""
+    """Keyword arguments of GradInstructor-v0, each with its meaning: the one source of `arguments_table`, which
+    `GradInstructorEnv`'s docstring shows and docs/environment.md repeats (a test compares them)."""
 
-    dataset: str = "digits"
-    hidden_sizes: tuple[int, ...] = (32,)
-    activation: str = "relu"
-    init: str = "default"
-    resolution: float = 0.15
-    action_mode: str = "scale"
-    max_scale: float = 16.0
-    action_grid: tuple[int, int] = (4, 4)
-    steps_per_action: int = 10
-    batch_size: int = Regime.batch_size  # the fixed regime's fields default to `Regime`'s
-    lr: float = Regime.lr
-    perturbation_scale: float = 1.0
-    episode_length: int = 20
-    reward: str = "accuracy"
-    eval_samples: int = 512
-    data_dir: str | None = None
-    image_stats: tuple[str, ...] = ("mean", "rms")
-    optimizer: str = Regime.optimizer
-    weight_decay: float = Regime.weight_decay
-    init_scale: float = Regime.init_scale
-    data_share: float = Regime.data_share
-    randomize_regime: bool | str | Mapping[str, Any] | RegimeDistribution = False
-    observation: tuple[str, ...] = ("weights",)
+    dataset: str = _arg("digits", "`digits` (embedded in scikit-learn), `mnist`, `fashion-mnist`")
+    hidden_sizes: tuple[int, ...] = _arg((32,), "hidden layer widths")
+    activation: str = _arg("relu", "`relu`, `tanh`, `sigmoid`, `gelu`")
+    init: str = _arg("default", "`default` (PyTorch's `nn.Linear`) or `he` (He normal, zero biases)")
+    resolution: float = _arg(0.15, "share of each side of a weight matrix kept in the image (the paper's 0.15)")
+    action_mode: str = _arg("scale", "`scale` (per-block gradient multipliers) or `perturb` (additive perturbation)")
+    max_scale: float = _arg(16.0, "`scale` mode: action 1 multiplies a gradient by this, -1 divides by it; must be > 1")
+    action_grid: tuple[int, int] = _arg(
+        (4, 4), "rows, columns of each layer's action grid (at most the smallest weight matrix)")
+    steps_per_action: int = _arg(10, "minibatches per env step")
+    # the fixed regime's fields default to `Regime`'s
+    batch_size: int = _arg(Regime.batch_size, "samples per minibatch")
+    lr: float = _arg(Regime.lr, "the optimizer's learning rate (the zero action's)")
+    perturbation_scale: float = _arg(
+        1.0, "`perturb` mode: an action of 1 adds this many gradient-RMS to a weight's gradient")
+    episode_length: int = _arg(20, "env steps per episode; `env.spec.max_episode_steps` reports it")
+    reward: str = _arg("accuracy", "`accuracy` or `delta`")
+    eval_samples: int = _arg(512, "validation samples behind the reward; 0 = the whole split")
+    data_dir: str | None = _arg(None, "data root for mnist / fashion-mnist, else `$GI_DATA_DIR`")
+    image_stats: tuple[str, ...] = _arg(
+        ("mean", "rms"), "what each pixel says of its block: `mean` and/or `rms`, one group of channels each")
+    optimizer: str = _arg(Regime.optimizer, "`sgd`, `momentum` (SGD, momentum 0.9) or `adam` (AdamW, decoupled "
+                                            "weight decay): a name of `gi_envs.OPTIMIZERS`")
+    weight_decay: float = _arg(
+        Regime.weight_decay, "L2 weight decay (added to the gradient for SGD and momentum, decoupled for Adam)")
+    init_scale: float = _arg(Regime.init_scale, "multiplies the initial weight matrices")
+    data_share: float = _arg(
+        Regime.data_share, "share of the training split the MLP sees (a subset drawn from its seed)")
+    randomize_regime: bool | str | Mapping[str, Any] | RegimeDistribution = _arg(
+        False, "each fresh MLP draws its own regime: `True` (the default distribution), a distribution's name, or a "
+        "mapping of its fields")
+    observation: tuple[str, ...] = _arg(
+        ("weights",), "what the agent sees: `weights` (the image), then any of `gi_envs.OBSERVATION_PARTS` "
+        "(`weight_change`, `training_state`)")
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -63,14 +81,7 @@ class EnvConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected one of {list(allowed)}")
 
         def number(name: str, low: float, high: float, integer: bool = False, low_open: bool = True) -> None:
-            value = getattr(self, name)
-            kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-            in_range = isinstance(value, kind) and not isinstance(value, bool)
-            in_range = in_range and (low < value if low_open else low <= value) and value <= high
-            if not in_range:
-                bracket = "(" if low_open else "["
-                what = "an integer" if integer else "a number"
-                raise ValueError(f"{name}={value!r} is not allowed; expected {what} in {bracket}{low}, {high}]")
+            check_number(name, getattr(self, name), low, high, integer=integer, low_open=low_open)
 
         mlp = MLPSpec(self.dataset, self.hidden_sizes, self.activation, self.init)  # validates those four
         image = ImageSpec(self.resolution, self.image_stats)  # and these two
@@ -150,6 +161,17 @@ class EnvConfig:
         if unknown:
             raise ValueError(f"unknown GradInstructor-v0 argument(s) {unknown}; expected some of {sorted(known)}")
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def arguments_table() -> str:
+    """The Markdown table of GradInstructor-v0's keyword arguments, from `EnvConfig` (its one source)."""
+
+    def shown(value: object) -> str:
+        return repr(value).replace("'", '"')
+
+    rows = ["| argument | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{f.name}` | `{shown(f.default)}` | {f.metadata['doc']} |" for f in dataclasses.fields(EnvConfig)]
+    return "\n".join(rows)
 
 
 def _distribution_or_false(value: object) -> RegimeDistribution | bool:

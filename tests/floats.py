@@ -11,12 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 FLOAT32_RTOL = 1e-5  # about 80 float32 ulps: generous for reordered sums, tight for any real bug
 FLOAT32_ATOL = 1e-6
 
 
-def assert_float32_close(actual: Any, expected: Any, atol: float = FLOAT32_ATOL, err_msg: str = "") -> None:
-    """`actual` equals `expected` up to float32 rounding of differently ordered sums (inf and nan equal)."""
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
-                               rtol=FLOAT32_RTOL, atol=atol, err_msg=err_msg)
+def _array(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().float().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def assert_float32_close(actual: Any, expected: Any, atol: float = FLOAT32_ATOL, err_msg: str = "",
+                         rtol: float = FLOAT32_RTOL) -> None:
+    """`actual` equals `expected` (arrays or tensors of one shape) up to float32 rounding of differently ordered
+    sums (inf and nan equal); a test whose path adds more rounding (many optimizer steps) widens `rtol`/`atol`."""
+    actual, expected = _array(actual), _array(expected)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape} {err_msg}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=err_msg)

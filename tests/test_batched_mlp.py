@@ -13,6 +13,7 @@ from gi_envs.datasets import load_dataset
 from gi_envs.regime import Regime
 from gi_envs.spec import MLPSpec
 from gi_envs.training import Training, perturbation_hook
+from tests.floats import assert_float32_close
 
 SPEC = MLPSpec("digits", (32, 16))  # 64-32-16-10
 
@@ -35,9 +36,9 @@ def test_written_out_backward_matches_autograd(activation: str, torch_threads: i
     logits = mlp.forward(x)
     reference_loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(4, 32).mean(1)
     reference = torch.autograd.grad(reference_loss.sum(), mlp.weights + mlp.biases)
-    torch.testing.assert_close(loss, reference_loss.detach(), atol=1e-6, rtol=1e-5)
+    assert_float32_close(loss, reference_loss.detach(), atol=1e-6, rtol=1e-5)
     for mine, theirs in zip(weight_grads + bias_grads, reference):
-        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-4)
+        assert_float32_close(mine, theirs, atol=1e-6, rtol=1e-4)
 
 
 def test_batched_models_train_exactly_like_separate_ones(torch_threads: int) -> None:
@@ -54,7 +55,7 @@ def test_batched_models_train_exactly_like_separate_ones(torch_threads: int) -> 
             single.step()
     for i, single in enumerate(alone):
         for a, b in zip(together.mlp.parameters(), single.mlp.parameters()):
-            torch.testing.assert_close(a[i], b[0], atol=1e-6, rtol=1e-5)
+            assert_float32_close(a[i], b[0], atol=1e-6, rtol=1e-5)
     loss, acc = together.evaluate(data.val)
     assert acc.min() > 0.8 and torch.isfinite(loss).all()
 
@@ -107,7 +108,7 @@ def test_perturbation_is_added_in_units_of_the_gradient_rms() -> None:
     for w_plain, w_pert, g, w0 in zip(plain.mlp.weights, perturbed.mlp.weights, grads, before):
         shift = (w_plain - w_pert).detach()  # = lr * 0.5 * rms(g) per model
         expected = 0.1 * 0.5 * gradient_rms(g)[:, None, None].expand_as(shift)
-        torch.testing.assert_close(shift, expected, rtol=1e-5, atol=1e-6)
+        assert_float32_close(shift, expected, rtol=1e-5, atol=1e-6)
         assert not torch.equal(w_pert.detach(), w0)
 
 
@@ -118,10 +119,10 @@ def test_sequential_round_trip_and_shared_evaluation() -> None:
     with torch.no_grad():
         logits = model(data.val.x)
     loss, acc = mlp.evaluate(data.val.x, data.val.y)
-    torch.testing.assert_close(loss[1], F.cross_entropy(logits, data.val.y), rtol=1e-5, atol=1e-6)
+    assert_float32_close(loss[1], F.cross_entropy(logits, data.val.y), rtol=1e-5, atol=1e-6)
     assert float(acc[1]) == pytest.approx(float((logits.argmax(1) == data.val.y).float().mean()))
     mlp.load_sequential(0, model)
-    torch.testing.assert_close(mlp.weights[0][0], mlp.weights[0][1])
+    assert_float32_close(mlp.weights[0][0], mlp.weights[0][1])
     with pytest.raises(ValueError, match="differ"):
         mlp.load_sequential(0, seeded_mlp(sizes=(64, 10), n=1).to_sequential(0))
 

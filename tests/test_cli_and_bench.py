@@ -6,6 +6,8 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, cli_error
 from train_agents import main
 
@@ -50,16 +52,40 @@ def run_script(*args: str) -> str:
     return done.stdout
 
 
+def row_numbers(out: str, prefix: str) -> list[float]:
+    """The numbers of the table row that starts with `prefix` (``2,767``, ``1.13x``, ``43 %``, ``+0.3`` read as
+    numbers; cells holding no single number are skipped)."""
+    line = next(line for line in out.splitlines() if line.startswith(prefix))
+    numbers = []
+    for cell in line[len(prefix):].strip(" |").split("|"):
+        text = cell.strip().replace(",", "").rstrip("x%").strip()
+        try:
+            numbers.append(float(text.split(" ")[0]))
+        except ValueError:
+            continue
+    return numbers
+
+
 def test_env_step_benchmark_prints_its_table() -> None:
     out = run_script("bench/env_step.py", "--datasets", "digits", "--episodes", "1", "--repeats", "1")
-    assert "| digits 64-32-10 | plain PyTorch loop |" in out and "env, random actions" in out
+    plain = row_numbers(out, "| digits 64-32-10 | plain PyTorch loop |")
+    assert plain[0] > 0 and plain[1] == pytest.approx(10 * plain[0], rel=0.01) and plain[2] == 1.0
+    for runner in ("env, zero action", "env, random actions"):
+        steps, minibatches, ratio = row_numbers(out, f"| digits 64-32-10 | {runner} |")
+        assert steps > 0 and minibatches == pytest.approx(10 * steps, rel=0.01)  # 10 minibatches an env step
+        assert ratio == pytest.approx(plain[0] / steps, abs=0.02)
 
 
 def test_throughput_benchmark_prints_its_table() -> None:
     out = run_script("bench/env_throughput.py", "--datasets", "digits", "--sizes", "2",
                      "--min-seconds", "0", "--repeats", "1")
+    speeds = {}
     for runner in ["(a) DummyVecEnv", "(b) Subproc x2", "(c) native", "(d) plain loop"]:
-        assert f"| digits | 2 | {runner} |" in out
+        speeds[runner] = row_numbers(out, f"| digits | 2 | {runner} |")
+        assert speeds[runner][0] > 0 and speeds[runner][1] == pytest.approx(10 * speeds[runner][0], rel=0.01)
+    assert speeds["(a) DummyVecEnv"][2] == 1.0 and speeds["(d) plain loop"][3] == 1.0
+    native = speeds["(c) native"]
+    assert native[2] == pytest.approx(native[0] / speeds["(a) DummyVecEnv"][0], abs=0.02)
 
 
 def test_resolution_study_writes_its_table(tmp_path) -> None:
@@ -72,9 +98,12 @@ def test_resolution_study_writes_its_table(tmp_path) -> None:
 def test_guidance_overhead_benchmark_prints_its_table() -> None:
     out = run_script("bench/guidance_overhead.py", "--datasets", "digits", "--steps", "20", "--repeats", "1")
     for encoder in ("image", "stats"):
-        assert f"| digits 64-32-10 | Sequential + SGD, guided ({encoder}) |" in out
-        assert f"| digits 64-32-10 | ENN forward + backward alone ({encoder}) |" in out
-    assert "guided every 10th step" in out
+        guided = row_numbers(out, f"| digits 64-32-10 | Sequential + SGD, guided ({encoder}) |")
+        alone = row_numbers(out, f"| digits 64-32-10 | ENN forward + backward alone ({encoder}) |")
+        assert guided[0] > alone[0] > 0 and guided[1] > 1.0  # a guided step pays the ENN's pass and the plain step
+        every_tenth = row_numbers(out, f"| digits 64-32-10 | training core, guided every 10th step ({encoder}) |")
+        every_step = row_numbers(out, f"| digits 64-32-10 | training core, guided every step ({encoder}) |")
+        assert every_tenth[0] < every_step[0]
     for trainer in ("Sequential + SGD", "training core"):  # each trainer's guided rows are against its own plain step
         plain_row = out.split(f"| digits 64-32-10 | {trainer}, plain |")[1].split("\n")[0]
         assert plain_row.endswith("| 1.00x |"), plain_row
@@ -97,17 +126,34 @@ def test_zoo_benchmark_ranks_every_predictor_on_held_out_runs(tmp_path) -> None:
 
 def test_engine_overhead_benchmark_prints_its_table() -> None:
     out = run_script("bench/engine_overhead.py", "--cells", "4", "--steps", "5")
-    for engine in ["no engine (plain loop)", "local engine"]:
-        assert f"| {engine} |" in out
-    assert "| ray engine, " in out and "cells at a time |" in out
+    wall, per_cell, ratio, _ = row_numbers(out, "| local engine |")
+    assert wall > 0 and per_cell > 0 and ratio == 1.0
+    assert all(v > 0 for v in row_numbers(out, "| no engine (plain loop) |")[:3])
+    ray = row_numbers(out, "| ray engine, ")[1:]  # after "N cells at a time": wall, ms / cell, ratio, overhead
+    assert ray[1] > 0 and ray[2] == pytest.approx(ray[1] / per_cell, rel=0.1)
     assert "Ray cluster start" in out
 
 
 def test_headroom_benchmark_prints_the_oracle_beside_the_best_constant() -> None:
     out = run_script("bench/headroom.py", "--datasets", "digits", "--episodes", "3", "--tuning-episodes", "2")
-    assert "| digits, randomized | 3 |" in out and "per-instance oracle" in out
+    for task in ("default", "randomized"):
+        zero, best, oracle, gap, _ = row_numbers(out, f"| digits, {task} | 3 |")
+        assert 10 < zero <= 100 and 0 < best <= 100 and max(zero, best) <= oracle <= 100  # the oracle can keep a=0
+        assert gap == pytest.approx(oracle - best, abs=0.11)
 
 
 def test_agent_speed_benchmark_prints_steps_per_second() -> None:
     out = run_script("bench/agent_speed.py", "--timesteps", "256", "--variants", "shipped", "32 envs, n_steps 16")
-    assert "| shipped |" in out and "| 32 envs, n_steps 16 |" in out and "time in env.step" in out
+    shipped = row_numbers(out, "| shipped |")
+    other = row_numbers(out, "| 32 envs, n_steps 16 |")
+    assert shipped[0] > 0 and shipped[1] == 1.0 and 0 < shipped[2] < 100
+    assert other[1] == pytest.approx(other[0] / shipped[0], abs=0.02) and 0 < other[2] < 100
+
+
+def test_refusal_speed_benchmark_times_each_refusal_against_start_up() -> None:
+    out = run_script("bench/refusal_speed.py", "--repeats", "1")
+    start_up = row_numbers(out, "| start-up (`--help`) |")
+    assert start_up[0] > 0 and start_up[1] == 1.0
+    for case in ("unwritable --out", "YAML alias bomb", "silent Ray address"):
+        seconds, ratio = row_numbers(out, f"| {case} |")
+        assert seconds > 0 and ratio == pytest.approx(seconds / start_up[0], abs=0.06)

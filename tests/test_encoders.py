@@ -32,6 +32,7 @@ from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import BatchedMLP, Regime, load_dataset, train_mlps
 from gi_envs.spec import MLPSpec
 from tests.conftest import cli_error, run_without_sb3
+from tests.floats import assert_float32_close
 from train_agents import main
 
 SMALL = ZooSpec(runs=40, steps=300, seed=3)
@@ -65,10 +66,10 @@ def test_the_statistics_encoder_ignores_hidden_unit_order_and_is_differentiable(
     mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     other = permuted_hidden_units(mlp, generator)
     x = torch.randn(16, 64, generator=generator)
-    torch.testing.assert_close(mlp(x), other(x))  # the same function
+    assert_float32_close(mlp(x), other(x))  # the same function
     features = weight_statistics([mlp[0].weight[None], mlp[2].weight[None]])
     assert features.shape == (1, 2 * STATISTICS_PER_LAYER) and torch.isfinite(features).all()
-    torch.testing.assert_close(features, weight_statistics([other[0].weight[None], other[2].weight[None]]),
+    assert_float32_close(features, weight_statistics([other[0].weight[None], other[2].weight[None]]),
                                rtol=1e-5, atol=1e-6)
     stats_pair, image_pair = (enns[e].predict([mlp, other]) for e in ("stats", "image"))
     assert stats_pair[0] == pytest.approx(stats_pair[1], abs=1e-5)
@@ -95,7 +96,7 @@ def test_the_quantiles_are_the_sorted_weights_at_their_ranks_with_the_same_gradi
     for row in range(len(weights)):
         values_in_row, group = weights[row].unique(return_inverse=True)
         per_value = [torch.zeros(len(values_in_row)).index_add_(0, group, g[row]) for g in (fast.grad, by_sort.grad)]
-        torch.testing.assert_close(*per_value)
+        assert_float32_close(*per_value)
 
 
 def test_a_statistics_enn_ranks_held_out_runs_like_statnn(zoo: Zoo, enns: dict[str, ENN]) -> None:
@@ -122,7 +123,7 @@ def test_every_encoder_saves_loads_without_sb3_and_predicts_the_same(encoder: st
         f"mlp, _ = BatchedMLP.load({str(tmp_path / 'mlps.pt')!r})\n"
         "print(repr(enn.predict(mlp).tolist())); print(enn.encoder_type)\n"
     )
-    np.testing.assert_allclose(eval(lines[0]), expected, rtol=1e-5, atol=1e-6)
+    assert_float32_close(eval(lines[0]), expected, rtol=1e-5, atol=1e-6)
     assert lines[1] == encoder
 
 
@@ -132,7 +133,7 @@ def test_a_statistics_enn_predicts_every_input_kind_and_rejects_wrong_shapes(enn
     for i in range(2):
         mlp.initialize(i, torch.Generator().manual_seed(10 + i))
     from_list = enn.predict([mlp.to_sequential(0), mlp.to_sequential(1).state_dict()])
-    np.testing.assert_allclose(from_list, enn.predict(mlp), rtol=1e-5, atol=1e-6)
+    assert_float32_close(from_list, enn.predict(mlp), rtol=1e-5, atol=1e-6)
     wrong = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
     with pytest.raises(ValueError, match=r"was made for an MLP with weight shapes"):
         enn.predict([wrong])
@@ -191,7 +192,7 @@ def test_the_nfn_encoder_is_invariant_to_permuting_hidden_units_and_reads_biases
     permuted_biases = [biases[0][:, first], biases[1][:, second], biases[2]]
     with torch.no_grad():
         plain = enn(enn.inputs_of(weights, biases))
-        torch.testing.assert_close(enn(enn.inputs_of(permuted, permuted_biases)), plain, atol=1e-5, rtol=1e-5)
+        assert_float32_close(enn(enn.inputs_of(permuted, permuted_biases)), plain, atol=1e-5, rtol=1e-5)
         inputs_swapped = [weights[0][:, :, torch.randperm(64, generator=generator)], *weights[1:]]
         assert not torch.allclose(enn(enn.inputs_of(inputs_swapped, biases)), plain)  # inputs are not exchangeable
         assert not torch.allclose(enn(enn.inputs_of(weights, [b + 1 for b in biases])), plain)  # biases count

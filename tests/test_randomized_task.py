@@ -27,6 +27,7 @@ from gi_envs.observation import (
     ObservationPart,
     register_observation_part,
 )
+from tests.floats import assert_float32_close
 
 FAST = {"steps_per_action": 2, "episode_length": 3}
 PARTS = [("weights", "weight_change"), ("weights", "training_state"), ("weights", "weight_change", "training_state")]
@@ -49,12 +50,12 @@ def test_each_observation_part_passes_both_checkers_and_shows_what_it_says(parts
         after = env.unwrapped.task.mlp.weights
         change = env.unwrapped.task.image_spec.image([a.detach() - b for a, b in zip(after, before)])[0]
         shown = obs["image"] if isinstance(obs, dict) else obs
-        np.testing.assert_allclose(shown[4:], CHANGE_SCALE * change.numpy(), rtol=1e-5, atol=1e-5)
+        assert_float32_close(shown[4:], CHANGE_SCALE * change.numpy(), rtol=1e-5, atol=1e-5)
     if "training_state" in parts:
         state = dict(zip(STATE_FIELDS, obs["state"]))
         assert state["progress"] == pytest.approx(1 / 3) and state["val_accuracy"] == pytest.approx(
             info["val_accuracy"]) and state["log_train_loss"] == pytest.approx(np.log1p(info["train_loss"]))
-        np.testing.assert_allclose(obs["state"][len(STATE_FIELDS):], action)
+        assert_float32_close(obs["state"][len(STATE_FIELDS):], action)
 
 
 @pytest.mark.parametrize(("algo", "parts"), [(algo, PARTS[-1]) for algo in ALGORITHMS]
@@ -187,7 +188,7 @@ def test_a_new_observation_part_is_one_entry_and_works_everywhere(weight_norms_p
     env = gym.make(gi_envs.ENV_ID, **kwargs)
     obs, _ = env.reset(seed=0)
     assert env.observation_space["state"].shape == (2,) and obs["image"].shape == (8, 5, 10)
-    np.testing.assert_allclose(obs["state"], _weight_norms(env.unwrapped.task)[0], rtol=1e-6)
+    assert_float32_close(obs["state"], _weight_norms(env.unwrapped.task)[0], rtol=1e-6)
     layout = env.unwrapped.task.observation_layout
     flat = gi_envs.observation.flatten({k: v[None] for k, v in obs.items()})[0]
     slices = layout.flat_slices()

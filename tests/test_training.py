@@ -18,6 +18,7 @@ from gi_envs.optimizers import OPTIMIZERS, ModelGroup, OptimizerKind, per_model,
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import MLPSpec
 from gi_envs.training import Training, train_mlps
+from tests.floats import assert_float32_close
 
 SPEC = MLPSpec("digits", (16,))
 
@@ -56,7 +57,7 @@ def reference_run(regime: Regime, seed: int, steps: int, lr_factor: float = 1.0)
 
 def assert_same_weights(training: Training, model_index: int, model: nn.Sequential) -> None:
     for mine, theirs in zip(training.mlp.parameters(), model.parameters()):
-        torch.testing.assert_close(mine[model_index].detach(), theirs.detach(), atol=2e-6, rtol=2e-5)
+        assert_float32_close(mine[model_index].detach(), theirs.detach(), atol=2e-6, rtol=2e-5)
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
@@ -99,7 +100,7 @@ def test_models_of_different_optimizers_and_batch_sizes_train_together_as_alone(
         alone.reset(0, 20 + i, regime)
         alone.run(50)
         for a, b in zip(together.mlp.parameters(), alone.mlp.parameters()):
-            torch.testing.assert_close(a[i], b[0], atol=2e-6, rtol=2e-5)
+            assert_float32_close(a[i], b[0], atol=2e-6, rtol=2e-5)
     _, accuracy = together.evaluate(data.val)
     assert accuracy.min() > 0.3  # every optimizer learns: chance is 0.1
 
@@ -117,12 +118,12 @@ def test_a_reset_clears_the_optimizer_state_of_that_model_only() -> None:
     fresh.reset(0, 2, regime)
     fresh.run(10)
     for a, b in zip(training.mlp.parameters(), fresh.mlp.parameters()):
-        torch.testing.assert_close(a[1], b[0], atol=2e-6, rtol=2e-5)
+        assert_float32_close(a[1], b[0], atol=2e-6, rtol=2e-5)
     straight = Training(SPEC, data, 1)
     straight.reset(0, 1, regime)
     straight.run(20)
     for a, b in zip(training.mlp.parameters(), straight.mlp.parameters()):
-        torch.testing.assert_close(a[0], b[0], atol=2e-6, rtol=2e-5)
+        assert_float32_close(a[0], b[0], atol=2e-6, rtol=2e-5)
 
 
 def test_train_mlps_trains_one_mlp_per_seed_for_whole_epochs() -> None:

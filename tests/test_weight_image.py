@@ -7,6 +7,7 @@ import torch
 
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
+from tests.floats import assert_float32_close
 
 
 def test_layout_of_the_default_digits_mlp() -> None:
@@ -76,7 +77,7 @@ def test_rms_channels_keep_the_magnitude_that_averaging_cancels() -> None:
     w = torch.sign(torch.randn(40, 80)) * 0.1  # random signs, one magnitude
     image = weight_image([w], resolution=0.1, stats=("mean", "rms"))
     assert image.shape == (2, 4, 8)
-    torch.testing.assert_close(image[1], torch.full((4, 8), 0.1 * 80**0.5))  # rms: the magnitude, everywhere
+    assert_float32_close(image[1], torch.full((4, 8), 0.1 * 80**0.5))  # rms: the magnitude, everywhere
     assert float(image[0].std()) > 0.1  # the signed mean varies with the signs
     w.requires_grad_(True)
     weight_image([w], 0.1, ("rms",)).sum().backward()

@@ -13,6 +13,7 @@ from agents.enn.statnn import StatNN, layer_statistics
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from gi_envs.regime import REGIME_DISTRIBUTIONS, RegimeDistribution
 from tests.conftest import cli_error
+from tests.floats import assert_float32_close
 from train_agents import main
 
 SMALL = ZooSpec(runs=40, steps=300, seed=3, distribution=REGIME_DISTRIBUTIONS["default"])  # plain SGD runs
@@ -92,7 +93,7 @@ def test_a_zoo_run_is_an_env_episode_of_the_same_seed_and_regime_under_the_zero_
                 _, _, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
             assert info["val_accuracy"] == pytest.approx(zoo.val_accuracy[snapshot], abs=1e-6)
             for mine, zoos in zip(env.unwrapped.task.mlp.weights, zoo.weights):
-                np.testing.assert_allclose(mine[0].detach().numpy(), zoos[snapshot], rtol=2e-5, atol=2e-6)
+                assert_float32_close(mine[0].detach().numpy(), zoos[snapshot], rtol=2e-5, atol=2e-6)
 
 
 def test_a_zoo_file_of_the_old_format_names_itself_and_how_to_remake_it(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ settings:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from gi_envs.datasets import load_dataset
 from gi_envs.regime import Regime
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig
+from gi_envs.values import is_number
 
 ZOO_EPISODE_STEPS = 20  # env steps per episode of a setting's training runs; one episode spans one whole run
 EPISODE_ACTION_MODE = "perturb"  # the random half of those episodes perturbs SGD, as in the published guide tables
@@ -46,16 +46,10 @@ CONFIG_KEYS = ("seeds", "rows", "lr_grid", "settings")
 OLD_SETTINGS_KEY = "regimes"  # what configs written before the training core called their settings
 
 
-def _is_number(value: object, low: float, low_open: bool = True, integer: bool = False) -> bool:
-    kinds = (int,) if integer else (int, float)
-    return (isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
-            and (value > low if low_open else value >= low))
-
-
 def _grid(value: object) -> float | tuple[float, ...] | None:
     """A number >= 0, or a non-empty grid of them (as a tuple); None when it is neither."""
     values = value if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(_is_number(v, 0.0, low_open=False) for v in values):
+    if not values or not all(is_number(v, 0.0, low_open=False) for v in values):
         return None
     return tuple(float(v) for v in values) if isinstance(value, (list, tuple)) else float(value)  # type: ignore[arg-type]
 
@@ -84,7 +78,7 @@ class ENNSource:
         options_ok = all(k in ENN_SOURCES or (k in options and raw[k] in options[k]) for k in raw)
         value = raw.get(kinds[0]) if len(kinds) == 1 else None
         value_ok = isinstance(value, str) if kinds and ENN_SOURCES[kinds[0]].value_type is str else \
-            _is_number(value, 1, low_open=False, integer=True)
+            is_number(value, 1, low_open=False, integer=True)
         if len(kinds) != 1 or not options_ok or not value_ok:
             raise ValueError(f"{where}={dict(raw)!r} is not allowed; expected one of {expected}")
         if kinds[0] == "pretrained" and value not in pretrained_names():
@@ -178,16 +172,16 @@ class GuideSetting:
                 fail(key, "a number >= 0 or a non-empty list of them (a grid searched on validation)")
         integers = {k: settings.get(k, d) for k, d in (("epochs", 1), ("guidance_every", 1), ("init_steps", 50))}
         for key, value in integers.items():
-            if not _is_number(value, 1, low_open=False, integer=True):
+            if not is_number(value, 1, low_open=False, integer=True):
                 fail(key, "a positive integer")
         if settings.get("guidance_schedule", "constant") not in SCHEDULES:
             fail("guidance_schedule", f"one of {list(SCHEDULES)}")
         l1 = settings.get("l1", cls.l1)
-        if not _is_number(l1, 0.0, low_open=False):
+        if not is_number(l1, 0.0, low_open=False):
             fail("l1", "a number >= 0")
         lr_grid = settings.get("lr_grid")
         if lr_grid is not None and (not isinstance(lr_grid, list) or not lr_grid
-                                    or not all(_is_number(lr, 0.0) for lr in lr_grid)):
+                                    or not all(is_number(lr, 0.0) for lr in lr_grid)):
             fail("lr_grid", "a non-empty list of positive learning rates")
         defaults = cls(name, mlp, regime, 1)
         sources = {family: getattr(defaults, family) if family not in settings
