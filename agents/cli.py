@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument("--seeds", nargs="+", type=seed_int, default=None, help="override the config's seeds")
     guide.add_argument("--rows", nargs="+", default=None,
                        help="override the config's rows: " + " ".join(GUIDE_ROWS))
-    guide.add_argument("--settings", "--regimes", dest="setting_names", nargs="+", default=None,
+    guide.add_argument("--settings", dest="setting_names", nargs="+", default=None,
                        help="run only these settings of the config")
     guide.add_argument("--out", type=Path, default=None, help="default runs/guide-CONFIG")
     overwrite_flag(guide)

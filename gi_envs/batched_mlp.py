@@ -75,8 +75,8 @@ class BatchedMLP:
             yield bias
 
     @torch.no_grad()
-    def initialize(self, model: int, generator: torch.Generator, init: str = "default") -> None:
-        """Draw fresh parameters for MLP `model` from its own generator.
+    def initialize(self, index: int, generator: torch.Generator, init: str = "default") -> None:
+        """Draw fresh parameters for MLP `index` from its own generator.
 
         ``default`` is PyTorch's `nn.Linear` initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         for weights and biases; ``he`` is He et al.'s N(0, 2/fan_in) for weights, zero biases.
@@ -87,11 +87,11 @@ class BatchedMLP:
             fan_in = w.shape[2]
             if init == "default":
                 bound = 1.0 / math.sqrt(fan_in)
-                w[model].uniform_(-bound, bound, generator=generator)
-                b[model].uniform_(-bound, bound, generator=generator)
+                w[index].uniform_(-bound, bound, generator=generator)
+                b[index].uniform_(-bound, bound, generator=generator)
             else:
-                w[model].normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
-                b[model].zero_()
+                w[index].normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+                b[index].zero_()
 
     def forward(self, x: torch.Tensor, models: Sequence[int] | None = None) -> torch.Tensor:
         """Logits of all N models: `x` is (N, B, in), one batch per model, or (M, in), shared.
@@ -194,28 +194,28 @@ class BatchedMLP:
         return loss_sum / len(y), correct / len(y)
 
     @torch.no_grad()
-    def to_sequential(self, model: int = 0) -> nn.Sequential:
-        """A standalone `nn.Sequential` of `Linear` layers holding a copy of MLP `model`."""
+    def to_sequential(self, index: int = 0) -> nn.Sequential:
+        """A standalone `nn.Sequential` of `Linear` layers holding a copy of MLP `index`."""
         layers: list[nn.Module] = []
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             linear = nn.Linear(w.shape[2], w.shape[1])
-            linear.weight.copy_(w[model])
-            linear.bias.copy_(b[model])
+            linear.weight.copy_(w[index])
+            linear.bias.copy_(b[index])
             layers.append(linear)
             if i < len(self.weights) - 1:
                 layers.append(ACTIVATION_MODULES[self.activation]())
         return nn.Sequential(*layers)
 
     @torch.no_grad()
-    def load_sequential(self, model: int, sequential: nn.Sequential) -> None:
-        """Copy the `Linear` layers of `sequential` into MLP `model`; shapes must match."""
+    def load_sequential(self, index: int, sequential: nn.Sequential) -> None:
+        """Copy the `Linear` layers of `sequential` into MLP `index`; shapes must match."""
         linears = [m for m in sequential if isinstance(m, nn.Linear)]
         shapes = [tuple(m.weight.shape) for m in linears]
         if shapes != self.layer_shapes:
             raise ValueError(f"the Sequential's Linear shapes {shapes} differ from {self.layer_shapes}")
         for w, b, linear in zip(self.weights, self.biases, linears):
-            w[model].copy_(linear.weight)
-            b[model].copy_(linear.bias)
+            w[index].copy_(linear.weight)
+            b[index].copy_(linear.bias)
 
     def save(self, path: str | os.PathLike, **info: Any) -> None:
         """Write all N MLPs (tensors) and `info` (JSON: dataset, seeds, ...) to `path`, atomically."""
@@ -271,37 +271,37 @@ class MinibatchSampler:
         self.generators: list[torch.Generator | None] = [None] * n_models
         self._weights: torch.Tensor | None = None
 
-    def reset(self, model: int, generator: torch.Generator, batch_size: int | None = None,
+    def reset(self, index: int, generator: torch.Generator, batch_size: int | None = None,
               subset_size: int | None = None) -> None:
-        """Start model `model`'s data order afresh from `generator` (which the sampler keeps).
+        """Start MLP `index`'s data order afresh from `generator` (which the sampler keeps).
 
-        :param batch_size: the model's own batch size (default the sampler's).
+        :param batch_size: the MLP's own batch size (default the sampler's).
         :param subset_size: see only this many samples, the first of a permutation drawn from `generator`
             before the first epoch's (default, or the whole split: every sample, and no draw).
         """
         batch_size = self.batch_size if batch_size is None else int(batch_size)
         size = self.n_samples if subset_size is None else int(subset_size)
         if not 1 <= batch_size <= size <= self.n_samples:
-            raise ValueError(f"batch_size={batch_size} must lie in [1, {size}] (the samples model {model} sees, "
+            raise ValueError(f"batch_size={batch_size} must lie in [1, {size}] (the samples MLP {index} sees, "
                              f"of {self.n_samples})")
-        self.generators[model] = generator
-        self.subsets[model] = (None if size == self.n_samples
+        self.generators[index] = generator
+        self.subsets[index] = (None if size == self.n_samples
                                else torch.randperm(self.n_samples, generator=generator)[:size])
-        self.sizes[model] = size
-        if self.batch_sizes[model] != batch_size:
-            self.batch_sizes[model] = batch_size
+        self.sizes[index] = size
+        if self.batch_sizes[index] != batch_size:
+            self.batch_sizes[index] = batch_size
             self._weights = None
-        self._shuffle(model)
+        self._shuffle(index)
 
-    def _shuffle(self, model: int) -> None:
-        generator = self.generators[model]
+    def _shuffle(self, index: int) -> None:
+        generator = self.generators[index]
         if generator is None:
-            raise RuntimeError(f"model {model} has no generator: call reset(model, generator) first")
-        size = int(self.sizes[model])
+            raise RuntimeError(f"MLP {index} has no generator: call reset(index, generator) first")
+        size = int(self.sizes[index])
         order = torch.randperm(size, generator=generator)
-        subset = self.subsets[model]
-        self.permutations[model, :size] = order if subset is None else subset[order]
-        self.cursors[model] = 0
+        subset = self.subsets[index]
+        self.permutations[index, :size] = order if subset is None else subset[order]
+        self.cursors[index] = 0
 
     @property
     def uniform(self) -> bool:

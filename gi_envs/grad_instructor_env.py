@@ -110,8 +110,8 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
 
     The MLP trains with the regime of `lr`, `batch_size`, `optimizer`, `weight_decay`, `init_scale` and
     `data_share`, or, with `randomize_regime`, with its own regime drawn from its seed by a
-    `gi_envs.RegimeDistribution`: ``True`` is the default distribution, the zoo's too (`grad-instructor
-    zoo`), so that an agent and its critic meet MLPs as diverse as a zoo's: learning rate log-uniform
+    `gi_envs.RegimeDistribution`: ``True`` is the default distribution (plain SGD; the zoo draws from
+    ``any-optimizer``, the same with SGD, momentum and Adam): learning rate log-uniform
     in [0.005, 0.5] (SGD's; momentum x0.1, Adam x0.02), init scale uniform in [0.25, 2], weight decay
     log-uniform in [1e-5, 1e-2] for half the MLPs, data share uniform in [0.1, 1], batch size 16, 32,
     64 or 128. A name of `gi_envs.REGIME_DISTRIBUTIONS` (``any-optimizer``, ``wide-lr``) or a mapping
@@ -126,7 +126,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     - Termination: the MLP diverged (a NaN or inf loss); `info["diverged"]` is then True.
 
     `reset` returns `info` with `val_accuracy` and `mlp_seed`, the seed of the MLP's init and data
-    order (see `TrainingTask.reset_model`). `step`'s `info` holds `val_accuracy`, `train_loss`
+    order (see `TrainingTask.reset_mlp`). `step`'s `info` holds `val_accuracy`, `train_loss`
     (mean over the step's minibatches) and `diverged` at every step, and `test_accuracy` (whole
     test split) at the step that ends the episode.
 
@@ -198,7 +198,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         if options and "mlp_seed" in options:
             mlp_seed = int(options["mlp_seed"])
         with worker_threads():
-            val_accuracy = self.task.reset_model(0, mlp_seed)
+            val_accuracy = self.task.reset_mlp(0, mlp_seed)
         info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
         if self.config.distribution is not None:
             info.update(self.task.regime(0).to_dict())

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-if TYPE_CHECKING:
-    from gi_envs.task import TrainingTask
+TrainingTask = Any  # a `gi_envs.task.TrainingTask`, which parts read (named, not imported: it imports this module)
 
 CHANGE_SCALE = 20.0  # a step of lr 0.05 on digits gives change pixels of about 1 (rms channels)
 OBS_LIMIT = 20.0  # image bounds; at init pixels have std ~0.6, so this only catches blow-ups

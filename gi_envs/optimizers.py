@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from gi_envs.regime import Regime
-
 MOMENTUM = 0.9  # the momentum of the ``momentum`` optimizer (torch.optim.SGD's `momentum`)
 ADAM_BETAS = (0.9, 0.999)  # the ``adam`` optimizer's (torch.optim.AdamW's defaults)
 ADAM_EPS = 1e-8
+
+class OptimizerSettings(Protocol):
+    """What a model's optimizer is set from: a `gi_envs.Regime` (named here, not imported: regimes check their
+    optimizer against `OPTIMIZERS`)."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+
 
 Scales = Sequence[torch.Tensor] | None  # per parameter, a tensor of its shape (N, ...) multiplying its update
 
@@ -155,17 +161,17 @@ class BatchedOptimizer:
         self._groups: list[ModelGroup] = []
         self._regroup()
 
-    def reset(self, model: int, regime: Regime) -> None:
-        """Model `model` starts `regime`'s optimizer afresh (empty state)."""
-        self.kinds[model] = regime.optimizer
-        self.lr[model] = regime.lr
-        self.weight_decay[model] = regime.weight_decay
-        self.steps[model] = 0
+    def reset(self, index: int, regime: OptimizerSettings) -> None:
+        """MLP `index` starts `regime`'s optimizer afresh (empty state)."""
+        self.kinds[index] = regime.optimizer
+        self.lr[index] = regime.lr
+        self.weight_decay[index] = regime.weight_decay
+        self.steps[index] = 0
         while len(self._state) < OPTIMIZERS[regime.optimizer].state_slots:
             self._state.append([torch.zeros_like(p, requires_grad=False) for p in self.params])
         for slot in self._state:
             for s in slot:
-                s[model].zero_()
+                s[index].zero_()
         self._regroup()
 
     def _regroup(self) -> None:

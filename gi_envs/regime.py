@@ -4,11 +4,12 @@ A regime is everything a training run needs beyond the architecture (`MLPSpec`) 
 optimizer and its learning rate, the init scale, the weight decay, the share of the training split the
 run sees and its batch size. The env's fixed regime, its randomized regimes, the zoo's runs, the guide's
 rows and `inspect`'s fresh MLPs are all described by one `Regime` and trained by one core
-(`gi_envs.training.Training`), so an agent's critic and a zoo-fitted ENN learn from the same kind of MLP.
+(`gi_envs.training.Training`).
 
-A `RegimeDistribution` draws regimes. The one that matters most is `REGIME_DISTRIBUTIONS["default"]`:
-the env's ``randomize_regime=True`` and the zoo's runs draw from it, each MLP from its own seed
-(`RegimeDistribution.regime_of`), so the env reset with a zoo run's seed meets that run's regime.
+A `RegimeDistribution` draws regimes, each MLP's from its own seed (`RegimeDistribution.regime_of`), so
+the env reset with a zoo run's seed and the zoo's distribution meets that run's regime. The env's
+``randomize_regime=True`` draws from `REGIME_DISTRIBUTIONS["default"]` (plain SGD), the zoo from
+``any-optimizer`` (the same, with SGD, momentum and Adam drawn too).
 """
 
 from __future__ import annotations

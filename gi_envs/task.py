@@ -239,8 +239,8 @@ class TrainingTask:
         self.train_loss_before = np.zeros(n_models)
         self.last_action = np.zeros((n_models, action_dim), dtype=np.float32)
 
-    def reset_model(self, model: int, seed: int) -> float:
-        """Fresh MLP `model`, drawn from `seed` with its regime; returns its validation accuracy.
+    def reset_mlp(self, index: int, seed: int) -> float:
+        """Fresh MLP `index`, drawn from `seed` with its regime; returns its validation accuracy.
 
         The regime is the config's fixed one, or under `randomize_regime` the one its distribution gives
         `seed` (`RegimeDistribution.regime_of`, as the zoo draws its runs'). `Training.reset` then draws
@@ -248,20 +248,20 @@ class TrainingTask:
         """
         distribution = self.config.distribution
         regime = self.config.regime if distribution is None else distribution.regime_of(seed)
-        self.training.reset(model, seed, regime)
-        self.steps[model] = 0
-        loss, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[model])
-        self.last_val_accuracy[model] = self.val_accuracy_before[model] = float(accuracy[0])
-        self.train_loss[model] = self.train_loss_before[model] = float(loss[0])  # no training batch seen yet
-        self.last_action[model] = 0.0
+        self.training.reset(index, seed, regime)
+        self.steps[index] = 0
+        loss, accuracy = self.mlp.evaluate(self.eval_x, self.eval_y, models=[index])
+        self.last_val_accuracy[index] = self.val_accuracy_before[index] = float(accuracy[0])
+        self.train_loss[index] = self.train_loss_before[index] = float(loss[0])  # no training batch seen yet
+        self.last_action[index] = 0.0
         if self.previous_weights is not None:
             for previous, w in zip(self.previous_weights, self.mlp.weights):
-                previous[model] = w[model].detach()
+                previous[index] = w[index].detach()
         return float(accuracy[0])
 
-    def regime(self, model: int) -> Regime:
-        """The training regime of MLP `model`."""
-        return self.training.regimes[model]
+    def regime(self, index: int) -> Regime:
+        """The training regime of MLP `index`."""
+        return self.training.regimes[index]
 
     @torch.no_grad()
     def observations(self) -> np.ndarray | dict[str, np.ndarray]:

@@ -45,19 +45,19 @@ class Training:
         self.optimizer = BatchedOptimizer(self.mlp.weights + self.mlp.biases)
         self.regimes: list[Regime] = [Regime()] * n_models
 
-    def reset(self, model: int, seed: int, regime: Regime) -> None:
-        """Model `model` becomes a fresh run of `regime` drawn from `seed` (see the module docstring)."""
+    def reset(self, index: int, seed: int, regime: Regime) -> None:
+        """MLP `index` becomes a fresh run of `regime` drawn from `seed` (see the module docstring)."""
         generator = torch.Generator().manual_seed(int(seed))
-        self.mlp.initialize(model, generator, self.spec.init)
+        self.mlp.initialize(index, generator, self.spec.init)
         if regime.init_scale != 1.0:
             with torch.no_grad():
                 for w in self.mlp.weights:
-                    w[model] *= regime.init_scale
+                    w[index] *= regime.init_scale
         n_train = len(self.data.train)
         regime.check_fits(n_train)
-        self.sampler.reset(model, generator, regime.batch_size, regime.subset_size(n_train))
-        self.optimizer.reset(model, regime)
-        self.regimes[model] = regime
+        self.sampler.reset(index, generator, regime.batch_size, regime.subset_size(n_train))
+        self.optimizer.reset(index, regime)
+        self.regimes[index] = regime
 
     def step(self, gradient_hook: GradientHook | None = None, update_scales: tuple[Scales, Scales] | None = None
              ) -> torch.Tensor:

@@ -109,7 +109,7 @@ class GradInstructorVectorEnv(VectorEnv):
         rng = self._env_rngs[i]
         assert rng is not None, "reset() must be called before step()"
         mlp_seed = int(rng.integers(SEED_HIGH))
-        return mlp_seed, self.task.reset_model(i, mlp_seed)
+        return mlp_seed, self.task.reset_mlp(i, mlp_seed)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if any(rng is None for rng in self._env_rngs):

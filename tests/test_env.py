@@ -161,7 +161,7 @@ def test_wrongly_shaped_action_raises() -> None:
         ({"episode_length": 0}, r"episode_length=0"),
         ({"eval_samples": -1}, r"eval_samples=-1"),
         ({"action_mode": "add"}, r"action_mode='add'.*\['scale', 'perturb'\]"),
-        ({"max_scale": 1.0}, r"max_scale=1.0.*\(1.0, 1000.0\]"),
+        ({"max_scale": 1.0}, r"max_scale=1.0.*\(1, 1000\]"),
         ({"max_scale": 0.5}, r"max_scale=0.5"),
         ({"randomize_regime": "yes"}, r"randomize_regime='yes'.*True or False"),
         ({"learning_rate": 0.1}, r"unknown GradInstructor-v0 argument\(s\) \['learning_rate'\]"),

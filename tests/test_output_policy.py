@@ -210,9 +210,9 @@ def test_a_truncated_or_half_written_zoo_is_one_line(digits_zoo: Path, tmp_path:
     for command in (["fit-enn", "--out", str(tmp_path / "enn.pt")], ["evaluate-enn", "e.pt", "--out",
                                                                       str(tmp_path / "ev")]):
         message = cli_error([*command, "--zoo", str(truncated)], capsys)
-        assert f"{truncated} is not a zoo written by `grad-instructor zoo`, or it is truncated or damaged" in message
+        assert f"{truncated} is not a zoo written by `Zoo.save` (`train_zoo`), or it is truncated or damaged" in message
         assert "BadZipFile" in message
-        assert "half-written file of a killed `zoo`" in cli_error([*command, "--zoo", str(partial)], capsys)
+        assert "half-written file of a killed `train_zoo`" in cli_error([*command, "--zoo", str(partial)], capsys)
 
 
 @pytest.mark.parametrize("config, message", [

@@ -98,7 +98,7 @@ def test_a_zoo_run_is_an_env_episode_of_the_same_seed_and_regime_under_the_zero_
 
 def test_a_zoo_file_of_the_old_format_names_itself_and_how_to_remake_it(tmp_path: Path) -> None:
     np.savez(tmp_path / "old.npz", format=np.array("grad-instructor-zoo/1"), spec=np.array("{}"))
-    with pytest.raises(ValueError, match=r"old.npz is a zoo of format 1.*make it again with `grad-instructor zoo`"):
+    with pytest.raises(ValueError, match=r"old.npz is a zoo of format 1.*make it again with `train_zoo`"):
         Zoo.load(tmp_path / "old.npz")
 
 

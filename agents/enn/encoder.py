@@ -172,7 +172,7 @@ EncoderInputs = Callable[[Sequence[torch.Tensor], "Sequence[torch.Tensor] | None
 class EncoderKind:
     """One encoder: what it reads of an MLP and how to compute that, how to build it, how a zoo fits it.
 
-    :param name: what an ENN's metadata (``architecture.encoder.type``) and ``fit-enn --encoder`` call it.
+    :param name: what an ENN's metadata (``architecture.encoder.type``) and `fit_zoo_enn` call it.
     :param build: the module from its metadata (without ``type``).
     :param new_spec: the metadata of a new encoder for MLPs of these (out, in) layer shapes and image channels.
     :param inputs: what the encoder reads, from the weights (and biases, and image settings), differentiably.

@@ -183,8 +183,8 @@ class Zoo:
             raise not_a_zoo(path, error) from None
         if found == "grad-instructor-zoo/1":
             raise ValueError(f"{path} is a zoo of format 1: its runs were trained by plain SGD outside the training "
-                             "core, which ENNs and the env no longer share; make it again with `grad-instructor zoo` "
-                             "(same data set, hidden sizes, runs and seed)")
+                             "core, which ENNs and the env no longer share; make it again with `train_zoo` "
+                             "(the same ZooSpec: data set, hidden sizes, runs and seed)")
         try:
             if found != ZOO_FORMAT:
                 raise ValueError(f"format {found!r}, expected {ZOO_FORMAT!r}")
@@ -201,8 +201,8 @@ class Zoo:
 def not_a_zoo(path: Path, error: BaseException) -> ValueError:
     """The one-line error for a file `Zoo.load` cannot read: foreign, truncated or half-written."""
     detail = first_sentence(error, limit=160)
-    hint = "; it is the half-written file of a killed `zoo`: run it again" if is_partial(path) else ""
-    return ValueError(f"{path} is not a zoo written by `grad-instructor zoo`, or it is truncated or damaged "
+    hint = "; it is the half-written file of a killed `train_zoo`: run it again" if is_partial(path) else ""
+    return ValueError(f"{path} is not a zoo written by `Zoo.save` (`train_zoo`), or it is truncated or damaged "
                       f"({detail}){hint}")
 
 

@@ -43,10 +43,12 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
     if not model_path.is_file():
         raise FileNotFoundError(f"no model at {model_path}")
     if not config_path.is_file():
-        raise FileNotFoundError(f"no config.yaml beside {model_path}: export reads the algorithm and env from it")
+        raise FileNotFoundError(f"no config.yaml beside {model_path}: load_agent reads the algorithm and env from "
+                                "it")
     config = load_yaml(config_path.read_text(), str(config_path))
     if not isinstance(config, dict) or "algo" not in config:
-        raise ValueError(f"{config_path} is not a run's config (no 'algo' key): export reads the algorithm from it")
+        raise ValueError(f"{config_path} is not a run's config (no 'algo' key): load_agent reads the algorithm "
+                         "from it")
     algo = algorithm_name(config["algo"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -24,8 +24,8 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Task:
-    """One task.
+class AgentTask:
+    """One task agents are trained and judged on (not `gi_envs.TrainingTask`, the env's training problem).
 
     :param name: what configs and the command line call it.
     :param env_kwargs: GradInstructor-v0 arguments of the task.
@@ -50,16 +50,16 @@ class Task:
     rollout_envs: int | None = None
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("default"),
+TASKS: dict[str, AgentTask] = {t.name: t for t in (
+    AgentTask("default"),
     # the observation won the A/B of docs/agents.md (PPO, 5 seeds): the image, its change and the training state
-    Task("randomized", env_kwargs={"randomize_regime": True,
+    AgentTask("randomized", env_kwargs={"randomize_regime": True,
                                    "observation": ["weights", "weight_change", "training_state"]},
          eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
 )}
 
 
-def task_named(name: str) -> Task:
+def task_named(name: str) -> AgentTask:
     """The task `name`, or a ValueError naming the known ones."""
     if name not in TASKS:
         raise ValueError(f"task={name!r} is not known; expected one of {list(TASKS)}")

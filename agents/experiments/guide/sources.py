@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from agents.enn.encoder import FitSettings
 from agents.enn.fit import fit_zoo_enn
@@ -20,8 +20,9 @@ from agents.enn.network import ENN
 from agents.enn.supervised import episode_snapshots, fit_supervised_enn
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 
-if TYPE_CHECKING:
-    from agents.experiments.guide.config import ENNSource, GuideSetting
+# named, not imported: `agents.experiments.guide.config` reads this registry to parse its sources
+GuideSetting = Any  # a `agents.experiments.guide.config.GuideSetting`
+ENNSource = Any  # a `agents.experiments.guide.config.ENNSource`
 
 _ZOOS: dict[tuple, Zoo] | None = None  # zoos trained on the spot during one guide run (`zoo_cache`)
 
