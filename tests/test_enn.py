@@ -3,14 +3,21 @@ calibration and ranking reports, shape checks, and guidance gradients reaching M
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from stable_baselines3 import PPO
 from torch import nn
 
 from agents.enn import ENN
@@ -20,7 +27,7 @@ from agents.rl.algorithms import load_agent_config
 from agents.rl.export import Q_CRITICS, VALUE_CRITICS, export_enn, load_agent, sb3_critic_value
 from agents.rl.training import train_agent
 from gi_envs import BatchedMLP, load_dataset
-from tests.conftest import REPO, run_without_sb3
+from tests.conftest import REPO, cli_error, run_without_sb3
 from tests.floats import assert_float32_close
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
@@ -246,3 +253,49 @@ def test_guidance_works_on_any_module_and_leaves_the_callers_enn_as_it_was() -> 
     assert net.fc1.weight.grad.abs().sum() > 0 and len(guidance.history) == 1
     assert enn.training and all(p.requires_grad and p.grad is None for p in enn.parameters())
     assert all(torch.equal(v, enn.state_dict()[k]) for k, v in before.items())
+
+
+class _RunsACommand:
+    """What a crafted pickle does: calling it on unpickling runs a shell command."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _craft(model_zip: Path, key: str, marker: Path) -> None:
+    """Put a pickle that touches `marker` under `key` of the zip's data, as SB3 stores a serialized entry."""
+    with zipfile.ZipFile(model_zip) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    data = json.loads(entries["data"])
+    payload = base64.b64encode(cloudpickle.dumps(_RunsACommand(f"touch {marker}"))).decode()
+    data[key] = {":type:": "<class 'gymnasium.spaces.box.Box'>", ":serialized:": payload}
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(model_zip, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+
+
+@pytest.mark.parametrize("key", ["observation_space", "lr_schedule", "something_else"])
+def test_a_crafted_model_zip_runs_nothing(ppo_run: Path, tmp_path: Path, key: str, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(ppo_run, run)
+    marker = tmp_path / "ran-code"
+    _craft(run / "model.zip", key, marker)
+    if key == "something_else":  # an entry the config cannot rebuild: refused before anything is unpickled
+        with pytest.raises(ValueError, match=r"holds pickled entries \['something_else'\] that its config.yaml "
+                                             r"cannot rebuild.*nothing was unpickled"):
+            load_agent(run / "model.zip")
+        assert "nothing was unpickled" in cli_error(["export", "--model", str(run / "model.zip"), "--out",
+                                                     str(tmp_path / "enn.pt")], capsys)
+    else:  # a known entry is rebuilt from the config: the file's pickle is never read
+        model, algo, _ = load_agent(run / "model.zip")
+        assert algo == "ppo" and model.observation_space.shape == (4, 5, 10)
+    assert not marker.exists()
+    try:  # the crafted payload is real: SB3's own loader, with nothing supplied, runs it
+        PPO.load(run / "model.zip", device="cpu")
+    except Exception:  # only whether it ran matters here
+        pass
+    assert marker.exists()

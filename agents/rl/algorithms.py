@@ -21,12 +21,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import ARS, TQC, TRPO, CrossQ, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.config_files import default_config, load_yaml
@@ -273,6 +274,24 @@ def check_net_arch(net_arch: Any, source: str) -> None:
                              "or a mapping of such lists (pi, vf, qf)")
 
 
+def policy_kwargs_of(config: AgentConfig) -> dict[str, Any]:
+    """The policy's keyword arguments: the config's, with the ENN body under every policy that has a critic
+    (ARS's policy is a plain MLP and has no critic to give an ENN body)."""
+    policy_kwargs = dict(config.hyperparams.get("policy_kwargs") or {})
+    if ALGORITHMS[config.algo].has_critic:
+        layout = EnvConfig.from_kwargs(**config.env_kwargs).observation_layout
+        policy_kwargs = enn_policy_kwargs(**config.enn, layout=layout, **policy_kwargs)
+    return policy_kwargs
+
+
+def action_noise_of(config: AgentConfig, action_space: gym.spaces.Box) -> ActionNoise:
+    """The exploration noise `config.action_noise` describes, for actions of `action_space`."""
+    assert config.action_noise
+    n_actions = int(np.prod(action_space.shape))
+    sigma = float(config.action_noise.get("sigma", 0.1))
+    return NOISES[config.action_noise["type"]](np.zeros(n_actions), sigma * np.ones(n_actions))
+
+
 def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = False) -> BaseAlgorithm:
     """The SB3 model of `config` on `venv`, with the ENN body under its policy (ARS has none).
 
@@ -281,14 +300,10 @@ def build_model(config: AgentConfig, venv: VecEnv, seed: int, dry_run: bool = Fa
     hyper = dict(config.hyperparams)
     if dry_run and "buffer_size" in hyper:
         hyper["buffer_size"] = 16 * config.n_envs
-    policy_kwargs = dict(hyper.pop("policy_kwargs", None) or {})
-    if ALGORITHMS[config.algo].has_critic:  # ARS's policy is a plain MLP and has no critic to give an ENN body
-        layout = EnvConfig.from_kwargs(**config.env_kwargs).observation_layout
-        policy_kwargs = enn_policy_kwargs(**config.enn, layout=layout, **policy_kwargs)
+    hyper.pop("policy_kwargs", None)
+    policy_kwargs = policy_kwargs_of(config)
     if config.action_noise:
-        n_actions = int(np.prod(venv.action_space.shape))
-        sigma = float(config.action_noise.get("sigma", 0.1))
-        hyper["action_noise"] = NOISES[config.action_noise["type"]](np.zeros(n_actions), sigma * np.ones(n_actions))
+        hyper["action_noise"] = action_noise_of(config, venv.action_space)
     try:
         return config.algorithm(config.policy, venv, seed=seed, device="cpu", policy_kwargs=policy_kwargs, **hyper)
     except (TypeError, ValueError, AssertionError, RuntimeError) as err:

@@ -26,8 +26,9 @@ from torch import nn
 from agents.config_files import load_yaml
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
 from agents.enn.quality import calibrate
-from agents.rl.algorithms import ALGORITHMS, Algorithm, Critic, algorithm_name
+from agents.rl.algorithms import ALGORITHMS, Algorithm, Critic, algorithm_name, check_agent_config
 from agents.rl.features import WeightImageCNN
+from agents.rl.safe_load import safe_custom_objects
 from gi_envs.files import first_sentence
 from gi_envs.task import EnvConfig
 
@@ -37,7 +38,10 @@ SKIPPED = (nn.Identity, nn.Flatten, nn.Dropout)
 
 
 def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, Any]]:
-    """The SB3 model in `model_path`, its algorithm name and env kwargs (from `config.yaml` beside it)."""
+    """The SB3 model in `model_path`, its algorithm name and env kwargs (from `config.yaml` beside it).
+
+    Nothing pickled in the file is run: every entry SB3 would unpickle is rebuilt from the config instead, and a
+    file holding others is refused (`agents.rl.safe_load`)."""
     model_path = Path(model_path)
     config_path = model_path.with_name("config.yaml")
     if not model_path.is_file():
@@ -50,10 +54,17 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
         raise ValueError(f"{config_path} is not a run's config (no 'algo' key): load_agent reads the algorithm "
                          "from it")
     algo = algorithm_name(config["algo"])
+    saved = {k: v for k, v in config.items() if k not in ("algo", "seed", "task")}
+    try:
+        agent_config = check_agent_config(algo, saved, source=str(config_path))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{config_path} is not a config this version can rebuild the agent from: "
+                         f"{first_sentence(error, 200)}") from None
+    custom_objects = safe_custom_objects(model_path, agent_config)  # refuses a file with other pickles: none runs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = ALGORITHMS[algo].cls.load(model_path, device="cpu")
+            model = ALGORITHMS[algo].cls.load(model_path, device="cpu", custom_objects=custom_objects)
         except (AssertionError, AttributeError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile,
                 EOFError) as error:
             raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model, which "
