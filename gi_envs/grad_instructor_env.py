@@ -14,10 +14,19 @@ import torch
 from gymnasium.envs.registration import EnvSpec
 
 from gi_envs.observation import select
+from gi_envs.render import RENDER_MODES, check_render_mode, render_frame
 from gi_envs.task import EnvConfig, StepResult, TrainingTask, arguments_table
 
 ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
 SEED_HIGH = 2**63 - 1
+
+
+def check_mlp_seed(value: object) -> int:
+    """A reset's ``mlp_seed`` option as an int in [0, SEED_HIGH), or a ValueError naming it and what is allowed."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and 0 <= value < SEED_HIGH
+    if not ok:
+        raise ValueError(f"reset option mlp_seed={value!r} is not allowed; expected an integer in [0, 2**63 - 1)")
+    return int(value)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -165,15 +174,18 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: initial version (`perturb` actions, mean images, SAME_STEP vector env).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, render_mode: str | None = None, **kwargs: Any):
         self._spec: EnvSpec | None = None
+        self.render_mode = check_render_mode(render_mode)
         self.config = EnvConfig.from_kwargs(**kwargs)
         with worker_threads():
             self.task = TrainingTask(self.config, n_models=1)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
+        self._ended = False  # the episode ended: step() needs a reset() first
+        self._accuracies: list[float] = []  # this episode's validation accuracy, at reset and after each step
 
     @property
     def spec(self) -> EnvSpec | None:
@@ -192,19 +204,37 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         drawing a new seed."""
         super().reset(seed=seed)
         mlp_seed = int(self.np_random.integers(SEED_HIGH))
-        unknown = sorted(set(options or {}) - {"mlp_seed"})
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options={options!r} is not allowed; expected None or a dict such as {{'mlp_seed': 3}}")
+        unknown = sorted(set(options or {}) - {"mlp_seed"}, key=str)
         if unknown:
             raise ValueError(f"unknown reset option(s) {unknown}; expected 'mlp_seed'")
         if options and "mlp_seed" in options:
-            mlp_seed = int(options["mlp_seed"])
+            mlp_seed = check_mlp_seed(options["mlp_seed"])
         with worker_threads():
             val_accuracy = self.task.reset_mlp(0, mlp_seed)
-        info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed}
-        if self.config.distribution is not None:
-            info.update(self.task.regime(0).to_dict())
+        self._ended = False
+        self._accuracies = [val_accuracy]
+        info: dict[str, Any] = {"val_accuracy": val_accuracy, "mlp_seed": mlp_seed, **self._regime_info()}
         return select(self.task.observations(), 0), info
 
+    def _regime_info(self) -> dict[str, Any]:
+        """The drawn regime (under `randomize_regime`), in every info: what this MLP trains with."""
+        return self.task.regime(0).to_dict() if self.config.distribution is not None else {}
+
+    def render(self) -> np.ndarray | None:
+        """With ``render_mode="rgb_array"``: an RGB frame of the weight image and this episode's validation
+        accuracy (`gi_envs.render`); ``None`` without a render mode, as Gymnasium envs do."""
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; make the env with render_mode='rgb_array'")
+            return None
+        image = select(self.task.observations(), 0)
+        image = image["image"] if isinstance(image, dict) else image
+        return render_frame(image, self._accuracies, self.config.episode_length)
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._ended:
+            raise gym.error.ResetNeeded("the episode has ended (terminated or truncated): call reset() before step()")
         action = np.asarray(action, dtype=np.float32)
         if action.shape != self.action_space.shape:
             raise ValueError(f"action of shape {action.shape} does not fit the action space {self.action_space.shape}")
@@ -213,12 +243,15 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
                              "expected finite values in [-1, 1]")
         with worker_threads():
             result = self.task.step(action[None])
+        self._ended = bool(result.terminated[0] or result.truncated[0])
+        self._accuracies.append(float(result.val_accuracy[0]))
+        info = {**step_info(result, 0), "mlp_seed": self.task.training.seeds[0], **self._regime_info()}
         return (
             select(result.observation, 0),
             float(result.reward[0]),
             bool(result.terminated[0]),
             bool(result.truncated[0]),
-            step_info(result, 0),
+            info,
         )
 
 

@@ -88,23 +88,29 @@ class SB3VecEnv(VecEnv):
     def close(self) -> None:
         self.env.close()
 
-    # The sub-envs share one configuration, so attributes and methods are those of the vector env.
+    # Each sub-env answers for itself, through the vector env's `get_attr` / `call` (Gymnasium's API).
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        value = getattr(self.env, attr_name)
-        return [value for _ in self._get_indices(indices)]
+        values = self.env.get_attr(attr_name)
+        return [values[i] for i in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        setattr(self.env, attr_name, value)
+        if len(list(self._get_indices(indices))) != self.num_envs:
+            raise ValueError(f"the {self.num_envs} sub-envs share one configuration: set_attr({attr_name!r}) sets it "
+                             "for all of them (indices=None)")
+        self.env.set_attr(attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
-        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
-        return [result for _ in self._get_indices(indices)]
+        results = self.env.call(method_name, *method_args, **method_kwargs)
+        return [results[i] for i in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._get_indices(indices)]
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return [None for _ in range(self.num_envs)]
+        """Each sub-env's RGB frame, where the vector env renders (``render_mode="rgb_array"``): what SB3's
+        `VecVideoRecorder` records."""
+        frames = self.env.render() if getattr(self.env, "render_mode", None) == "rgb_array" else None
+        return list(frames) if frames is not None else [None for _ in range(self.num_envs)]
 
 
 def unbatch_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:

@@ -30,6 +30,11 @@ REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
 
 
+class UnknownArgument(TypeError, ValueError):
+    """An unknown keyword argument of GradInstructor-v0: a TypeError, as Python raises for any call, and a
+    ValueError, as every other bad argument of the env (code that catches either sees it)."""
+
+
 def _arg(default: Any, doc: str) -> Any:
     """A field of `EnvConfig` with its one line of documentation (`arguments_table` shows it)."""
     return dataclasses.field(default=default, metadata={"doc": doc})
@@ -155,11 +160,15 @@ class EnvConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> EnvConfig:
-        """Build from keyword arguments, naming the known ones when one is not."""
+        """Build from keyword arguments; an unknown one raises `UnknownArgument` (a TypeError, as in any Python
+        call, which SB3's `make_vec_env` and TorchRL's `GymEnv` retry on), naming the known ones."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise ValueError(f"unknown GradInstructor-v0 argument(s) {unknown}; expected some of {sorted(known)}")
+            # Python's own words first: clients (TorchRL's GymEnv) match them to retry without the argument
+            raise UnknownArgument(f"GradInstructorEnv.__init__() got an unexpected keyword argument {unknown[0]!r} "
+                                  f"(unknown GradInstructor-v0 argument(s) {unknown}; expected some of "
+                                  f"{sorted(known | {'render_mode'})})")
         return cls(**kwargs)  # type: ignore[arg-type]
 
 

@@ -44,6 +44,7 @@ class Training:
         self.sampler = MinibatchSampler(len(data.train), min(Regime.batch_size, len(data.train)), n_models)
         self.optimizer = BatchedOptimizer(self.mlp.weights + self.mlp.biases)
         self.regimes: list[Regime] = [Regime()] * n_models
+        self.seeds: list[int] = [0] * n_models  # each MLP's seed, as its last reset drew it
 
     def reset(self, index: int, seed: int, regime: Regime) -> None:
         """MLP `index` becomes a fresh run of `regime` drawn from `seed` (see the module docstring)."""
@@ -58,6 +59,7 @@ class Training:
         self.sampler.reset(index, generator, regime.batch_size, regime.subset_size(n_train))
         self.optimizer.reset(index, regime)
         self.regimes[index] = regime
+        self.seeds[index] = int(seed)
 
     def step(self, gradient_hook: GradientHook | None = None, update_scales: tuple[Scales, Scales] | None = None
              ) -> torch.Tensor:

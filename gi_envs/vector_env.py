@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -11,7 +12,8 @@ from gymnasium.vector.utils import batch_space
 
 from gi_envs.grad_instructor_env import SEED_HIGH
 from gi_envs.observation import select
-from gi_envs.task import EnvConfig, TrainingTask
+from gi_envs.render import RENDER_MODES, check_render_mode, render_frame
+from gi_envs.task import EnvConfig, StepResult, TrainingTask
 
 
 class GradInstructorVectorEnv(VectorEnv):
@@ -47,10 +49,10 @@ class GradInstructorVectorEnv(VectorEnv):
     :param kwargs: the keyword arguments of `GradInstructorEnv`.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 max_episode_steps: int | None = None, **kwargs: Any):
+                 max_episode_steps: int | None = None, render_mode: str | None = None, **kwargs: Any):
         if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
         modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
@@ -64,6 +66,7 @@ class GradInstructorVectorEnv(VectorEnv):
             kwargs["episode_length"] = max_episode_steps
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
+        self.render_mode = check_render_mode(render_mode)
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.num_envs = int(num_envs)
         self.task = TrainingTask(self.config, n_models=self.num_envs)
@@ -73,6 +76,7 @@ class GradInstructorVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._env_rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP: ended at the last step
+        self._accuracies: list[list[float]] = [[] for _ in range(self.num_envs)]  # each episode's, for render()
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict | None = None
@@ -88,28 +92,41 @@ class GradInstructorVectorEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"{len(seeds)} seeds given for {self.num_envs} sub-envs")
         val_accuracy = np.zeros(self.num_envs)
-        mlp_seeds = np.zeros(self.num_envs, dtype=np.int64)
         for i, s in enumerate(seeds):
             if s is not None or self._env_rngs[i] is None:
                 self._env_rngs[i], _ = seeding.np_random(s)
-            mlp_seeds[i], val_accuracy[i] = self._new_mlp(i)
+            val_accuracy[i] = self._new_mlp(i)
         self._needs_reset[:] = False
-        everyone = np.ones(self.num_envs, dtype=bool)
-        infos = {"val_accuracy": val_accuracy, "_val_accuracy": everyone, "mlp_seed": mlp_seeds,
-                 "_mlp_seed": everyone.copy()}
-        if self.config.distribution is not None:
-            regimes = [self.task.regime(i).to_dict() for i in range(self.num_envs)]
-            for key in regimes[0]:
-                infos[key] = np.array([r[key] for r in regimes])
-                infos[f"_{key}"] = everyone.copy()
-        return self.task.observations(), infos
+        nobody = np.zeros(self.num_envs, dtype=bool)
+        zeros = np.zeros(self.num_envs)
+        return self.task.observations(), self._infos(val_accuracy, zeros, nobody, zeros, nobody, nobody)
 
-    def _new_mlp(self, i: int) -> tuple[int, float]:
+    def _new_mlp(self, i: int) -> float:
         """Reset sub-env i's MLP with a seed from its own generator, as `GradInstructorEnv.reset` does."""
         rng = self._env_rngs[i]
         assert rng is not None, "reset() must be called before step()"
-        mlp_seed = int(rng.integers(SEED_HIGH))
-        return mlp_seed, self.task.reset_mlp(i, mlp_seed)
+        val_accuracy = self.task.reset_mlp(i, int(rng.integers(SEED_HIGH)))
+        self._accuracies[i] = [val_accuracy]
+        return val_accuracy
+
+    def _infos(self, val_accuracy: np.ndarray, train_loss: np.ndarray, diverged: np.ndarray,
+               test_accuracy: np.ndarray, stepped: np.ndarray, ended: np.ndarray,
+               seeds: list[int] | None = None, regimes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Every info key, at reset and at every step, in Gymnasium's layout (values, and a ``_key`` mask of the
+        sub-envs it holds for): `val_accuracy`, `mlp_seed` and the drawn regime's fields for every sub-env,
+        `train_loss` and `diverged` for those that stepped, `test_accuracy` for those whose episode ended.
+        `seeds` and `regimes` default to the MLPs each sub-env holds now."""
+        everyone = np.ones(self.num_envs, dtype=bool)
+        seeds = list(self.task.training.seeds) if seeds is None else seeds
+        infos = {**_masked("val_accuracy", val_accuracy, everyone),
+                 **_masked("mlp_seed", np.array(seeds, dtype=np.int64), everyone),
+                 **_masked("train_loss", train_loss, stepped), **_masked("diverged", diverged, stepped),
+                 **_masked("test_accuracy", test_accuracy, ended)}
+        if self.config.distribution is not None:
+            regimes = regimes or [self.task.regime(i).to_dict() for i in range(self.num_envs)]
+            for key in regimes[0]:
+                infos.update(_masked(key, np.array([r[key] for r in regimes]), everyone))
+        return infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if any(rng is None for rng in self._env_rngs):
@@ -121,66 +138,93 @@ class GradInstructorVectorEnv(VectorEnv):
             return self._step_next_step(actions)
         return self._step_same_step(actions)
 
+    def _record(self, result: StepResult) -> None:
+        for i, accuracy in enumerate(result.val_accuracy):
+            self._accuracies[i].append(float(accuracy))
+
     def _step_next_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Sub-envs that ended at the last step start a new episode now; the others step."""
         resetting = self._needs_reset.copy()
         actions = np.where(resetting[:, None], 0.0, actions).astype(np.float32)  # ignored: those MLPs are replaced
         result = self.task.step(actions)  # trains every MLP at once; the resetting ones are redrawn below
+        self._record(result)
         stepped = ~resetting
         observation, reward = result.observation, result.reward.copy()
         terminated, truncated = result.terminated & stepped, result.truncated & stepped
         val_accuracy = result.val_accuracy.copy()
-        mlp_seeds = np.zeros(self.num_envs, dtype=np.int64)
         for i in np.flatnonzero(resetting):
-            mlp_seeds[i], val_accuracy[i] = self._new_mlp(int(i))
+            val_accuracy[i] = self._new_mlp(int(i))
         if resetting.any():
             observation = self.task.observations()
             reward[resetting] = 0.0
         ended = terminated | truncated
-        infos: dict[str, Any] = {"val_accuracy": val_accuracy, "_val_accuracy": np.ones(self.num_envs, dtype=bool)}
-        if stepped.any():
-            infos.update(_masked("train_loss", result.train_loss, stepped))
-            infos.update(_masked("diverged", result.diverged, stepped))
-        if ended.any():
-            infos.update(_masked("test_accuracy", result.test_accuracy, ended))
-        if resetting.any():
-            infos.update(_masked("mlp_seed", mlp_seeds, resetting))
         self._needs_reset = ended
-        return observation, reward, terminated, truncated, infos
+        return observation, reward, terminated, truncated, self._infos(
+            val_accuracy, result.train_loss, result.diverged, result.test_accuracy, stepped, ended)
 
     def _step_same_step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Every sub-env steps; one whose episode ends starts the next one within the same call."""
         result = self.task.step(actions)
+        self._record(result)
         ended = result.terminated | result.truncated
         running = ~ended
-
-        infos: dict[str, Any] = {}
+        nobody = np.zeros(self.num_envs, dtype=bool)
         val_accuracy = result.val_accuracy.copy()
+        extra: dict[str, Any] = {}
+        observation = result.observation
         if ended.any():
+            everyone = np.ones(self.num_envs, dtype=bool)
+            final_info = self._infos(result.val_accuracy, result.train_loss, result.diverged, result.test_accuracy,
+                                     everyone, everyone)  # the finished episodes' last step, before their reset
+            final_info = {k: v for k, v in final_info.items() if not k.startswith("_")}
+            final_info = {key: info for k, v in final_info.items() for key, info in _masked(k, v, ended).items()}
             final_obs = np.full(self.num_envs, None, dtype=object)
-            mlp_seeds = np.zeros(self.num_envs, dtype=np.int64)
             for i in np.flatnonzero(ended):
                 final_obs[i] = select(result.observation, i)
-                mlp_seeds[i], val_accuracy[i] = self._new_mlp(int(i))
+                val_accuracy[i] = self._new_mlp(int(i))
             observation = self.task.observations()
-            infos["final_obs"], infos["_final_obs"] = final_obs, ended
-            infos["final_info"] = {
-                **_masked("val_accuracy", result.val_accuracy, ended),
-                **_masked("train_loss", result.train_loss, ended),
-                **_masked("diverged", result.diverged, ended),
-                **_masked("test_accuracy", result.test_accuracy, ended),
-            }
-            infos["_final_info"] = ended.copy()
-            infos.update(_masked("mlp_seed", mlp_seeds, ended))
-        else:
-            observation = result.observation
-        infos["val_accuracy"], infos["_val_accuracy"] = val_accuracy, np.ones(self.num_envs, dtype=bool)
-        if running.any():
-            infos.update(_masked("train_loss", result.train_loss, running))
-            infos.update(_masked("diverged", result.diverged, running))
-        return observation, result.reward, result.terminated, result.truncated, infos
+            extra = {"final_obs": final_obs, "_final_obs": ended, "final_info": final_info,
+                     "_final_info": ended.copy()}
+        infos = self._infos(val_accuracy, result.train_loss, result.diverged, result.test_accuracy, running, nobody)
+        return observation, result.reward, result.terminated, result.truncated, {**infos, **extra}
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """With ``render_mode="rgb_array"``: one RGB frame per sub-env (`GradInstructorEnv.render`)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; make the env with render_mode='rgb_array'")
+            return None
+        observation = self.task.observations()
+        images = observation["image"] if isinstance(observation, dict) else observation
+        return tuple(render_frame(images[i], self._accuracies[i], self.config.episode_length)
+                     for i in range(self.num_envs))
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """`name` of every sub-env, as `SyncVectorEnv.call` gives it: called with the arguments if it is a method.
+        The sub-envs share one configuration, so each answers what the vector env holds (``render`` gives each
+        sub-env's own frame)."""
+        if name == "render":
+            frames = self.render()
+            return tuple(frames) if frames is not None else (None,) * self.num_envs
+        value = getattr(self, name)
+        if callable(value):
+            value = value(*args, **kwargs)
+        return (value,) * self.num_envs
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute `name` of every sub-env (`SyncVectorEnv.get_attr`'s API)."""
+        return (getattr(self, name),) * self.num_envs
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set `name` for the sub-envs: one value for all (they share one configuration)."""
+        if isinstance(values, (list, tuple)):
+            if len(values) != self.num_envs or any(v != values[0] for v in values):
+                raise ValueError(f"the {self.num_envs} sub-envs share one configuration: set_attr({name!r}) takes one "
+                                 "value, or the same value for each")
+            values = values[0]
+        setattr(self, name, values)
 
 
 def _masked(key: str, values: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
     """`{key: values where mask else 0, "_key": mask}`, the layout of gymnasium's vector infos."""
+    values = np.asarray(values)
     return {key: np.where(mask, values, np.zeros_like(values)), f"_{key}": mask.copy()}

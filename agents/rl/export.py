@@ -26,7 +26,14 @@ from torch import nn
 from agents.config_files import load_yaml
 from agents.enn.network import ACTIVATION_LAYERS, ENN, Affine, LastStepLSTM, enn_metadata
 from agents.enn.quality import calibrate
-from agents.rl.algorithms import ALGORITHMS, Algorithm, Critic, algorithm_name, check_agent_config
+from agents.rl.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    Critic,
+    algorithm_name,
+    check_agent_config,
+    load_agent_config,
+)
 from agents.rl.features import WeightImageCNN
 from agents.rl.safe_load import safe_custom_objects
 from gi_envs.files import first_sentence
@@ -55,8 +62,9 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
                          "from it")
     algo = algorithm_name(config["algo"])
     saved = {k: v for k, v in config.items() if k not in ("algo", "seed", "task")}
-    try:
-        agent_config = check_agent_config(algo, saved, source=str(config_path))
+    shipped = {k: v for k, v in load_agent_config(algo).to_dict().items() if k not in ("algo", "task")}
+    try:  # the run's own settings over the shipped ones, which fill in what a hand-written config leaves out
+        agent_config = check_agent_config(algo, {**shipped, **saved}, source=str(config_path))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{config_path} is not a config this version can rebuild the agent from: "
                          f"{first_sentence(error, 200)}") from None

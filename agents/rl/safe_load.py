@@ -36,15 +36,15 @@ AUTO_ENTROPY = "auto"  # SAC's and TQC's target entropy: minus the action's dime
 
 
 def serialized_keys(model_path: Path) -> list[str]:
-    """The keys of `model_path`'s ``data`` that SB3 would unpickle, read as JSON only."""
+    """The keys of `model_path`'s ``data`` that SB3 would unpickle, read as JSON only (none where ``data`` is
+    missing or no JSON mapping: SB3's own load then refuses the file before it unpickles anything)."""
     try:
         with zipfile.ZipFile(model_path) as archive:
             data = json.loads(archive.read("data"))
-    except (KeyError, ValueError, zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"{model_path} is not a saved SB3 model (its 'data' entry cannot be read as JSON: "
-                         f"{type(error).__name__})") from None
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError):
+        return []
     if not isinstance(data, dict):
-        raise ValueError(f"{model_path} is not a saved SB3 model (its 'data' entry is no mapping)")
+        return []
     return [k for k, v in data.items() if isinstance(v, dict) and SERIALIZED in v]
 
 
