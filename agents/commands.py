@@ -9,6 +9,9 @@ field's name); Python callers can build them too:
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +22,15 @@ from agents.config_files import default_config, load_yaml
 from agents.errors import parameter_error
 from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
-from agents.outputs import check_output, claim_output
+from agents.outputs import check_output, claim_output, replace_with
 from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
-from agents.rl.algorithms import algorithm_name, load_agent_config
+from agents.rl.algorithms import AgentConfig, algorithm_name, load_agent_config
 from agents.rl.evaluation import evaluate_against_references
 from agents.rl.tasks import task_named
-from agents.rl.training import train_agent
+from agents.rl.training import TrainResult, train_agent
 from gi_envs.task import EnvConfig
+
+TRAIN_SCRATCH = ".train-"  # a run of `train` while it works, inside its --out
 
 
 @dataclass(frozen=True)
@@ -90,17 +95,34 @@ class TrainOptions:
         return self.out or Path("runs") / f"{algorithm_name(self.algo)}-seed{self.seed}"
 
 
+def train_in_scratch(config: AgentConfig, options: TrainOptions, out: Path, eval_episodes: int) -> TrainResult:
+    """Train into a scratch folder inside `out`, and only when the run is complete replace what a previous run
+    left there (`replace_with`): a kill or Ctrl-C leaves the old run as it was, and no half-written one."""
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=out, prefix=TRAIN_SCRATCH))
+    try:
+        result = train_agent(config, options.seed, scratch, options.wandb_mode, eval_episodes)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if made and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    replace_with(scratch, out, "train")
+    return dataclasses.replace(result, out=out)
+
+
 def train(options: TrainOptions) -> None:
     """Train one agent; print how it does against the reference policies on unseen MLPs."""
     out = options.folder
-    claim_output(out, "train", overwrite=options.overwrite)
+    check_output(out, "train", overwrite=options.overwrite)  # refuses a used --out; removes nothing yet
     config = load_agent_config(options.algo, options.config, {"n_timesteps": options.timesteps,
                                                               "n_envs": options.n_envs,
                                                               "env_kwargs": options.env_kwargs}, task=options.task)
     eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes
     print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs, task {options.task} "
           f"({config.env_kwargs or 'default env'}); writing to {out}")
-    result = train_agent(config, options.seed, out, options.wandb_mode, eval_episodes)
+    result = train_in_scratch(config, options, out, eval_episodes)
     rows = [[name, f"{100 * s['final_val_accuracy']:.1f}", f"{100 * s['final_test_accuracy']:.1f}",
              f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
     print(f"\nOn {eval_episodes} unseen MLPs (means):")

@@ -49,12 +49,14 @@ def plain(*patterns: str) -> dict[str, None]:
     return dict.fromkeys(patterns)
 
 
+SCRATCH = "."  # an entry whose name starts so is the scratch of a run that has not ended (or was killed)
 RUN_FILES = ("config.yaml", "model.zip", "eval.json", "monitor.csv", "progress.csv", "learning_curve.csv",
-             "learning_curve.png", "cell.json", WANDB)
+             "learning_curve.png", "cell.json", WANDB, ".train-*")
 TRAIN = Output(FOLDER, plain(*RUN_FILES))
 ROLLOUT = Output(FOLDER, plain("curves.csv", "curves.png"))
 # cells live in DATASET/ALGO/seedSEED (or failed.json there); `.cell-*` is a cell's scratch while it works
-MATRIX_FILES = ("*/*/seed[0-9]*", ".cell-*", "results.csv", "results.md", "learning_curves_*.csv",
+REPLACING_FILE = ".replacing.json"  # what a matrix's overwrite has still to replace (`engine.matrix.Replacement`)
+MATRIX_FILES = ("*/*/seed[0-9]*", ".cell-*", REPLACING_FILE, "results.csv", "results.md", "learning_curves_*.csv",
                 "learning_curves_*.png", WANDB)
 BENCHMARK = Output(FOLDER, plain(*MATRIX_FILES), resumable=True)
 REEVALUATE = Output(FOLDER, plain(*MATRIX_FILES), resumable=True)  # the same tables, of judged cells
@@ -95,22 +97,44 @@ def held_entries(folder: Path, output: Output) -> list[Path]:
     return sorted(dict.fromkeys(found))
 
 
-def remove_entries(folder: Path, output: Output) -> list[Path]:
-    """Delete what `folder` holds of what `output` writes (see `held_entries`), then the folders it leaves
-    empty among the command's own. :return: what was removed."""
-    removed = held_entries(folder, output)
+def remove_entries(folder: Path, output: Output, keep: Path | None = None) -> list[Path]:
+    """Delete what `folder` holds of what `output` writes (see `held_entries`; all but `keep`), then the folders
+    it leaves empty among the command's own. :return: what was removed."""
+    removed = [p for p in held_entries(folder, output) if p != keep]
     for path in removed:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    for path in removed:  # DATASET/ALGO/seedN leaves DATASET/ALGO empty: drop the empty parents it made
+    remove_empty_parents(folder, removed)
+    return removed
+
+
+def remove_empty_parents(folder: Path, removed: list[Path]) -> None:
+    """DATASET/ALGO/seedN removed leaves DATASET/ALGO empty: drop the empty folders below `folder` it leaves
+    (each once: two seeds of one algorithm share their parents)."""
+    for path in removed:
         for parent in path.parents:
-            if parent == folder or folder not in parent.parents:
-                break
-            if any(parent.iterdir()):
+            if parent == folder or folder not in parent.parents or not parent.is_dir() or any(parent.iterdir()):
                 break
             parent.rmdir()
+
+
+def replace_with(new: Path, out: Path, command: str, *, output: Output | None = None,
+                 quiet: bool = False) -> list[Path]:
+    """Make the folder `out` hold what `new` (a finished run's scratch folder) holds: first remove what a previous
+    run of `command` left in `out` (only that, and say what), then move each entry of `new` in, then drop `new`.
+    A command that works in `new` and calls this when done never leaves `out` half old and half new.
+
+    :return: what was removed.
+    """
+    output = output or OUTPUTS[command]
+    removed = remove_entries(out, output, keep=new)
+    if removed and not quiet:
+        say_removed(out, command, removed)
+    for entry in sorted(new.iterdir()):
+        os.replace(entry, out / entry.name)
+    new.rmdir()
     return removed
 
 
@@ -173,7 +197,12 @@ def check_output(out: Path, command: str, *, output: Output | None = None, overw
     if held and not (overwrite or resume):
         hint = "{resume} to keep what it finished, or {overwrite} to replace it" if output.resumable else \
             "{overwrite} to replace it"
-        raise parameter_error(FileExistsError, f"{{out}} already holds a run of {command} ({shown(held, out)}); "
+        what = f"a run of {command}"
+        if all(p.name.startswith(SCRATCH) for p in held):
+            what = f"an unfinished run of {command} (stopped before it ended: only its scratch is there)"
+        elif any(p.name.startswith(SCRATCH) for p in held):
+            what = f"a run of {command} and the scratch of one that did not end"
+        raise parameter_error(FileExistsError, f"{{out}} already holds {what} ({shown(held, out)}); "
                               f"pass {hint} (or choose another {{out}})", out=out, overwrite=True,
                               **({"resume": True} if output.resumable else {}))
     return held if overwrite else []
@@ -192,6 +221,10 @@ def claim_output(out: Path, command: str, *, output: Output | None = None, overw
         return []
     removed = remove_entries(Path(out), output)
     if not quiet:
-        print(f"overwriting {out}: removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} a previous "
-              f"{command} wrote there: {shown(removed, Path(out))}")
+        say_removed(Path(out), command, removed)
     return removed
+
+
+def say_removed(out: Path, command: str, removed: list[Path]) -> None:
+    print(f"overwriting {out}: removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} a previous "
+          f"{command} wrote there: {shown(removed, out)}")

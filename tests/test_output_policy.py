@@ -8,6 +8,7 @@ checks the exit code, a single line without a traceback, and that the user's fil
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 from pathlib import Path
@@ -15,11 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from stable_baselines3 import PPO
 
 from agents import ENN, ENNGuidance, untrained_supervised_enn
 from agents.cli import main
 from agents.enn.zoo import ZooSpec, train_zoo
-from agents.experiments.benchmark import report_discarded
+from agents.experiments.benchmark import BenchmarkCell, report_discarded
 from agents.experiments.engine import Cell
 from agents.experiments.engine.matrix import machine_cpus
 from agents.outputs import OUTPUTS, claim_output
@@ -306,3 +308,83 @@ def test_a_damaged_enn_file_is_one_short_line_without_colour_codes(tmp_path: Pat
         message = cli_error(["inspect", "--enn", str(damaged), "--out", str(tmp_path / "i")], capsys)
         assert "\x1b[" not in message and len(message) < 300
         assert "it is truncated, damaged or of another kind" in message
+
+
+# ---- no benchmark lost to --overwrite, no half-written train run ----
+
+
+@pytest.fixture(scope="module")
+def two_seed_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench2") / "b"
+    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out)]) == 0
+    return out
+
+
+CELLS = ["digits/ppo/seed0", "digits/ppo/seed1", "digits/a2c/seed0", "digits/a2c/seed1"]
+
+
+def test_overwrite_of_a_two_seed_benchmark_keeps_old_cells_until_new_ones_are_done(
+        two_seed_benchmark: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "b"
+    shutil.copytree(two_seed_benchmark, out)
+    old = {cell: digest(out / cell) for cell in CELLS}
+    calls = []
+    real_cell = BenchmarkCell.__call__
+
+    def killed_at_the_third_cell(self, cell, folder):
+        calls.append(cell.path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_cell(self, cell, folder)
+
+    monkeypatch.setattr(BenchmarkCell, "__call__", killed_at_the_third_cell)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out), "--overwrite"])
+    assert exit_info.value.code == 130
+    replaced, waiting = calls[:2], [c for c in CELLS if c not in calls[:2]]
+    assert all(digest(out / c) != old[c] for c in replaced)  # the two finished cells are the new ones
+    assert all(digest(out / c) == old[c] for c in waiting)  # the others are the old ones, untouched
+    assert set(waiting) <= set(json.loads((out / ".replacing.json").read_text()))
+    monkeypatch.setattr(BenchmarkCell, "__call__", real_cell)
+    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out),
+                 "--resume"]) == 0  # a resume retrains the cells the killed overwrite had still to replace
+    assert all(digest(out / c) != old[c] for c in CELLS) and not (out / ".replacing.json").exists()
+    assert (out / "results.md").is_file()
+
+
+def test_overwrite_with_fewer_seeds_removes_the_old_ones_when_done(two_seed_benchmark: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    shutil.copytree(two_seed_benchmark, out)
+    assert main(["benchmark", "--algos", "ppo", "--seeds", "0", *TINY_RUN, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.glob("*/*/seed*")) == ["digits/ppo/seed0"]
+    assert not (out / ".replacing.json").exists() and not list(out.glob(".cell-*"))
+
+
+def test_a_killed_train_leaves_the_old_run_as_it_was_and_no_half_written_one(
+        finished_benchmark: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_benchmark / "digits" / "ppo" / "seed0", run)
+    before = digest(run)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PPO, "learn", interrupted)
+    for argv in (["--out", str(run), "--overwrite"], ["--out", str(tmp_path / "fresh")]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--algo", "ppo", *TINY_RUN, *argv])
+        assert exit_info.value.code == 130
+    assert digest(run) == before  # --overwrite replaces the old run only with a complete one
+    assert not (tmp_path / "fresh").exists()  # Ctrl-C leaves no config.yaml, monitor.csv, empty progress.csv
+    (run / ".train-x1").mkdir()  # what a kill -9 leaves: only the scratch
+    for name in [p.name for p in run.iterdir() if p.name != ".train-x1"]:
+        (run / name).unlink() if (run / name).is_file() else shutil.rmtree(run / name)
+    message = cli_error(["train", "--algo", "ppo", "--out", str(run)], capsys)
+    assert "already holds an unfinished run of train (stopped before it ended" in message
+
+
+def test_claim_output_removes_every_seed_of_every_algorithm(two_seed_benchmark: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    shutil.copytree(two_seed_benchmark, out)
+    removed = claim_output(out, "benchmark", overwrite=True, quiet=True)  # two seeds share their parents
+    assert {str(p.relative_to(out)) for p in removed} >= set(CELLS) and not (out / "digits").exists()

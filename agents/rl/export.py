@@ -66,8 +66,9 @@ def load_agent(model_path: str | Path) -> tuple[BaseAlgorithm, str, dict[str, An
     try:  # the run's own settings over the shipped ones, which fill in what a hand-written config leaves out
         agent_config = check_agent_config(algo, {**shipped, **saved}, source=str(config_path))
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{config_path} is not a config this version can rebuild the agent from: "
-                         f"{first_sentence(error, 200)}") from None
+        raise ValueError(f"{model_path} is not a saved {ALGORITHMS[algo].cls.__name__} model, which "
+                         f"{config_path.name} beside it says it is (algo: {algo}): that config cannot rebuild a "
+                         f"{ALGORITHMS[algo].cls.__name__} ({first_sentence(error, 200)})") from None
     custom_objects = safe_custom_objects(model_path, agent_config)  # refuses a file with other pickles: none runs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -29,7 +29,16 @@ import torch
 from tqdm.auto import tqdm
 
 from agents.errors import parameter_error
-from agents.outputs import FOLDER, Output, claim_output, plain
+from agents.outputs import (
+    FOLDER,
+    REPLACING_FILE,
+    Output,
+    check_output,
+    claim_output,
+    plain,
+    remove_empty_parents,
+    shown,
+)
 from agents.report import atomic_write_text
 from gi_envs.files import is_partial
 
@@ -132,11 +141,59 @@ def run_cell(work: Work, cell: Cell, folder: Path, threads: int, engine: str) ->
 
 
 def install(scratch: Path, final: Path) -> None:
-    """Move a finished cell's scratch folder to `final` in one rename, replacing a failed record there."""
+    """Move a finished cell's scratch folder to `final` in one rename, replacing what is there (a failed record,
+    or the cell of an earlier run under overwrite), which is set aside first and removed after."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        shutil.rmtree(final)
+    aside = final.with_name(f"{SCRATCH_PREFIX}replaced-{final.name}") if final.exists() else None
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(final, aside)
     os.replace(scratch, final)
+    if aside is not None:
+        shutil.rmtree(aside)
+
+
+@dataclass
+class Replacement:
+    """What an overwrite has still to replace of an earlier run in `out`: its entries (relative paths) stay until
+    a new cell takes their place, and the rest goes when the matrix is done. Kept in `REPLACING_FILE` while it
+    lasts, so that a killed overwrite is finished by the next run (`resume` retrains the cells still listed)."""
+
+    out: Path
+    pending: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, out: Path) -> Replacement:
+        try:
+            return cls(out, set(json.loads((out / REPLACING_FILE).read_text())))
+        except (OSError, ValueError, TypeError):
+            return cls(out)
+
+    def save(self) -> None:
+        if self.pending:
+            atomic_write_text(self.out / REPLACING_FILE, json.dumps(sorted(self.pending), indent=1))
+        else:
+            (self.out / REPLACING_FILE).unlink(missing_ok=True)
+
+    def replaced(self, cell: Cell) -> None:
+        """`cell`'s folder now holds this run's result (or failure record)."""
+        if cell.path in self.pending:
+            self.pending.discard(cell.path)
+            self.save()
+
+    def finish(self) -> list[Path]:
+        """Remove what no new cell replaced (cells of the earlier matrix that this one lacks, its tables, its
+        scratch), then the record. :return: what was removed."""
+        removed = [self.out / p for p in sorted(self.pending)]
+        for path in removed:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        remove_empty_parents(self.out, removed)
+        self.pending.clear()
+        self.save()
+        return removed
 
 
 def read_failure(folder: Path) -> dict[str, Any] | None:
@@ -193,10 +250,12 @@ class MatrixRun:
     attempts: int
     outcome: MatrixOutcome
     bar: Progress
+    replacement: Replacement
 
     def succeeded(self, cell: Cell, scratch: Path, seconds: float, running: int) -> None:
         """Install a finished cell's scratch folder into its place."""
         install(scratch, self.out / cell.path)
+        self.replacement.replaced(cell)
         self.outcome.finished.append(cell)
         self.bar.cell_done(cell, seconds, running)
 
@@ -207,20 +266,36 @@ class MatrixRun:
             return True
         atomic_write_text(self.out / cell.path / FAILED_FILE,
                           json.dumps({"cell": list(cell.key), "attempts": attempt, "error": error}, indent=2))
+        self.replacement.replaced(cell)
         self.outcome.failed[cell] = error
         self.bar.cell_failed(cell, attempt, error, running)
         return False
 
 
-def prepare_output(out: Path, options: EngineOptions, command: str, output: Output) -> None:
+def prepare_output(out: Path, options: EngineOptions, command: str, output: Output) -> Replacement:
     """Make `out` ready for a matrix under the output policy (`agents.outputs`): a folder holding a previous
-    run is refused unless resuming or overwriting; `overwrite` removes what the command wrote there; `resume`
-    removes the scratch a killed run left behind."""
-    claim_output(out, command, output=output, overwrite=options.overwrite, resume=options.resume,
-                 quiet=not options.progress)
+    run is refused unless resuming or overwriting; `resume` removes the scratch a killed run left behind;
+    `overwrite` removes nothing yet: what the command wrote there is replaced cell by cell as the new cells
+    finish, and the rest when the matrix is done (`Replacement`), so a failed or killed run loses no result.
+
+    :return: what is still to be replaced (an overwrite, or one a killed run left unfinished).
+    """
+    if options.overwrite:
+        held = check_output(out, command, output=output, overwrite=True)
+        out.mkdir(parents=True, exist_ok=True)
+        replacement = Replacement.read(out)
+        replacement.pending |= {str(p.relative_to(out)) for p in held if p.name != REPLACING_FILE}
+        replacement.save()
+        if options.progress and held:
+            print(f"overwriting {out}: the {len(held)} entr{'y' if len(held) == 1 else 'ies'} a previous {command} "
+                  f"wrote there ({shown(held, out)}) stay until new cells replace them; what none replaces is "
+                  "removed when the matrix is done")
+        return replacement
+    claim_output(out, command, output=output, resume=options.resume, quiet=not options.progress)
     out.mkdir(parents=True, exist_ok=True)
     if options.resume:
         remove_scratch(out)
+    return Replacement.read(out)
 
 
 def remove_scratch(out: Path) -> list[Path]:

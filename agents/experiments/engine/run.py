@@ -36,18 +36,18 @@ def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callab
         raise ValueError(f"cells must have distinct paths; given more than once: {twice}")
     if options.engine == "ray" and options.ray_address:  # a silent address fails now, before anything is written
         check_reachable(options.ray_address)
-    prepare_output(out, options, command, output or ANY_MATRIX)
+    replacement = prepare_output(out, options, command, output or ANY_MATRIX)
     outcome = MatrixOutcome()
     todo = []
-    for cell in cells:
-        if options.resume and is_finished(cell, out / cell.path):
+    for cell in cells:  # a cell an unfinished overwrite has still to replace is no finished cell of this matrix
+        if options.resume and cell.path not in replacement.pending and is_finished(cell, out / cell.path):
             outcome.kept.append(cell)
         else:
             todo.append(cell)
     bar = Progress(len(cells), len(outcome.kept), options.progress)
     if outcome.kept:
         bar.line(f"kept {len(outcome.kept)} finished cell(s) already in {out}")
-    matrix = MatrixRun(out, options.attempts, outcome, bar)
+    matrix = MatrixRun(out, options.attempts, outcome, bar, replacement)
     try:
         if options.engine == "local":
             run_local(todo, work, matrix, options.cpus_per_cell)
@@ -55,4 +55,5 @@ def run_matrix(cells: Sequence[Cell], work: Work, out: Path, is_finished: Callab
             run_ray(todo, work, matrix, options.cpus_per_cell, options.ray_address)
     finally:
         bar.close()
+    replacement.finish()  # every cell is done: what the earlier run left and no new cell replaced goes now
     return outcome
