@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gi_envs.files import first_sentence
+
 DATASETS = ("digits", "mnist", "fashion-mnist")
 DATASET_DIMS = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}  # (features, classes)
 DATA_DIR_ENV = "GI_DATA_DIR"
@@ -158,7 +160,13 @@ def _torchvision_arrays(
             f"dataset {name!r} could not be read from {root} (expected {root}/{cls.__name__}/raw/"
             f"*-ubyte{'' if may_download else '; downloads are off for an explicit data root'}). "
             f"Set {DATA_DIR_ENV} or pass data_dir= to a folder in torchvision's layout, "
-            f"for example {DATA_DIR_ENV}=../shared/data. Cause: {err}"
+            f"for example {DATA_DIR_ENV}=../shared/data. Cause: {first_sentence(err, 200)}"
         ) from err
+    prefix = "train" if train else "t10k"
+    if len(ds.data) != len(ds.targets):  # torchvision reads the two files apart and pairs them blindly
+        raw = Path(ds.raw_folder)
+        raise ValueError(f"dataset {name!r}: {raw / f'{prefix}-images-idx3-ubyte'} holds {len(ds.data):,} images but "
+                         f"{raw / f'{prefix}-labels-idx1-ubyte'} holds {len(ds.targets):,} labels; the two files must "
+                         "come from the same split (replace the one that does not)")
     x = ds.data.numpy().reshape(len(ds.data), -1).astype(np.float32) / 255.0
     return x, ds.targets.numpy()

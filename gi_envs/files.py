@@ -58,6 +58,8 @@ def first_sentence(error: BaseException, limit: int = 120) -> str:
     """An error's type and first sentence, without terminal colour codes: torch's load errors run to
     several hundred characters of advice that does not apply to a file we wrote."""
     text = " ".join(ANSI_CODE.sub("", str(error)).split())
+    if not text:  # a bare `raise SomeError` (a truncated file's struct or assertion error) has only its type
+        return type(error).__name__
     return f"{type(error).__name__}: {text.split('. ')[0][:limit]}"
 
 

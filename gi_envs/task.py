@@ -10,6 +10,7 @@ env is the same with N > 1.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ class EnvConfig:
 
         mlp = MLPSpec(self.dataset, self.hidden_sizes, self.activation, self.init)  # validates those four
         image = ImageSpec(self.resolution, self.image_stats)  # and these two
+        object.__setattr__(self, "dataset", mlp.dataset)
         object.__setattr__(self, "hidden_sizes", mlp.hidden_sizes)
         object.__setattr__(self, "image_stats", image.stats)
         choice("reward", REWARDS)
@@ -112,8 +114,11 @@ class EnvConfig:
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
         object.__setattr__(self, "randomize_regime", _distribution_or_false(self.randomize_regime))
         object.__setattr__(self, "observation", check_parts(self.observation))
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", str(self.data_dir))
+        if self.data_dir is not None:
+            if not isinstance(self.data_dir, (str, os.PathLike)) or not str(self.data_dir):
+                raise ValueError(f"data_dir={self.data_dir!r} is not allowed; expected None or a folder's path (a "
+                                 "string or a pathlib.Path)")
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
 
     @property
     def mlp(self) -> MLPSpec:
