@@ -102,7 +102,7 @@ def train_in_scratch(config: AgentConfig, options: TrainOptions, out: Path, eval
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out, prefix=TRAIN_SCRATCH))
     try:
-        result = train_agent(config, options.seed, scratch, options.wandb_mode, eval_episodes)
+        result = train_agent(config, options.seed, scratch, options.wandb_mode, eval_episodes, run_name=out.name)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         if made and not any(out.iterdir()):

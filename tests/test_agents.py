@@ -24,6 +24,7 @@ from agents.rl.rollout import random_policy, rollout_curves
 from agents.rl.training import train_agent
 from agents.seeds import evaluation_seeds
 from tests.conftest import cli_error
+from train_agents import main
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
 
@@ -160,8 +161,9 @@ def test_wandb_offline_run_holds_config_metrics_image_and_model(tmp_path: Path) 
                                         capture_output=True, text=True, check=True).stdout)
     assert summary["name"] == "ppo-seed3" and summary["state"] == "finished"
     assert summary["config"]["algo"] == "ppo" and summary["config"]["seed"] == 3
-    assert summary["config"]["env_kwargs"] == TINY_ENV
+    assert summary["config"]["env_kwargs"] == TINY_ENV and summary["config"]["task"] == "default"
     logged = summary["summary"]
+    assert isinstance(logged["train/approx_kl"], float)  # a NumPy float32 in SB3's logger: it reaches W&B too
     for key in ["rollout/ep_rew_mean", "train/value_loss", "time/total_timesteps", "episode/val_accuracy",
                 "eval/ppo/final_test_accuracy", "eval/zero action (plain SGD)/final_val_accuracy",
                 "train/env_step_share"]:
@@ -172,6 +174,19 @@ def test_wandb_offline_run_holds_config_metrics_image_and_model(tmp_path: Path) 
     artifacts = [json.loads(r)["artifact"] for r in records if '"type":"artifact"' in r]
     assert [(a["name"], a["type"]) for a in artifacts] == [("ppo-seed3", "model")]
     assert [c["path"] for c in artifacts[0]["manifest"]["contents"]] == ["model.zip"]
+
+
+def test_a_train_run_is_named_after_its_folder_and_records_its_task(tmp_path: Path) -> None:
+    out = tmp_path / "lr-probe-3"
+    assert main(["train", "--algo", "ppo", "--timesteps", "64", "--n-envs", "2", "--eval-episodes", "1",
+                 "--task", "randomized", "--env-kwargs", "{episode_length: 2, steps_per_action: 1}",
+                 "--out", str(out), "--wandb-mode", "offline"]) == 0
+    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    wandb_cli = str(Path(sys.executable).with_name("wandb"))
+    summary = json.loads(subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(run_dir)],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert summary["name"] == "lr-probe-3" and summary["config"]["task"] == "randomized"
+    assert not list(out.glob(".train-*"))  # the scratch it trained in is gone
 
 
 @pytest.mark.slow

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 import wandb
 from stable_baselines3.common.logger import KVWriter
 
@@ -33,6 +35,22 @@ def start_run(out: Path, mode: str, name: str, config: Mapping[str, Any], group:
                       settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))
 
 
+def plain_number(value: Any) -> int | float | None:
+    """`value` as a Python number if it is one: ints and floats, NumPy scalars (PPO's ``train/approx_kl`` is a
+    float32) and 0-d arrays or tensors; None for anything else (booleans, strings, arrays of many values)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0 and value.dtype != bool and \
+            value.dtype not in (np.bool_, torch.bool):
+        item = value.item()
+        return item if isinstance(item, (int, float)) else None
+    return None
+
+
 class WandbOutputFormat(KVWriter):
     """An SB3 logger output that sends every numeric value it records to a W&B run."""
 
@@ -40,7 +58,7 @@ class WandbOutputFormat(KVWriter):
         self.run = run
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        numbers = {k: v for k, v in key_values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers = {k: n for k, v in key_values.items() if (n := plain_number(v)) is not None}
         if numbers:
             self.run.log(numbers, step=int(step))
 

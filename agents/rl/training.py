@@ -91,17 +91,20 @@ def train_agent(
     eval_episodes: int = 10,
     progress_bar: bool = True,
     group: str | None = None,
+    run_name: str | None = None,
 ) -> TrainResult:
     """Train `config`'s algorithm for `config.n_timesteps` env steps, save, evaluate, log.
 
     :param eval_episodes: fresh MLPs (unseen seeds) on which the agent, the zero action and random
         actions are compared after training.
     :param group: W&B group (a benchmark names its runs' group after itself).
+    :param run_name: the W&B run's name (default ``ALGO-seedSEED``; `train` gives its ``--out`` folder's name).
     """
     out.mkdir(parents=True, exist_ok=True)
     run_config = {**config.to_dict(), "seed": seed}
     atomic_write_text(out / "config.yaml", yaml.safe_dump(run_config, sort_keys=False))
-    run = tracking.start_run(out, wandb_mode, name=f"{config.algo}-seed{seed}", config=run_config, group=group)
+    run = tracking.start_run(out, wandb_mode, name=run_name or f"{config.algo}-seed{seed}",
+                             config={**run_config, "task": config.task}, group=group)
     try:
         venv = make_training_env(config.env_kwargs, config.n_envs, seed, out / "monitor.csv")
         model = build_model(config, venv, seed)
