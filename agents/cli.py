@@ -256,9 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="; ".join(f"{k.name}: {k.description}" for k in ENCODERS.values()))
     fit.add_argument("--target", choices=list(TARGETS), default="current",
                      help="current: each snapshot's accuracy; final: the accuracy its run ends with")
-    fit.add_argument("--resolution", type=fraction, default=0.15, help="image encoder: weight-image resolution")
-    fit.add_argument("--image-stats", nargs="+", choices=list(IMAGE_STATS), default=list(IMAGE_STATS),
-                     help="image encoder: channels per weight matrix")
+    fit.add_argument("--resolution", type=fraction, default=None,
+                     help="image encoder only: weight-image resolution (default 0.15)")
+    fit.add_argument("--image-stats", nargs="+", choices=list(IMAGE_STATS), default=None,
+                     help=f"image encoder only: channels per matrix, each once (default {' '.join(IMAGE_STATS)})")
     fit.add_argument("--epochs", type=positive_int, default=200,
                      help="at most this many epochs (early stopping on held-out fit runs ends most fits sooner)")
     fit.add_argument("--seed", type=seed_int, default=0)
@@ -266,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     overwrite_flag(fit)
 
     evaluate = subcommand("evaluate-enn", "score ENN files and StatNN on a zoo's held-out runs")
-    evaluate.add_argument("enns", nargs="+", type=Path, metavar="ENN.pt", help="ENN files (any encoder, critics too)")
+    evaluate.add_argument("enns", nargs="+", type=Path, metavar="ENN",
+                          help="ENN files (any encoder, critics too) or names of shipped ENNs: "
+                               + ", ".join(pretrained_names()))
     evaluate.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
     evaluate.add_argument("--target", choices=list(TARGETS), default="current",
                           help="the accuracy the predictions are scored against")

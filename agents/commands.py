@@ -23,7 +23,7 @@ from agents.errors import parameter_error
 from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
 from agents.outputs import check_output, claim_output, replace_with
-from agents.report import atomic_write_text, markdown_table, mean_std, write_curves
+from agents.report import atomic_write_text, correlation_text, markdown_table, mean_std, write_curves
 from agents.rl.algorithms import AgentConfig, algorithm_name, load_agent_config
 from agents.rl.evaluation import evaluate_against_references
 from agents.rl.tasks import task_named
@@ -321,8 +321,8 @@ class FitENNOptions:
     zoo: Path
     encoder: str = "stats"
     target: str = "current"
-    resolution: float = 0.15
-    image_stats: tuple[str, ...] = ("mean", "rms")
+    resolution: float | None = None  # image encoder only (default the env's 0.15)
+    image_stats: tuple[str, ...] | None = None  # image encoder only (default the env's mean and rms)
     epochs: int = 200
     seed: int = 0
     out: Path = Path("enn.pt")
@@ -334,20 +334,31 @@ def fit_enn(options: FitENNOptions) -> dict[str, float]:
 
     :return: the held-out scores.
     """
+    from agents.enn.encoder import ENCODERS
     from agents.experiments.enn_ranking import fit_enn_on_zoo
     from gi_envs.spec import ImageSpec
 
+    image_settings = {"resolution": options.resolution, "image_stats": options.image_stats}
+    given = {k: v for k, v in image_settings.items() if v is not None}
+    if given and not ENCODERS[options.encoder].reads_image:
+        raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) the weight image, "
+                              f"which the {options.encoder!r} encoder does not read; drop it or pick an encoder that "
+                              f"reads it ({[k for k, e in ENCODERS.items() if e.reads_image]})", **given)
+    image = None
+    if ENCODERS[options.encoder].reads_image:  # duplicate stats, a bad resolution: refused before any work
+        default = ImageSpec()
+        image = ImageSpec(options.resolution or default.resolution, tuple(options.image_stats or default.stats))
     claim_output(options.out, "fit-enn", overwrite=options.overwrite)
-    image = ImageSpec(options.resolution, tuple(options.image_stats)) if options.encoder == "image" else None
     fitted = fit_enn_on_zoo(options.zoo, options.encoder, options.target, options.out, options.epochs, options.seed,
                             image)
     source, scores = fitted.enn.metadata["source"], fitted.scores
-    per_optimizer = ", ".join(f"{k.removeprefix('kendall_tau_')} {v:.3f}" for k, v in scores.items()
+    per_optimizer = ", ".join(f"{k.removeprefix('kendall_tau_')} {correlation_text(v)}" for k, v in scores.items()
                               if k.startswith("kendall_tau_") and k != "kendall_tau_late")
     print(f"{options.encoder} ENN fitted on {fitted.fit_runs} runs of {options.zoo} ({options.target} accuracy) in "
           f"{fitted.seconds:.0f} s, best epoch {source['best_epoch'] + 1} of {source['epochs_run']} run (at most "
-          f"{options.epochs}). On the held-out runs: Kendall tau {scores['kendall_tau']:.3f} (late "
-          f"{scores['kendall_tau_late']:.3f}; by optimizer: {per_optimizer}), MAE {100 * scores['mae']:.1f} points. "
+          f"{options.epochs}). On the held-out runs: Kendall tau {correlation_text(scores['kendall_tau'])} (late "
+          f"{correlation_text(scores['kendall_tau_late'])}; by optimizer: {per_optimizer}), "
+          f"MAE {100 * scores['mae']:.1f} points. "
           f"Written: {options.out}")
     return scores
 
@@ -390,7 +401,8 @@ def score(options: ScoreOptions) -> str:
 
     :return: the Markdown table.
     """
-    from agents.experiments.score import resolve_enn, score_checkpoints, write_scores
+    from agents.enn.network import resolve_enn
+    from agents.experiments.score import score_checkpoints, write_scores
 
     claim_output(options.out, "score", overwrite=options.overwrite)
     enn = resolve_enn(options.enn)

@@ -21,6 +21,12 @@ def mean_std(values: Sequence[float] | np.ndarray, scale: float = 100.0, digits:
     return f"{arr.mean():.{digits}f} ± {arr.std(ddof=1) if arr.size > 1 else 0.0:.{digits}f}"
 
 
+def correlation_text(value: float) -> str:
+    """A rank correlation for a table: three decimals, or ``undefined`` where it is NaN (too few runs, or all
+    predictions equal), never a 0 that looks measured."""
+    return "undefined" if np.isnan(value) else f"{value:.3f}"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -20,6 +20,7 @@ import torch
 from gymnasium import spaces
 
 from gi_envs.datasets import Dataset, load_dataset
+from gi_envs.memory import check_memory
 from gi_envs.observation import ObservationLayout, check_parts
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
@@ -27,6 +28,7 @@ from gi_envs.training import Training, perturbation_hook
 from gi_envs.values import check_number
 from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
+OBSERVATION_BYTES_PER_VALUE = 16  # float32 low, high and observation, bool masks of the Box, and a copy in flight
 REWARDS = ("accuracy", "delta")
 ACTION_MODES = ("scale", "perturb")
 
@@ -114,6 +116,10 @@ class EnvConfig:
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
         object.__setattr__(self, "randomize_regime", _distribution_or_false(self.randomize_regime))
         object.__setattr__(self, "observation", check_parts(self.observation))
+        shape = self.observation_layout.image_shape  # the image pads every layer to the largest: refuse a huge one
+        check_memory(OBSERVATION_BYTES_PER_VALUE * int(np.prod(shape)),
+                     f"the weight image of hidden_sizes={self.hidden_sizes} at resolution={self.resolution} "
+                     f"({' x '.join(map(str, shape))} values: its space's bounds and every observation)")
         if self.data_dir is not None:
             if not isinstance(self.data_dir, (str, os.PathLike)) or not str(self.data_dir):
                 raise ValueError(f"data_dir={self.data_dir!r} is not allowed; expected None or a folder's path (a "

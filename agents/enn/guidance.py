@@ -65,8 +65,9 @@ class ENNGuidance:
             strength = float(weight)
         except (TypeError, ValueError):
             strength = math.nan
-        if not math.isfinite(strength):
-            raise ValueError(f"weight={weight!r} must be a finite number (0 turns guidance off)")
+        if not math.isfinite(strength) or strength < 0:
+            raise ValueError(f"weight={weight!r} must be a finite number (0 turns guidance off), and not negative: a "
+                             "negative weight would push the MLP towards weights the ENN predicts to be bad")
         self.enn = enn
         self.weight = strength
         self.schedule = schedule
@@ -82,6 +83,9 @@ class ENNGuidance:
         only: the ENN's own parameters enter as detached copies, so they collect no gradient and the caller's
         ENN is not changed."""
         frozen = {name: t.detach() for name, t in (*self.enn.named_parameters(), *self.enn.named_buffers())}
+        # the ENN computes in float32: a float64 or bfloat16 model's weights are read as float32 (differentiably)
+        weights = [w.float() for w in weights]
+        biases = None if biases is None else [b.float() for b in biases]
         return torch.func.functional_call(self.enn, frozen, (self.enn.inputs_of(weights, biases),))
 
     def _biases(self, model: nn.Module | BatchedMLP) -> list[torch.Tensor] | None:

@@ -26,6 +26,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,6 +293,9 @@ def matrices_of(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the 
     else:
         raise TypeError(f"{what} is a {type(model).__name__}; expected an nn.Module or a state_dict")
     if not matrices:
+        if isinstance(model, Mapping) and any(isinstance(t, np.ndarray) for t in model.values()):
+            raise ValueError(f"{what} is a state_dict of NumPy arrays; the ENN reads torch tensors: convert it with "
+                             "{k: torch.from_numpy(v) for k, v in state_dict.items()}")
         raise ValueError(f"{what} has no nn.Linear layers (or 2-D '.weight' entries) for the ENN to read")
     return matrices
 
@@ -305,3 +309,14 @@ def enn_metadata(architecture: dict, mlp: MLPSpec, image: ImageSpec | None, sour
         "calibration": {"scale": 1.0, "offset": 0.0},
         "source": source,
     }
+
+
+def resolve_enn(name_or_file: str | Path) -> ENN:
+    """An ENN file, or the name of a shipped one (`ENN.pretrained`); a clear error naming both kinds otherwise."""
+    path = Path(name_or_file)
+    if path.is_file():
+        return ENN.load(path)
+    if str(name_or_file) in pretrained_names():
+        return ENN.pretrained(str(name_or_file))
+    raise FileNotFoundError(f"no ENN file at {name_or_file} and no shipped ENN of that name; shipped: "
+                            f"{pretrained_names()}")

@@ -117,10 +117,14 @@ def fit_calibration(raw: np.ndarray, accuracy: np.ndarray) -> tuple[float, float
 
 
 def ranking_quality(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
-    """Kendall tau, Spearman rho and mean absolute error of predicted against measured accuracy."""
-    tau = stats.kendalltau(predicted, measured).statistic
-    rho = stats.spearmanr(predicted, measured).statistic
-    return {"kendall_tau": float(np.nan_to_num(tau)), "spearman_rho": float(np.nan_to_num(rho)),
+    """Kendall tau, Spearman rho and mean absolute error of predicted against measured accuracy. A rank correlation
+    that is undefined (fewer than two values, or all of one side equal) is NaN, never a made-up 0."""
+    if len(measured) < 2:
+        tau = rho = float("nan")
+    else:
+        tau = stats.kendalltau(predicted, measured).statistic
+        rho = stats.spearmanr(predicted, measured).statistic
+    return {"kendall_tau": float(tau), "spearman_rho": float(rho),
             "mae": float(np.abs(predicted - measured).mean()), "n": int(len(measured))}
 
 

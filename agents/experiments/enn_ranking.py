@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from agents.enn.fit import fit_zoo_enn, inputs_of_arrays
-from agents.enn.network import ENN
+from agents.enn.network import ENN, resolve_enn
 from agents.enn.quality import LATE_TRAINING, enn_outputs, is_late, ranking_quality
 from agents.enn.statnn import StatNN
 from agents.enn.zoo import Zoo
 from agents.errors import parameter_error
-from agents.report import atomic_write_text, markdown_table, write_scatter
+from agents.report import atomic_write_text, correlation_text, markdown_table, write_scatter
 from gi_envs.spec import ImageSpec
 
 COLUMNS = ["predictor", "encoder", "Kendall tau", "tau, late training", "Spearman rho", "MAE (points)", "snapshots"]
@@ -93,10 +93,11 @@ def fit_enn_on_zoo(zoo_path: Path, encoder: str, target: str, out: Path, epochs:
 
 
 def load_checked(zoo: Zoo, enn_paths: list[Path]) -> list[tuple[Path, ENN]]:
-    """Every ENN file, loaded and checked against the zoo's MLPs (before anything is fitted)."""
+    """Every ENN (a file, or the name of a shipped one), loaded and checked against the zoo's MLPs (before
+    anything is fitted)."""
     enns = []
     for path in enn_paths:
-        enn = ENN.load(path)
+        enn = resolve_enn(path)
         try:
             enn.check_shapes(zoo.spec.mlp.layer_shapes)
         except ValueError as error:
@@ -125,8 +126,9 @@ def evaluate_on_zoo(zoo_path: Path, enn_paths: list[Path], out: Path, target: st
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.csv", table.to_csv(index=False))
     groups = sorted(set(optimizer))
-    rows = [[r["predictor"], r["encoder"], f"{r['kendall_tau']:.3f}", f"{r['kendall_tau_late']:.3f}",
-             *[f"{r[f'kendall_tau_{g}']:.3f}" for g in groups], f"{r['spearman_rho']:.3f}", f"{100 * r['mae']:.1f}",
+    rows = [[r["predictor"], r["encoder"], correlation_text(r["kendall_tau"]), correlation_text(r["kendall_tau_late"]),
+             *[correlation_text(r[f"kendall_tau_{g}"]) for g in groups], correlation_text(r["spearman_rho"]),
+             f"{100 * r['mae']:.1f}",
              r["n"]] for r in records]
     columns = [*COLUMNS[:4], *[f"tau, {g} runs" for g in groups], *COLUMNS[4:]]
     arch = "-".join(map(str, zoo.spec.mlp.layer_sizes))

@@ -24,24 +24,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from agents.enn.network import ENN, linear_layers, pretrained_names
+from agents.enn.network import ENN, linear_layers
 from agents.errors import parameter_error
 from agents.report import atomic_write_text, markdown_table
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SAFE_MODULES = [nn.Sequential, nn.Linear, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.LeakyReLU, nn.SiLU,
                 nn.Identity, nn.Flatten, nn.Dropout, nn.Softmax, nn.LogSoftmax, nn.ModuleList]
-
-
-def resolve_enn(name_or_file: str | Path) -> ENN:
-    """An ENN file, or the name of a shipped one (`ENN.pretrained`); a clear error naming both kinds otherwise."""
-    path = Path(name_or_file)
-    if path.is_file():
-        return ENN.load(path)
-    if str(name_or_file) in pretrained_names():
-        return ENN.pretrained(str(name_or_file))
-    raise FileNotFoundError(f"no ENN file at {name_or_file} and no shipped ENN of that name; shipped: "
-                            f"{pretrained_names()}")
 
 
 def checkpoint_files(paths: Sequence[Path]) -> list[Path]:

@@ -172,8 +172,13 @@ def load_agent_config(
         transitions = int(raw["n_envs"]) * int(raw["n_steps"])  # each update's size stays what it was
         raw["n_envs"], raw["n_steps"] = chosen.rollout_envs, max(1, transitions // chosen.rollout_envs)
     env_overrides = overrides.pop("env_kwargs", None) or {}
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    raw.update(given)
     raw["env_kwargs"] = {**chosen.env_kwargs, **(raw.get("env_kwargs") or {}), **env_overrides}
+    if given or env_overrides:  # an error may come from what the caller set, not from the file: say both
+        shown = ", ".join(f"{k}={v!r}" for k, v in {**given, **({"env_kwargs": env_overrides} if env_overrides
+                                                                else {})}.items())
+        source = f"{source} with {shown} set over it"
     config = check_agent_config(name, raw, source=source)
     config.task = chosen.name
     return config
@@ -211,8 +216,10 @@ def check_agent_config(name: str, raw: dict[str, Any], source: str = "<dict>") -
     if noise is not None and (not isinstance(noise, dict) or noise.get("type") not in NOISES or entry.on_policy):
         raise ValueError(f"{source}: action_noise={noise!r} must be {{type: one of {sorted(NOISES)}, sigma: float}} "
                          f"on an off-policy algorithm")
-    for key in ("n_envs", "n_timesteps"):
-        value = raw.get(key)
+    for key, meaning in (("n_envs", "how many MLPs train side by side"), ("n_timesteps", "the env-step budget")):
+        if key not in raw:
+            raise ValueError(f"{source}: sets no {key} ({meaning}); expected a positive integer")
+        value = raw[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{source}: {key}={value!r} must be a positive integer")
     env_kwargs = dict(raw.get("env_kwargs") or {})
