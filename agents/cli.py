@@ -309,6 +309,10 @@ def run(args: argparse.Namespace) -> int:
     """Build the command's options from the parsed flags and run it; the exit code."""
     from agents import commands
     from agents.experiments.engine import EngineOptions
+    from agents.rl.tracking import check_wandb_mode
+
+    if getattr(args, "wandb_mode", None):
+        check_wandb_mode(args.wandb_mode)  # an online run without a key fails now, not after training
 
     if args.command in ("benchmark", "reevaluate"):
         engine = options_from(args, EngineOptions)

@@ -44,6 +44,11 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk names the temporary file, or nothing: say which file was not written
+        if error.filename == str(path):
+            raise
+        raise type(error)(error.errno, f"{path} was not written ({error.strerror or error}); the old file, if any, "
+                          "is as it was") from error
     finally:
         Path(tmp).unlink(missing_ok=True)
 

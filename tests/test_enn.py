@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from stable_baselines3 import PPO
 from torch import nn
 
+from agents import untrained_supervised_enn
 from agents.enn import ENN
 from agents.enn.guidance import ENNGuidance
 from agents.enn.quality import collect_snapshots, fit_calibration, ranking_quality
@@ -299,3 +300,30 @@ def test_a_crafted_model_zip_runs_nothing(ppo_run: Path, tmp_path: Path, key: st
     except Exception:  # only whether it ran matters here
         pass
     assert marker.exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_guidance_reads_a_float64_or_bfloat16_model_in_float32(dtype: torch.dtype) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).to(dtype)
+    term = ENNGuidance(untrained_supervised_enn({}), weight=1.0)(model)
+    term.backward()
+    assert term.dtype == torch.float32 and model[0].weight.grad.dtype == dtype
+    assert model[0].weight.grad.abs().sum() > 0
+
+
+def test_guidance_refuses_a_negative_weight_and_numpy_state_dicts_are_named() -> None:
+    with pytest.raises(ValueError, match=r"weight=-1 must be a finite number \(0 turns guidance off\), and not neg"):
+        ENNGuidance(untrained_supervised_enn({}), weight=-1)
+    state = {k: v.numpy() for k, v in torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                                           torch.nn.Linear(32, 10)).state_dict().items()}
+    with pytest.raises(ValueError, match=r"a state_dict of NumPy arrays; the ENN reads torch tensors"):
+        untrained_supervised_enn({}).predict([state])
+
+
+def test_an_undefined_rank_correlation_is_nan_not_zero() -> None:
+    from agents.enn.quality import ranking_quality
+    from agents.report import correlation_text
+
+    tied = ranking_quality(np.array([0.5, 0.5]), np.array([0.2, 0.9]))
+    assert np.isnan(tied["kendall_tau"]) and correlation_text(tied["kendall_tau"]) == "undefined"
+    assert np.isnan(ranking_quality(np.array([0.5]), np.array([0.2]))["kendall_tau"])

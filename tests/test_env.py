@@ -291,3 +291,58 @@ def test_the_env_arguments_docs_agree_with_envconfig() -> None:
     defaults = gi_envs.EnvConfig()
     assert all(f"| `{name}` | `{repr(getattr(defaults, name)).replace(chr(39), chr(34))}` |" in table
                for name in names)  # the defaults shown are the defaults used
+
+
+# ---- the clients users bring ----
+
+
+def test_sb3_make_vec_env_and_render_mode_none_work() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env(gi_envs.ENV_ID, n_envs=2, seed=0, env_kwargs={"episode_length": 2, "steps_per_action": 1})
+    assert venv.reset().shape == (2, 4, 5, 10) and venv.get_attr("render_mode") == ["rgb_array", "rgb_array"]
+    frames = venv.get_images()
+    assert len(frames) == 2 and frames[0].shape[2] == 3 and frames[0].dtype == np.uint8 and frames[0].std() > 0
+    env = gym.make(gi_envs.ENV_ID, render_mode=None)
+    assert env.unwrapped.render_mode is None and env.metadata["render_modes"] == ["rgb_array"]
+    with pytest.raises(ValueError, match=r"render_mode='ansi' is not allowed; expected None or one of"):
+        gi_envs.GradInstructorEnv(render_mode="ansi")
+
+
+def test_an_unknown_keyword_is_a_type_error_in_pythons_words() -> None:
+    with pytest.raises(TypeError, match=r"__init__\(\) got an unexpected keyword argument 'frameskip'"):
+        gym.make(gi_envs.ENV_ID, frameskip=4)  # TorchRL's GymEnv passes it and retries without on exactly this
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'frameskip'"):
+        gym.make_vec(gi_envs.ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", frameskip=4)
+
+
+def test_the_vector_env_gives_every_info_key_at_reset_and_at_every_step() -> None:
+    envs = gym.make_vec(gi_envs.ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", episode_length=2,
+                        steps_per_action=1, randomize_regime=True)
+    _, infos = envs.reset(seed=0)
+    keys = {k for k in infos if not k.startswith("_")}
+    assert {"mlp_seed", "val_accuracy", "train_loss", "diverged", "test_accuracy", "lr"} <= keys
+    seeds = infos["mlp_seed"].copy()
+    for _ in range(4):
+        _, _, _, _, infos = envs.step(envs.action_space.sample())
+        assert {k for k in infos if not k.startswith("_")} == keys and infos["_mlp_seed"].all()
+    assert not np.array_equal(infos["mlp_seed"], seeds)  # new MLPs after the autoresets, in the step infos too
+    assert envs.unwrapped.get_attr("num_envs") == (3, 3, 3) and envs.unwrapped.call("render") == (None,) * 3
+
+
+@pytest.mark.parametrize("seed", [2**64, "abc", None, 1.7, -1, True])
+def test_a_bad_mlp_seed_option_is_refused_naming_it(seed: object) -> None:
+    env = gym.make(gi_envs.ENV_ID)
+    with pytest.raises(ValueError, match=r"reset option mlp_seed=.* is not allowed; expected an integer in"):
+        env.reset(options={"mlp_seed": seed})
+
+
+def test_step_after_the_episode_ended_needs_a_reset() -> None:
+    env = gi_envs.GradInstructorEnv(episode_length=1, steps_per_action=1)
+    env.reset(seed=0)
+    _, _, _, truncated, _ = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert truncated
+    with pytest.raises(gym.error.ResetNeeded, match="call reset"):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    env.reset()
+    env.step(np.zeros(env.action_space.shape, np.float32))  # a reset starts the next episode

@@ -7,6 +7,7 @@ checks the exit code, a single line without a traceback, and that the user's fil
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -388,3 +389,50 @@ def test_claim_output_removes_every_seed_of_every_algorithm(two_seed_benchmark: 
     shutil.copytree(two_seed_benchmark, out)
     removed = claim_output(out, "benchmark", overwrite=True, quiet=True)  # two seeds share their parents
     assert {str(p.relative_to(out)) for p in removed} >= set(CELLS) and not (out / "digits").exists()
+
+
+# ---- the poor cases of the clients-and-faults issue: one line, exit 2, the user's files as they were ----
+
+POOR_CASES = [
+    (["rollout", "--env-kwargs", "{hidden_sizes: [1000000]}"], "needs about"),
+    (["rollout", "--env-kwargs", "{data_dir: 123}"], "data_dir=123 is not allowed"),
+    (["train", "--algo", "ppo", "--wandb-mode", "online"], "--wandb-mode online needs a W&B API key"),
+    (["benchmark", "--algos", "ppo", "--seeds", "0", "--hyperparams", "{learning_rate: -1}"],
+     "the default config ppo.yaml with learning_rate=-1 set over it"),
+    (["train", "--algo", "ppo", "--config", "EMPTY"], "sets no n_envs (how many MLPs train side by side)"),
+    (["fit-enn", "--zoo", "ZOO", "--encoder", "image", "--image-stats", "mean", "mean"],
+     "image_stats=('mean', 'mean') is not allowed"),
+    (["fit-enn", "--zoo", "ZOO", "--resolution", "0.3"], "--resolution 0.3 set(s) the weight image, which the 'stats'"),
+    (["evaluate-enn", "digits-64-32-10", "--zoo", "ZOO"], "digits-64-32-10: this ENN"),  # a shipped name is read
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), POOR_CASES, ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in
+                                                               enumerate(POOR_CASES)])
+def test_each_poor_case_is_one_line_before_work_and_changes_nothing(argv, message, digits_zoo: Path, tmp_path: Path,
+                                                                    capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no W&B key
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    (tmp_path / "EMPTY").write_text("")
+    shutil.copy(digits_zoo, tmp_path / "ZOO")
+    (tmp_path / "notes.txt").write_text("a user's notes")
+    before = digest(tmp_path)
+    assert message in cli_error([*argv, "--out", str(tmp_path / "out" / ("x.pt" if argv[0] == "fit-enn" else "x"))],
+                                capsys)
+    assert digest(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path: Path, monkeypatch) -> None:
+    from agents.report import atomic_write_text
+
+    (tmp_path / "results.csv").write_text("the old table")
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match=rf"{tmp_path / 'results.csv'} was not written \(No space left on device\)"):
+        atomic_write_text(tmp_path / "results.csv", "the new table")
+    monkeypatch.undo()
+    assert (tmp_path / "results.csv").read_text() == "the old table" and len(list(tmp_path.iterdir())) == 1

@@ -7,10 +7,12 @@ time/, and our episode/ accuracies) reaches W&B at the same step as in `progress
 
 from __future__ import annotations
 
+import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -18,21 +20,56 @@ import torch
 import wandb
 from stable_baselines3.common.logger import KVWriter
 
+from agents.errors import parameter_error
+
 WANDB_MODES = ("offline", "online", "disabled")
 # W&B mistakes our package `agents` for the OpenAI Agents SDK and suggests LLM tracing; we trace no LLM.
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 PROJECT = "grad-instructor"
+DEFAULT_HOST = "api.wandb.ai"
+ONLINE_INIT_SECONDS = 30  # W&B's own default waits 90 s for a server that may never answer
+
+
+def has_api_key(host: str | None = None) -> bool:
+    """Whether an online W&B run could log in: a key in ``$WANDB_API_KEY`` or in ~/.netrc for the W&B host
+    (``$WANDB_BASE_URL``'s, default api.wandb.ai), where ``wandb login`` writes it. Sends nothing anywhere."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = host or urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_HOST)).hostname or DEFAULT_HOST
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def check_wandb_mode(mode: str) -> None:
+    """Refuse a mode that cannot work here before any work: an unknown one, or ``online`` without an API key."""
+    if mode not in WANDB_MODES:
+        raise parameter_error(ValueError, f"{{wandb_mode}} is not allowed; expected one of {list(WANDB_MODES)}",
+                              wandb_mode=mode)
+    if mode == "online" and not has_api_key():
+        raise parameter_error(ValueError, "{wandb_mode} needs a W&B API key, and none is set (no $WANDB_API_KEY, no "
+                              "~/.netrc entry): run `wandb login`, or log offline and `wandb sync` the run later",
+                              wandb_mode=mode)
 
 
 def start_run(out: Path, mode: str, name: str, config: Mapping[str, Any], group: str | None = None,
               job_type: str = "train") -> wandb.sdk.wandb_run.Run:
-    """A W&B run writing under `out/wandb/` (offline by default: sync later with `wandb sync`)."""
-    if mode not in WANDB_MODES:
-        raise ValueError(f"wandb mode {mode!r} is not one of {list(WANDB_MODES)}")
+    """A W&B run writing under `out/wandb/` (offline by default: sync later with `wandb sync`).
+
+    An online run that cannot reach W&B within `ONLINE_INIT_SECONDS` fails with one `ConnectionError`."""
+    check_wandb_mode(mode)
     out.mkdir(parents=True, exist_ok=True)
-    return wandb.init(project=PROJECT, name=name, group=group, job_type=job_type, mode=mode, dir=str(out),
-                      config=dict(config), reinit="finish_previous",
-                      settings=wandb.Settings(console="off", silent=True, x_disable_stats=True))
+    settings = wandb.Settings(console="off", silent=True, x_disable_stats=True,
+                              **({"init_timeout": ONLINE_INIT_SECONDS} if mode == "online" else {}))
+    try:
+        return wandb.init(project=PROJECT, name=name, group=group, job_type=job_type, mode=mode, dir=str(out),
+                          config=dict(config), reinit="finish_previous", settings=settings)
+    except wandb.errors.Error as error:
+        if mode != "online":
+            raise
+        raise ConnectionError(f"W&B could not start an online run ({' '.join(str(error).split())[:160]}): check "
+                              "the network and the key, or use wandb_mode='offline' and `wandb sync` later") from None
 
 
 def plain_number(value: Any) -> int | float | None:
