@@ -98,7 +98,7 @@ def train_agent(
     :param eval_episodes: fresh MLPs (unseen seeds) on which the agent, the zero action and random
         actions are compared after training.
     :param group: W&B group (a benchmark names its runs' group after itself).
-    :param run_name: the W&B run's name (default ``ALGO-seedSEED``; `train` gives its ``--out`` folder's name).
+    :param run_name: the W&B run's name (default ``ALGO-seedSEED``; the `train` command gives its folder's name).
     """
     out.mkdir(parents=True, exist_ok=True)
     run_config = {**config.to_dict(), "seed": seed}
