@@ -155,6 +155,16 @@ ADAM_LRS = _log_grid(1e-4, 1e-1)
 MULTIPLIERS = _log_grid(0.01, 10.0)  # of a learning-rate-free optimizer's lr (1 is its default)
 SGD_MULTIPLIERS = _log_grid(0.1, 10.0)  # of the MLP's own SGD learning rate
 
+# the learning-rate-free optimizers: (row name, trainer, package); each runs at its default and tuned
+LR_FREE = (
+    ("Prodigy", _optimizer(lambda p, r, k: _import("prodigyopt", "Prodigy")(p, lr=k, weight_decay=r.weight_decay)),
+     "prodigyopt"),
+    ("D-Adaptation Adam", _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptAdam")(
+        p, lr=k, weight_decay=r.weight_decay, decouple=True)), "dadaptation"),
+    ("D-Adaptation SGD", _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptSGD")(
+        p, lr=k, weight_decay=r.weight_decay)), "dadaptation"),
+)
+
 COMPETITORS: dict[str, Competitor] = {}
 
 
@@ -178,24 +188,8 @@ for _competitor in (
                _optimizer(lambda p, r, k: _import("schedulefree", "SGDScheduleFree")(
                    p, lr=r.lr * k, weight_decay=r.weight_decay)), "multiplier of the MLP's lr", 1.0,
                SGD_MULTIPLIERS, "schedulefree"),
-    Competitor("Prodigy, default (lr 1)",
-               _optimizer(lambda p, r, k: _import("prodigyopt", "Prodigy")(p, lr=k, weight_decay=r.weight_decay)),
-               "lr", 1.0, (), "prodigyopt"),
-    Competitor("Prodigy, lr tuned",
-               _optimizer(lambda p, r, k: _import("prodigyopt", "Prodigy")(p, lr=k, weight_decay=r.weight_decay)),
-               "lr", 1.0, MULTIPLIERS, "prodigyopt"),
-    Competitor("D-Adaptation Adam, default (lr 1)",
-               _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptAdam")(
-                   p, lr=k, weight_decay=r.weight_decay, decouple=True)), "lr", 1.0, (), "dadaptation"),
-    Competitor("D-Adaptation Adam, lr tuned",
-               _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptAdam")(
-                   p, lr=k, weight_decay=r.weight_decay, decouple=True)), "lr", 1.0, MULTIPLIERS, "dadaptation"),
-    Competitor("D-Adaptation SGD, default (lr 1)",
-               _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptSGD")(p, lr=k, weight_decay=r.weight_decay)),
-               "lr", 1.0, (), "dadaptation"),
-    Competitor("D-Adaptation SGD, lr tuned",
-               _optimizer(lambda p, r, k: _import("dadaptation", "DAdaptSGD")(p, lr=k, weight_decay=r.weight_decay)),
-               "lr", 1.0, MULTIPLIERS, "dadaptation"),
+    *(Competitor(f"{name}, {variant}", make, "lr", 1.0, grid, package)  # each at its default and tuned
+      for name, make, package in LR_FREE for variant, grid in (("default (lr 1)", ()), ("lr tuned", MULTIPLIERS))),
     Competitor("RMSGD, lr multiplier tuned",
                lambda m, r, k: SequentialTrainerAdapter(RMSGDTrainer(m, r.lr * k)), "multiplier of the MLP's lr",
                1.0, SGD_MULTIPLIERS, "rmsgd", "pip install -e '.[baselines]'"),
