@@ -104,6 +104,32 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+NO_COMPETITORS = "none"
+
+
+def competitor_arg(text: str) -> str:
+    """A competitor's row name or key (case-insensitive), as its registry spells the name; or ``none``."""
+    from agents.experiments.competitors import competitor_named
+
+    if text.lower() == NO_COMPETITORS:
+        return NO_COMPETITORS
+    try:
+        return competitor_named(text).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def competitor_flags(sub: argparse.ArgumentParser) -> None:
+    """--competitors and --competitor-tuning: the rows of other optimizers on the table's own MLPs."""
+    from agents.experiments.competitors import COMPETITORS
+
+    sub.add_argument("--competitors", nargs="+", type=competitor_arg, default=None,
+                     help="other optimizers run on the table's own MLPs, each a row (default: all; 'none': no "
+                          f"rows): {', '.join(c.key for c in COMPETITORS.values())}")
+    sub.add_argument("--competitor-tuning", type=positive_int, default=None,
+                     help="reference-tuning MLPs each tuned competitor chooses its knob on (default: the task's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from agents.enn.encoder import ENCODERS
     from agents.enn.network import pretrained_names
@@ -186,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--hyperparams", type=hyperparams_arg, default={},
                        help="constructor arguments over every algorithm's config, a YAML mapping such as "
                             "'{sub_sampling_factor: 4}' (each algorithm of --algos must take them)")
+    competitor_flags(bench)
     agent_training(bench)
 
     again_eval = subcommand("reevaluate", "judge a finished benchmark's agents on another env (out of distribution)")
@@ -200,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     overwrite_flag(again_resume)
     again_eval.add_argument("--engine", choices=list(ENGINES), default="local")
     again_eval.add_argument("--cpus-per-cell", type=positive_int, default=1)
+    competitor_flags(again_eval)
 
     export = subcommand("export", "export a trained agent's critic as a calibrated ENN")
     export.add_argument("--model", type=Path, required=True, help="runs/NAME/model.zip (config.yaml beside it)")

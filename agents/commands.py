@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.config_files import default_config, load_yaml
-from agents.errors import parameter_error
+from agents.errors import NAME_ONLY, parameter_error
 from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
 from agents.outputs import check_output, claim_output, replace_with
@@ -54,7 +54,7 @@ def rollout(options: RolloutOptions) -> dict[str, np.ndarray]:
         raise parameter_error(ValueError, "{episodes} must be at least 1", episodes=options.episodes)
     seeds = list(range(options.seed, options.seed + options.episodes))
     start = time.perf_counter()
-    results, settings = evaluate_against_references(None, env_kwargs, seeds, tuning_episodes=task.tuning_episodes,
+    results, settings, *_ = evaluate_against_references(None, env_kwargs, seeds, tuning_episodes=task.tuning_episodes,
                                                     oracle=task.oracle, tune_on=task.tune_on)
     elapsed = time.perf_counter() - start
 
@@ -151,6 +151,18 @@ class BenchmarkOptions:
     tables_only: bool = False
     hyperparams: dict = field(default_factory=dict)
     engine: EngineOptions = field(default_factory=EngineOptions)
+    competitors: list[str] | None = None  # None: every registered competitor; ["none"] or []: none
+    competitor_tuning: int | None = None
+
+
+def chosen_competitors(names: list[str] | None) -> list[str] | None:
+    """The competitors a command runs: None (all), or the names given, ``none`` meaning no competitor."""
+    if names is None:
+        return None
+    if "none" in names and len(names) > 1:
+        raise parameter_error(ValueError, f"{{competitors}} names 'none' beside competitors ({names}): give 'none' "
+                              "alone for no competitor rows", competitors=NAME_ONLY)
+    return [n for n in names if n != "none"]
 
 
 def benchmark(options: BenchmarkOptions) -> int:
@@ -164,7 +176,9 @@ def benchmark(options: BenchmarkOptions) -> int:
     result = run_benchmark(options.algos, options.seeds, out=options.out, timesteps=options.timesteps,
                            env_kwargs=options.env_kwargs, n_envs=options.n_envs, datasets=options.datasets,
                            eval_episodes=options.eval_episodes, wandb_mode=options.wandb_mode, options=options.engine,
-                           task=options.task, tables_only=options.tables_only, hyperparams=options.hyperparams)
+                           task=options.task, tables_only=options.tables_only, hyperparams=options.hyperparams,
+                           competitors=chosen_competitors(options.competitors),
+                           competitor_tuning=options.competitor_tuning)
     print(f"\n{result.table}\n\n{result.verdict}")
     outcome = result.outcome
     eval_episodes = options.eval_episodes or task_named(options.task).eval_episodes
@@ -182,6 +196,8 @@ class ReevaluateOptions:
     eval_episodes: int | None = None
     out: Path = Path("runs/reevaluate")
     engine: EngineOptions = field(default_factory=EngineOptions)
+    competitors: list[str] | None = None  # as the benchmark's
+    competitor_tuning: int | None = None
 
 
 def reevaluate(options: ReevaluateOptions) -> int:
@@ -194,7 +210,7 @@ def reevaluate(options: ReevaluateOptions) -> int:
     check_output(options.out, "reevaluate", overwrite=options.engine.overwrite, resume=options.engine.resume)
     start = time.perf_counter()
     result = reevaluate_benchmark(options.benchmark, options.out, options.env_kwargs, options.eval_episodes,
-                                  options.engine)
+                                  options.engine, chosen_competitors(options.competitors), options.competitor_tuning)
     print(f"\n{result.table}\n\n{result.verdict}\n\nThe agents of {options.benchmark}, judged with env changes "
           f"{options.env_kwargs}; {time.perf_counter() - start:.0f} s. Written: {options.out}/results.csv, results.md")
     return len(result.outcome.failed)
@@ -428,15 +444,16 @@ class QuickstartOptions:
 
 
 QUICKSTART = {"task": "randomized", "timesteps": 20_000, "eval_episodes": 32, "rollout_episodes": 16, "zoo_runs": 400,
-              "zoo_enn": "digits-64-32-10"}
+              "zoo_enn": "digits-64-32-10", "competitor_tuning": 16}
 
 
 def quickstart(options: QuickstartOptions) -> None:
     """The whole pipeline on the embedded default (digits), in under ten minutes on two cores: the randomized
-    task's references and per-instance oracle, PPO on it (3 seeds) against them, its critic exported as an ENN
-    and set against a supervised ENN of the same env steps on a zoo's held-out runs, the paper's comparison
-    with the critic guiding plain SGD (beside the RMSGD and LFP baselines), and a Grad-CAM heatmap of it over
-    one of the comparison's BP-trained MLPs.
+    task's references and per-instance oracle, PPO on it (3 seeds) against them and against every competitor
+    (`agents.experiments.competitors`, tuned on 16 MLPs instead of the task's 64 to keep it short), its critic
+    exported as an ENN and set against a supervised ENN of the same env steps on a zoo's held-out runs, the
+    paper's comparison with the critic guiding plain SGD (beside the RMSGD and LFP baselines), and a Grad-CAM
+    heatmap of it over one of the comparison's BP-trained MLPs.
 
     The agent reads the weight image alone (``observation: [weights]``), so that its critic is a function of
     the weights and can be an ENN (docs/enn.md)."""
@@ -460,6 +477,7 @@ def quickstart(options: QuickstartOptions) -> None:
     benchmark(BenchmarkOptions(["ppo"], [seed, seed + 1, seed + 2], out=bench, task=task,
                                env_kwargs={"observation": ["weights"]}, timesteps=QUICKSTART["timesteps"],
                                eval_episodes=QUICKSTART["eval_episodes"], wandb_mode=wandb_mode,
+                               competitor_tuning=QUICKSTART["competitor_tuning"],
                                engine=EngineOptions(resume=options.resume, overwrite=not options.resume)))
     print()
     model_path = cell_folder(bench, "digits", "ppo", seed) / "model.zip"

@@ -54,10 +54,11 @@ RUN_FILES = ("config.yaml", "model.zip", "eval.json", "monitor.csv", "progress.c
              "learning_curve.png", "cell.json", WANDB, ".train-*")
 TRAIN = Output(FOLDER, plain(*RUN_FILES))
 ROLLOUT = Output(FOLDER, plain("curves.csv", "curves.png"))
-# cells live in DATASET/ALGO/seedSEED (or failed.json there); `.cell-*` is a cell's scratch while it works
+# cells live in DATASET/ALGO/seedSEED (or failed.json there), competitor rows in DATASET/competitors; `.cell-*` is
+# a cell's scratch while it works
 REPLACING_FILE = ".replacing.json"  # what a matrix's overwrite has still to replace (`engine.matrix.Replacement`)
-MATRIX_FILES = ("*/*/seed[0-9]*", ".cell-*", REPLACING_FILE, "results.csv", "results.md", "learning_curves_*.csv",
-                "learning_curves_*.png", WANDB)
+MATRIX_FILES = ("*/*/seed[0-9]*", "*/competitors", ".cell-*", REPLACING_FILE, "results.csv", "results.md",
+                "learning_curves_*.csv", "learning_curves_*.png", WANDB)
 BENCHMARK = Output(FOLDER, plain(*MATRIX_FILES), resumable=True)
 REEVALUATE = Output(FOLDER, plain(*MATRIX_FILES), resumable=True)  # the same tables, of judged cells
 EVALUATE_ENN = Output(FOLDER, plain("results.csv", "results.md", "scatter.png"))

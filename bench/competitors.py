@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from agents.experiments.competitors import COMPETITORS, competitor_report
+from agents.experiments.competitor_tables import competitor_report
+from agents.experiments.competitors import COMPETITORS
 from agents.report import atomic_write_text
 from agents.rl.tasks import TASKS
 

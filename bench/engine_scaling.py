@@ -52,7 +52,7 @@ def run_matrix_on_ray(algos: list[str], seeds: list[int], timesteps: int, cpus: 
     """Wall seconds of the matrix on a fresh local Ray cluster, and every cell's own seconds."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = run_benchmark(algos, seeds, timesteps=timesteps, out=Path(out), wandb_mode="disabled",
+        result = run_benchmark(algos, seeds, competitors=[], timesteps=timesteps, out=Path(out), wandb_mode="disabled",
                                options=EngineOptions(engine="ray", cpus_per_cell=cpus, progress=False))
         wall = time.perf_counter() - start
         if result.outcome.failed:
@@ -66,7 +66,7 @@ def dataset_factors(timesteps: int) -> dict[str, float]:
     seconds = {}
     for dataset in DATASETS:
         with tempfile.TemporaryDirectory() as out:
-            run_benchmark(["ppo"], [0], timesteps=timesteps, out=Path(out), datasets=[dataset],
+            run_benchmark(["ppo"], [0], competitors=[], timesteps=timesteps, out=Path(out), datasets=[dataset],
                           wandb_mode="disabled", options=EngineOptions(progress=False))
             seconds[dataset] = json.loads(next(Path(out).glob(f"*/*/seed*/{CELL_FILE}")).read_text())["seconds"]
     return {d: s / seconds["digits"] for d, s in seconds.items()}

@@ -1,4 +1,5 @@
-"""Each of N models' own optimizer (SGD, SGD + momentum, AdamW), stepped together on stacked tensors.
+"""Each of N models' own optimizer (SGD, SGD + momentum, AdamW, Schedule-Free AdamW), stepped together on stacked
+tensors.
 
 Every parameter is one tensor with a leading model axis, as `BatchedMLP` stores it. Model i follows
 its own `Regime`: optimizer, learning rate and weight decay, with state that `reset` clears when the
@@ -9,6 +10,13 @@ model is redrawn. Each optimizer computes what its `torch.optim` counterpart com
 env's ``scale`` actions. For SGD that is the same as scaling the gradient; for momentum and Adam the
 scale acts on the step, not on the optimizer's state, as a per-parameter-group learning rate does in
 `torch.optim`. Scales of one leave every optimizer exactly as it is.
+
+An optimizer may take its gradient at another point than the model's weights: Schedule-Free AdamW keeps
+the model at its average x and takes gradients at y, between x and its base sequence z. Its
+`OptimizerKind.gradient_point` moves the weights to y before the gradient (`BatchedOptimizer.to_gradient_point`,
+which `gi_envs.training.Training.step` calls), and its update leaves them at x again, so that the weights
+everything else reads (the env's image, its accuracy, the zoo's checkpoints) are always the model's own: what
+the library's ``optimizer.eval()`` gives.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ UpdateRule = Callable[[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], "to
 It updates the parameter in place; the gradient may be changed in place."""
 
 
+GradientPoint = Callable[[torch.Tensor, tuple[torch.Tensor, ...], "ModelGroup"], torch.Tensor]
+"""(the models' weights (n, ...), their state, the group) -> the point their gradient is taken at (a new tensor)."""
+
+
 @dataclass(frozen=True)
 class OptimizerKind:
     """One optimizer the training core runs, per model, beside the others.
@@ -79,7 +91,10 @@ class OptimizerKind:
     :param update: one parameter's update for a group of models (`UpdateRule`).
     :param state_slots: state tensors per parameter (a momentum buffer: 1; Adam's moments: 2), zero at reset.
     :param torch_optimizer: the `torch.optim` optimizer it equals on one `nn.Sequential`, from (parameters,
-        learning rate, weight decay); tests compare the two to float tolerance.
+        learning rate, weight decay); tests compare the two to float tolerance (one with ``train()`` and
+        ``eval()`` is compared in eval mode).
+    :param gradient_point: where the gradient is taken when that is not at the weights (`GradientPoint`, for
+        models that have stepped at least once); the update then starts there and must end at the weights.
     """
 
     name: str
@@ -87,6 +102,7 @@ class OptimizerKind:
     update: UpdateRule
     state_slots: int
     torch_optimizer: Callable[[Iterable[torch.nn.Parameter], float, float], torch.optim.Optimizer]
+    gradient_point: GradientPoint | None = None
 
 
 def _sgd(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], scale: torch.Tensor | None,
@@ -122,6 +138,43 @@ def _adamw(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...], sc
     return (first, second)
 
 
+SCHEDULE_FREE_BETAS = ADAM_BETAS  # schedulefree.AdamWScheduleFree's defaults, as are its eps and its r = 0
+
+
+def _schedule_free_y(x: torch.Tensor, state: tuple[torch.Tensor, ...], group: ModelGroup) -> torch.Tensor:
+    """y, kept in the state as the library keeps it in the parameters (not recomputed from x, which would add a
+    rounding at every update); a model that has not stepped has y = x."""
+    return torch.where(per_model(group.steps > 0, x), state[2], x)
+
+
+def _schedule_free_adamw(p: torch.Tensor, g: torch.Tensor, state: tuple[torch.Tensor, ...],
+                         scale: torch.Tensor | None, group: ModelGroup) -> tuple[torch.Tensor, ...]:
+    """`schedulefree.AdamWScheduleFree` without warm-up: p arrives at y and leaves at x (its ``eval()`` point).
+
+    With a constant learning rate and no warm-up the library's averaging weight c = lr_max**2 / sum is 1 / k at
+    update k; update scales multiply the steps of y and z, as a per-block learning rate, and leave c as it is.
+    """
+    beta1, beta2 = SCHEDULE_FREE_BETAS
+    z = torch.where(per_model(group.steps == 1, p), p, state[0])  # the library starts z at the first y
+    second = state[1].mul(beta2).addcmul_(g, g, value=1 - beta2)
+    denominator = (second / per_model(1 - beta2**group.steps, p)).sqrt_().add_(ADAM_EPS)
+    normalized = g / denominator
+    if group.decayed:
+        normalized = normalized + per_model(group.decay, p) * p
+    c = per_model(1 / group.steps, p)
+    step_lr = per_model(group.lr, p) if scale is None else per_model(group.lr, p) * scale
+    y = p.lerp(z, c) + step_lr * (beta1 * (1 - c) - 1) * normalized
+    z = z - step_lr * normalized
+    p.copy_(y.lerp(z, 1 - 1 / beta1))  # x, the library's eval()
+    return (z, second, y)
+
+
+def _library_schedule_free(params: Iterable[torch.nn.Parameter], lr: float, decay: float) -> torch.optim.Optimizer:
+    from schedulefree import AdamWScheduleFree  # the `competitors` extra: tests compare with it
+
+    return AdamWScheduleFree(params, lr, betas=SCHEDULE_FREE_BETAS, eps=ADAM_EPS, weight_decay=decay)
+
+
 OPTIMIZERS: dict[str, OptimizerKind] = {}
 
 
@@ -140,6 +193,9 @@ for _kind in (
     OptimizerKind("adam", 0.02, _adamw, 2,
                   lambda params, lr, decay: torch.optim.AdamW(params, lr, betas=ADAM_BETAS, eps=ADAM_EPS,
                                                               weight_decay=decay)),
+    # Schedule-Free AdamW's default lr, 2.5e-3, is 2.5 times Adam's usual one
+    OptimizerKind("schedule-free-adamw", 0.05, _schedule_free_adamw, 3, _library_schedule_free,
+                  gradient_point=_schedule_free_y),
 ):
     register_optimizer(_kind)
 
@@ -184,6 +240,23 @@ class BatchedOptimizer:
             shared = float(lr[0]) if bool((lr == lr[0]).all()) else None
             self._groups.append(ModelGroup(OPTIMIZERS[name], models, lr, shared, decay, bool((decay > 0).any()),
                                            self.steps))
+
+    @torch.no_grad()
+    def to_gradient_point(self) -> None:
+        """Move the weights of models whose optimizer takes its gradient elsewhere to that point (the next `step`
+        brings them back); a no-op for SGD, momentum and Adam."""
+        for group in self._groups:
+            point = group.kind.gradient_point
+            if point is None:
+                continue
+            models = group.models
+            group.steps = self.steps if models is None else self.steps[models]
+            slots = self._state[:group.kind.state_slots]
+            for i, p in enumerate(self.params):
+                if models is None:
+                    p.copy_(point(p, tuple(slot[i] for slot in slots), group))
+                else:
+                    p.index_copy_(0, models, point(p[models], tuple(slot[i][models] for slot in slots), group))
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], update_scales: Scales = None) -> None:

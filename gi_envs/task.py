@@ -69,8 +69,8 @@ class EnvConfig:
     data_dir: str | None = _arg(None, "data root for mnist / fashion-mnist, else `$GI_DATA_DIR`")
     image_stats: tuple[str, ...] = _arg(
         ("mean", "rms"), "what each pixel says of its block: `mean` and/or `rms`, one group of channels each")
-    optimizer: str = _arg(Regime.optimizer, "`sgd`, `momentum` (SGD, momentum 0.9) or `adam` (AdamW, decoupled "
-                                            "weight decay): a name of `gi_envs.OPTIMIZERS`")
+    optimizer: str = _arg(Regime.optimizer, "`sgd`, `momentum` (SGD, momentum 0.9), `adam` (AdamW, decoupled weight "
+                                            "decay) or `schedule-free-adamw`: a name of `gi_envs.OPTIMIZERS`")
     weight_decay: float = _arg(
         Regime.weight_decay, "L2 weight decay (added to the gradient for SGD and momentum, decoupled for Adam)")
     init_scale: float = _arg(Regime.init_scale, "multiplies the initial weight matrices")

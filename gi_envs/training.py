@@ -71,6 +71,7 @@ class Training:
         """
         idx = self.sampler.next_indices()
         train = self.data.train
+        self.optimizer.to_gradient_point()
         loss, weight_grads, bias_grads = self.mlp.loss_and_gradients(train.x[idx], train.y[idx],
                                                                      self.sampler.sample_weights())
         if gradient_hook is not None:

@@ -109,6 +109,7 @@ def test_enn_body_reads_small_and_wide_weight_images(shape) -> None:
 
 def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> None:
     result = run_benchmark(["a2c", "ars"], [0, 1], timesteps=160, out=tmp_path, env_kwargs=TINY_ENV,
+                           competitors=[],
                            wandb_mode="disabled", eval_episodes=2, options=EngineOptions(progress=False))
     results = pd.read_csv(tmp_path / "results.csv")
     assert sorted(results.policy.unique()) == ["a2c", "ars", "best constant", "random actions", "schedule",
@@ -129,12 +130,14 @@ def test_benchmark_writes_csv_markdown_png_with_welch_tests(tmp_path: Path) -> N
 
 def test_benchmark_hyperparams_reach_every_cell_and_a_change_trains_again(tmp_path: Path, capsys) -> None:
     kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, timesteps=64)
-    run_benchmark(["trpo"], [0], hyperparams={"sub_sampling_factor": 4, "n_steps": 8, "batch_size": 64},
+    run_benchmark(["trpo"], [0], competitors=[],
+                  hyperparams={"sub_sampling_factor": 4, "n_steps": 8, "batch_size": 64},
                   options=EngineOptions(progress=False), **kwargs)
     saved = yaml.safe_load((tmp_path / "digits" / "trpo" / "seed0" / "config.yaml").read_text())
     assert saved["sub_sampling_factor"] == 4 and saved["n_steps"] == 8
     capsys.readouterr()
-    again = run_benchmark(["trpo"], [0], hyperparams={"sub_sampling_factor": 2, "n_steps": 8, "batch_size": 64},
+    again = run_benchmark(["trpo"], [0], competitors=[],
+                          hyperparams={"sub_sampling_factor": 2, "n_steps": 8, "batch_size": 64},
                           options=EngineOptions(resume=True), **kwargs)
     assert "sub_sampling_factor 4 -> 2" in capsys.readouterr().out  # the change that trains it again
     assert len(again.outcome.finished) == 1 and not again.outcome.kept
@@ -203,7 +206,7 @@ def test_ppo_beats_random_actions_on_unseen_mlps(tmp_path: Path) -> None:
 
 
 def test_benchmark_resume_keeps_finished_runs_and_redoes_changed_ones(tmp_path: Path, capsys) -> None:
-    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2)
+    kwargs = dict(out=tmp_path, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2, competitors=[])
     first = run_benchmark(["a2c"], [0, 1], timesteps=160, options=EngineOptions(progress=False), **kwargs)
     model_time = (tmp_path / "digits" / "a2c" / "seed0" / "model.zip").stat().st_mtime_ns
     capsys.readouterr()

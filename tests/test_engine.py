@@ -19,9 +19,9 @@ from agents.experiments.benchmark import run_benchmark
 from agents.experiments.engine import LOOPBACK_ENV, Cell, EngineOptions, read_failure, run_matrix
 
 TINY_ENV = {"episode_length": 4, "steps_per_action": 2}
-TIMING = ["train_wall_seconds", "env_steps_per_second", "env_step_share"]
+TIMING = ["train_wall_seconds", "env_steps_per_second", "env_step_share", "eval_seconds_per_mlp"]
 LOOPBACK = {"127.0.0.1", "::1"}
-KW = dict(timesteps=160, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2)
+KW = dict(competitors=[], timesteps=160, env_kwargs=TINY_ENV, wandb_mode="disabled", eval_episodes=2)
 QUIET = EngineOptions(progress=False)
 
 

@@ -159,8 +159,8 @@ def test_a_silent_ray_address_fails_within_seconds_naming_it(tmp_path: Path) -> 
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = run_cli("benchmark", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--engine", "ray",
-                   "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "never-written"),
+    done = run_cli("benchmark", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--competitors", "none",
+                   "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "never-written"),
                    timeout=90)  # bench/refusal_speed.py times it
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"no Ray cluster answers at 127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
@@ -195,8 +195,8 @@ def test_a_benchmark_whose_cells_fail_exits_non_zero(tmp_path: Path, monkeypatch
         raise RuntimeError("simulated crash")
 
     monkeypatch.setattr(benchmark_module, "train_agent", crash)
-    code = main(["benchmark", "--algos", "ars", "--seeds", "0", "--timesteps", "64", "--attempts", "1",
-                 "--env-kwargs", TINY_ENV, "--wandb-mode", "disabled", "--eval-episodes", "1",
+    code = main(["benchmark", "--algos", "ars", "--seeds", "0", "--timesteps", "64", "--competitors", "none",
+                 "--attempts", "1", "--env-kwargs", TINY_ENV, "--wandb-mode", "disabled", "--eval-episodes", "1",
                  "--out", str(tmp_path / "b")])
     assert code == 1 and "1 cell(s) failed" in capsys.readouterr().err
 

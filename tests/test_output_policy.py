@@ -34,6 +34,7 @@ from tests.conftest import cli_error
 
 TINY_ENV = "{episode_length: 4, steps_per_action: 2}"
 TINY_RUN = ["--timesteps", "64", "--env-kwargs", TINY_ENV, "--eval-episodes", "1", "--wandb-mode", "disabled"]
+TINY_BENCH = [*TINY_RUN, "--competitors", "adamw-lr-tuned", "--competitor-tuning", "2"]  # a competitor's rows too
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -46,7 +47,7 @@ def digest(root: Path) -> dict[str, str]:
 def finished_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-cell benchmark run through the command line with the algorithm spelled `PPO`."""
     out = tmp_path_factory.mktemp("bench") / "b"
-    assert main(["benchmark", "--algos", "PPO", "--datasets", "DIGITS", "--seeds", "0", *TINY_RUN,
+    assert main(["benchmark", "--algos", "PPO", "--datasets", "DIGITS", "--seeds", "0", *TINY_BENCH,
                  "--out", str(out)]) == 0
     return out
 
@@ -152,9 +153,10 @@ def test_overwrite_removes_only_what_the_command_wrote_and_lists_it(finished_ben
     (out / "digits" / "plots" / "mine.png").write_bytes(b"png")
     removed = claim_output(out, "benchmark", overwrite=True)
     said = capsys.readouterr().out
-    assert {p.name for p in removed} == {"seed0", "results.csv", "results.md", "learning_curves_digits.csv",
-                                         "learning_curves_digits.png"}
-    assert "removed 5 entries a previous benchmark wrote there: digits/ppo/seed0, learning_curves_digits.csv" in said
+    assert {p.name for p in removed} == {"seed0", "competitors", "results.csv", "results.md",
+                                         "learning_curves_digits.csv", "learning_curves_digits.png"}
+    assert ("removed 6 entries a previous benchmark wrote there: digits/competitors, digits/ppo/seed0, "
+            "learning_curves_digits.csv") in said
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["digits", "digits/plots",
                                                                        "digits/plots/mine.png", "notes.txt"]
 
@@ -165,7 +167,8 @@ def test_quickstart_keeps_a_used_folder_as_it_was(finished_benchmark: Path, tmp_
     (out / "benchmark" / "notes.txt").write_text("a user's notes")
     before = digest(out)
     message = cli_error(["quickstart", "--out", str(out)], capsys)
-    assert f"--out {out} already holds a run of quickstart (benchmark/digits/ppo/seed0" in message
+    assert f"--out {out} already holds a run of quickstart (benchmark/digits/competitors, benchmark/digits/ppo/seed0" \
+        in message
     assert "pass --resume to keep what it finished, or --overwrite to replace it" in message
     assert digest(out) == before
     claim_output(out, "quickstart", overwrite=True, quiet=True)  # what --overwrite does before any work
@@ -317,7 +320,7 @@ def test_a_damaged_enn_file_is_one_short_line_without_colour_codes(tmp_path: Pat
 @pytest.fixture(scope="module")
 def two_seed_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench2") / "b"
-    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out)]) == 0
+    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_BENCH, "--out", str(out)]) == 0
     return out
 
 
@@ -340,14 +343,14 @@ def test_overwrite_of_a_two_seed_benchmark_keeps_old_cells_until_new_ones_are_do
 
     monkeypatch.setattr(BenchmarkCell, "__call__", killed_at_the_third_cell)
     with pytest.raises(SystemExit) as exit_info:
-        main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out), "--overwrite"])
+        main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_BENCH, "--out", str(out), "--overwrite"])
     assert exit_info.value.code == 130
     replaced, waiting = calls[:2], [c for c in CELLS if c not in calls[:2]]
     assert all(digest(out / c) != old[c] for c in replaced)  # the two finished cells are the new ones
     assert all(digest(out / c) == old[c] for c in waiting)  # the others are the old ones, untouched
     assert set(waiting) <= set(json.loads((out / ".replacing.json").read_text()))
     monkeypatch.setattr(BenchmarkCell, "__call__", real_cell)
-    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_RUN, "--out", str(out),
+    assert main(["benchmark", "--algos", "ppo", "a2c", "--seeds", "0", "1", *TINY_BENCH, "--out", str(out),
                  "--resume"]) == 0  # a resume retrains the cells the killed overwrite had still to replace
     assert all(digest(out / c) != old[c] for c in CELLS) and not (out / ".replacing.json").exists()
     assert (out / "results.md").is_file()
@@ -356,7 +359,7 @@ def test_overwrite_of_a_two_seed_benchmark_keeps_old_cells_until_new_ones_are_do
 def test_overwrite_with_fewer_seeds_removes_the_old_ones_when_done(two_seed_benchmark: Path, tmp_path: Path) -> None:
     out = tmp_path / "b"
     shutil.copytree(two_seed_benchmark, out)
-    assert main(["benchmark", "--algos", "ppo", "--seeds", "0", *TINY_RUN, "--out", str(out), "--overwrite"]) == 0
+    assert main(["benchmark", "--algos", "ppo", "--seeds", "0", *TINY_BENCH, "--out", str(out), "--overwrite"]) == 0
     assert sorted(str(p.relative_to(out)) for p in out.glob("*/*/seed*")) == ["digits/ppo/seed0"]
     assert not (out / ".replacing.json").exists() and not list(out.glob(".cell-*"))
 

@@ -131,27 +131,45 @@ def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out
     bench, shifted = tmp_path / "bench", tmp_path / "wide"
     main(["benchmark", "--task", "randomized", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--n-envs", "2",
           "--eval-episodes", "3", "--env-kwargs", "{episode_length: 3, steps_per_action: 2}",
-          "--wandb-mode", "disabled", "--out", str(bench)])
+          "--wandb-mode", "disabled", "--competitors", "adamw-lr-tuned", "Schedule-Free AdamW, lr tuned",
+          "--competitor-tuning", "3", "--out", str(bench)])
     table = (bench / "results.md").read_text()
     assert "task `randomized`: 3 unseen MLPs per seed" in table and "| per-instance oracle |" in table
+    # the competitors ran on the table's MLPs, tuned apart from them, and the best is a bar of its own
+    assert "| AdamW, lr tuned | 1/1 |" in table and "| Schedule-Free AdamW, lr tuned | 1/1 |" in table
+    assert "Δ val vs best competitor (pts)" in table and "The best agent, ppo, ends" in table
+    assert "Competitors, tuned on the reference-tuning MLPs by mean final validation accuracy: AdamW" in table
+    # time to target: every MLP reaches the best constant's own final accuracy under the best constant
+    best = next(line for line in table.splitlines() if line.startswith("| best constant |"))
+    assert "updates to target (reached)" in table and best.split(" | ")[-5].endswith("(100 %)")
+    kept = json.loads((bench / "digits" / "competitors" / "adamw-lr-tuned" / "seed0.json").read_text())
+    assert kept["key"]["eval_seeds"] == json.loads((bench / "digits" / "ppo" / "seed0" / "eval.json").read_text())[
+        "eval_seeds"] and kept["key"]["tuning_episodes"] == 3
     main(["benchmark", "--task", "randomized", "--algos", "ppo", "a2c", "--seeds", "0", "1", "--eval-episodes", "3",
           "--env-kwargs", "{episode_length: 3, steps_per_action: 2}", "--wandb-mode", "disabled", "--tables-only",
           "--out", str(bench)])  # cells not run are counted, not trained
-    assert "| ppo | 1/2 |" in (bench / "results.md").read_text() and not (bench / "digits" / "a2c").exists()
+    rebuilt = (bench / "results.md").read_text()
+    assert "| ppo | 1/2 |" in rebuilt and not (bench / "digits" / "a2c").exists()
+    assert "| AdamW, lr tuned | 1/2 |" in rebuilt  # kept rows reused; seed 1 has none, and none is run
     assert "gap closed" in table and "mean final validation accuracy" in table
     main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}",
-          "--out", str(shifted)])
+          "--competitors", "adamw-lr-tuned", "--competitor-tuning", "3", "--out", str(shifted)])
     assert "The agents of" in capsys.readouterr().out
     record = json.loads((shifted / "digits" / "ppo" / "seed0" / "eval.json").read_text())
     assert record["reevaluated_with"] == {"randomize_regime": "wide-lr"} and record["env_kwargs"]["episode_length"] == 3
     before = json.loads((bench / "digits" / "ppo" / "seed0" / "eval.json").read_text())
     assert record["eval_seeds"] == before["eval_seeds"] and record["policies"] != before["policies"]
     results = pd.read_csv(shifted / "results.csv")
-    assert set(results.policy) >= {"ppo", "best constant", "per-instance oracle"}
+    assert set(results.policy) >= {"ppo", "best constant", "per-instance oracle", "AdamW, lr tuned"}
+    moved = json.loads((shifted / "digits" / "competitors" / "adamw-lr-tuned" / "seed0.json").read_text())
+    assert moved["key"]["env_kwargs"]["randomize_regime"] == "wide-lr"  # run and tuned on the changed env
     written = (shifted / "digits" / "ppo" / "seed0" / "eval.json").stat().st_mtime_ns
+    competitor_written = (shifted / "digits" / "competitors" / "adamw-lr-tuned" / "seed0.json").stat().st_mtime_ns
     main(["reevaluate", "--benchmark", str(bench), "--env-kwargs", "{randomize_regime: wide-lr}", "--out",
-          str(shifted), "--resume"])  # every cell kept: nothing evaluated again
+          str(shifted), "--resume", "--competitors", "adamw-lr-tuned", "--competitor-tuning", "3"])  # nothing again
     assert (shifted / "digits" / "ppo" / "seed0" / "eval.json").stat().st_mtime_ns == written
+    assert (shifted / "digits" / "competitors" / "adamw-lr-tuned" / "seed0.json").stat().st_mtime_ns == \
+        competitor_written
 
 
 def test_an_agent_on_fewer_seeds_is_compared_with_the_references_on_its_own_mlps() -> None:

@@ -19,6 +19,9 @@ import pandas as pd
 import yaml
 
 from agents.errors import NAME_ONLY, parameter_error
+from agents.experiments.competitor_tables import COMPETITOR, competitor_rows
+from agents.experiments.competitor_tables import FOLDER as COMPETITOR_FOLDER
+from agents.experiments.competitors import COMPETITORS, check_competitors
 from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
 from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
@@ -76,6 +79,8 @@ def run_benchmark(
     task: str = "default",
     tables_only: bool = False,
     hyperparams: dict[str, Any] | None = None,
+    competitors: Sequence[str] | None = None,
+    competitor_tuning: int | None = None,
 ) -> BenchmarkResult:
     """Train every algorithm on every seed and data set with the same budget; write results.csv,
     results.md and one learning-curve PNG per data set.
@@ -97,6 +102,11 @@ def run_benchmark(
     :param hyperparams: constructor arguments over every algorithm's config (``{sub_sampling_factor: 4}``
         for a cheaper TRPO); each algorithm of the matrix must take them. The budget and the env have
         their own arguments (`timesteps`, `n_envs`, `env_kwargs`, `task`).
+    :param competitors: rows of `agents.experiments.competitors.COMPETITORS` run on the table's own evaluation
+        MLPs (default: every entry; ``[]``: none), each package checked before any work; their rows are kept in
+        ``out/DATASET/competitors/`` for `resume` and `tables_only`.
+    :param competitor_tuning: reference-tuning MLPs each tuned competitor chooses its knob on (default: the
+        task's `tuning_episodes`, those of the best constant).
     """
     options = options or EngineOptions()
     eval_episodes = eval_episodes or task_named(task).eval_episodes
@@ -130,6 +140,9 @@ def run_benchmark(
                for d in datasets for algo in algos}  # every error before any training
     cells = [Cell((d, algo, seed), cell_path(d, algo, seed)) for d in datasets for algo in algos for seed in seeds]
     group = out.name
+    if not tables_only:
+        check_competitors(list(COMPETITORS if competitors is None else competitors))
+    competitor_tuning = competitor_tuning or task_named(task).tuning_episodes
 
     def is_finished(cell: Cell, folder: Path) -> bool:
         dataset, algo, seed = cell.key
@@ -145,13 +158,16 @@ def run_benchmark(
         outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
                              options=options, command="benchmark", output=OUTPUTS["benchmark"])
     failed = {cell.key for cell in outcome.failed}
-    results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes)
+    rows_of = {d: competitor_rows(d, configs[d, algos[0]].env_kwargs, seeds, eval_episodes, competitor_tuning,
+                                  competitors, out / d / COMPETITOR_FOLDER, compute=not tables_only,
+                                  targets=targets_of(out, d, algos, seeds)) for d in datasets}
+    results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes, rows_of)
 
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
                              config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
                                      "timesteps": timesteps, "env_kwargs": env_kwargs, "eval_episodes": eval_episodes,
-                                     "hyperparams": hyperparams,
-                                     "task": task,
+                                     "hyperparams": hyperparams, "competitors": competitors,
+                                     "competitor_tuning": competitor_tuning, "task": task,
                                      "engine": options.engine, "cpus_per_cell": options.cpus_per_cell})
     try:
         filled = results.fillna({c: 0.0 if pd.api.types.is_numeric_dtype(results[c]) else "" for c in results.columns})
@@ -166,15 +182,26 @@ def run_benchmark(
 
 
 def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Sequence[int], failed: set[tuple],
-             task: str, eval_episodes: int) -> tuple[pd.DataFrame, str, str, dict[str, Path]]:
+             task: str, eval_episodes: int, competitor_rows_of: dict[str, list[dict]] | None = None,
+             ) -> tuple[pd.DataFrame, str, str, dict[str, Path]]:
     """The tables of a benchmark's finished cells in `out` (results.csv, results.md and one learning-curve PNG
-    per data set, written there): the results, the Markdown, the verdict and the PNGs."""
+    per data set, written there): the results, the Markdown, the verdict and the PNGs.
+
+    :param competitor_rows_of: data set -> its competitor rows (`competitor_tables.competitor_rows`), on the
+        same evaluation MLPs; the best of them is a dashed line of the plot."""
     frames, tables, verdicts, pngs = [], [], [], {}
     for dataset in datasets:
         results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
+        theirs = (competitor_rows_of or {}).get(dataset) or []
+        if theirs:
+            results = pd.concat([results, pd.DataFrame(theirs)], ignore_index=True)
         if curves:
             references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean()
                           for p in REFERENCE_POLICIES if (results.policy == p).any()}
+            best = best_competitor(results)
+            if best is not None:
+                references[f"best competitor ({best}), unseen MLPs"] = \
+                    results[results.policy == best].final_val_accuracy.mean()
             pngs[dataset] = write_curves(out / f"learning_curves_{dataset}", curves, references=references,
                                          ylabel="final validation accuracy of training episodes", xlabel="env steps",
                                          x=x)[1]
@@ -183,7 +210,9 @@ def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Se
         header = f"#### {dataset}, task `{task}`: {eval_episodes} unseen MLPs per seed"
         measure = {"return": "mean episode return", "final_val_accuracy": "mean final validation accuracy"}[
             task_named(task).tune_on]
-        tables.append(f"{header}\n\n{table}\n\n{reference_settings_line(results, measure)}")
+        ours = results[results.kind != COMPETITOR] if "kind" in results else results
+        settings = " ".join(filter(None, [reference_settings_line(ours, measure), competitor_settings_line(results)]))
+        tables.append(f"{header}\n\n{table}\n\n{settings}")
         verdicts.append(f"{dataset}: {verdict}")
         frames.append(results)
     results = pd.concat(frames, ignore_index=True)
@@ -191,6 +220,22 @@ def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Se
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "results.md", f"{table}\n\n{verdict}\n")
     return results, table, verdict, pngs
+
+
+def targets_of(out: Path, dataset: str, algos: Sequence[str], seeds: Sequence[int]) -> dict[int, list[float]]:
+    """Seed -> each evaluation MLP's target accuracy (the best constant's final one), from the finished cells."""
+    targets = {}
+    for seed in seeds:
+        for algo in algos:
+            try:
+                target = json.loads((cell_folder(out, dataset, algo, seed) / "eval.json").read_text()).get(
+                    "target_val_accuracy")
+            except (OSError, ValueError):
+                continue
+            if target:
+                targets[seed] = target
+                break
+    return targets
 
 
 def cell_path(dataset: str, algo: str, seed: int) -> str:
@@ -219,7 +264,8 @@ def collect_dataset(out: Path, dataset: str, algos: Sequence[str], seeds: Sequen
             cell = json.loads((run_dir / "eval.json").read_text())
             wall = cell["train_wall_seconds"]
             timing = {"train_wall_seconds": wall, "env_steps_per_second": cell["timesteps"] / wall,
-                      "env_step_share": cell["env_step_seconds"] / wall}
+                      "env_step_share": cell["env_step_seconds"] / wall,
+                      "eval_seconds_per_mlp": cell.get("eval_seconds_per_mlp", np.nan)}  # older cells: unknown
             for policy, summary in cell["policies"].items():
                 if policy == algo:
                     rows.append({"dataset": dataset, "policy": policy, "seed": seed, **summary, **timing})
@@ -311,30 +357,60 @@ def reference_settings_line(results: pd.DataFrame, measure: str = "mean episode 
     return line
 
 
+def best_competitor(results: pd.DataFrame) -> str | None:
+    """The competitor with the highest mean final validation accuracy in `results`, or None without competitors."""
+    if "kind" not in results:
+        return None
+    rows = results[results.kind == COMPETITOR]
+    return None if rows.empty else str(rows.groupby("policy").final_val_accuracy.mean().idxmax())
+
+
+def competitor_settings_line(results: pd.DataFrame) -> str:
+    """What each competitor ran at (chosen on the reference-tuning MLPs by mean final validation accuracy)."""
+    if "kind" not in results or not (results.kind == COMPETITOR).any():
+        return ""
+    chosen = results[results.kind == COMPETITOR].groupby("policy", sort=False).setting.first()
+    return ("Competitors, tuned on the reference-tuning MLPs by mean final validation accuracy: "
+            + "; ".join(f"{p}: {s}" for p, s in chosen.items()) + ".")
+
+
 def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
                   n_seeds: int | None = None) -> tuple[str, str]:
     """Markdown table (mean ± std over seeds) with Welch's t-tests of each policy's final validation accuracy
-    against the zero action and against the best constant, and a verdict naming who beats each. Where the
-    per-instance oracle was measured, a column says which share of the oracle's lead over the best constant
-    each policy closes: (policy − best constant) / (oracle − best constant).
+    against the zero action, the best constant and (where competitors ran) the best competitor, and a verdict
+    naming who beats each. Where the per-instance oracle was measured, a column says which share of the
+    oracle's lead over the best constant each policy closes: (policy − best constant) / (oracle − best constant).
+    Where the cells recorded it, `updates to target` is AlgoPerf's time to target: the mean updates until an
+    MLP's validation accuracy first reaches the best constant's final accuracy on that MLP (one env step past
+    the episode where it never does), with the share of MLPs that reach it.
 
     An agent is compared with the references on its own seeds, the very MLPs it was judged on: an agent run on
     fewer seeds than the references (a budget-capped algorithm) is not credited or blamed for the others' MLPs.
-    The `cells` column counts each agent's finished seeds and names the failed ones.
+    The `cells` column counts each agent's finished seeds and names the failed ones. Competitor rows
+    (``kind == "competitor"``) follow the references, best first; `eval s / MLP` is the wall time of judging
+    one MLP (an agent's MLPs trained together in a vector env, a competitor's one at a time).
     """
     failed_seeds = failed_seeds or {}
 
     def policy_rows(policy: str) -> pd.DataFrame:
         return results[results.policy == policy].set_index("seed") if len(results) else pd.DataFrame()
 
-    references = {name: policy_rows(name) for name in (ZERO, BEST_CONSTANT, ORACLE)}
+    best = best_competitor(results) if len(results) else None
+    competitors = [] if best is None else list(results[results.kind == COMPETITOR].groupby("policy")
+                                               .final_val_accuracy.mean().sort_values(ascending=False).index)
+    bars = [ZERO, BEST_CONSTANT, *([best] if best else [])]
+    references = {name: policy_rows(name) for name in (*bars, ORACLE)}
     has_gap = not references[ORACLE].empty and not references[BEST_CONSTANT].empty
+    has_target = "updates_to_target" in results and results.updates_to_target.notna().any()
     header = ["policy", "cells", "final val acc (%)", "final test acc (%)", "episode return",
               "Δ val vs zero action (pts)", "Welch p", "Δ val vs best constant (pts)", "Welch p",
-              *(["gap closed"] if has_gap else []), "train wall (s)", "env steps/s", "time in env.step"]
-    rows, winners = [], {ZERO: [], BEST_CONSTANT: []}
+              *(["Δ val vs best competitor (pts)", "Welch p"] if best else []),
+              *(["gap closed"] if has_gap else []),
+              *(["updates to target (reached)"] if has_target else []), "train wall (s)", "env steps/s",
+              "time in env.step", "eval s / MLP"]
+    rows, winners = [], {name: [] for name in bars}
     present = [p for p in REFERENCE_POLICIES if not policy_rows(p).empty]
-    for policy in [*algos, *present]:
+    for policy in [*algos, *present, *competitors]:
         part = policy_rows(policy)
         failed = failed_seeds.get(policy, [])
         cells = f"{len(part)}/{n_seeds or len(part) + len(failed)}"
@@ -346,7 +422,7 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
         row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
                mean_std(part.episode_return, scale=1.0, digits=2)]
         same_mlps = {name: frame[frame.index.isin(part.index)] for name, frame in references.items()}
-        for bar_name in (ZERO, BEST_CONSTANT):
+        for bar_name in bars:
             bar = same_mlps[bar_name]
             if policy == bar_name or bar.empty:
                 row += ["—", "—"]
@@ -354,18 +430,24 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
             delta = 100 * (part.final_val_accuracy.mean() - bar.final_val_accuracy.mean())
             p = welch_p(part.final_val_accuracy, bar.final_val_accuracy)
             row += [f"{delta:+.2f}", "—" if np.isnan(p) else f"{p:.3f}"]
-            if delta > 0 and p < 0.05 and policy != ORACLE:
+            if delta > 0 and p < 0.05 and policy != ORACLE and policy not in competitors:
                 winners[bar_name].append(policy)
         if has_gap:
             best_constant = same_mlps[BEST_CONSTANT].final_val_accuracy.mean()
             gap = same_mlps[ORACLE].final_val_accuracy.mean() - best_constant
             closed = (part.final_val_accuracy.mean() - best_constant) / gap if gap > 0 else np.nan
             row.append("—" if policy in (BEST_CONSTANT, ORACLE) or np.isnan(closed) else f"{closed:+.2f}")
+        if has_target:
+            timed = part.dropna(subset=["updates_to_target"]) if "updates_to_target" in part else part.iloc[:0]
+            row.append(f"{mean_std(timed.updates_to_target, scale=1.0, digits=0)} "
+                       f"({100 * timed.target_reached.mean():.0f} %)" if len(timed) else "—")
         if policy in algos:
             row += [mean_std(part.train_wall_seconds, scale=1.0, digits=0),
                     f"{part.env_steps_per_second.mean():,.0f}", f"{100 * part.env_step_share.mean():.0f} %"]
         else:
             row += ["—", "—", "—"]
+        seconds = part.eval_seconds_per_mlp.mean() if "eval_seconds_per_mlp" in part else np.nan
+        row.append("—" if np.isnan(seconds) else f"{seconds:.3f}")
         rows.append(row)
     n = results.seed.nunique() if len(results) else 0
     counts = {len(policy_rows(a)) for a in algos} - {0}
@@ -375,8 +457,28 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
         f"Beat {what} on final validation accuracy (Welch p < 0.05, {seeds}): {', '.join(who)}." if who else
         f"No policy beats {what} on final validation accuracy at p < 0.05 over {seeds}."
         for what, who in (("the zero action (plain SGD)", winners[ZERO]),
-                          ("the best constant (a tuned learning rate in scale mode)", winners[BEST_CONSTANT])))
+                          ("the best constant (a tuned learning rate in scale mode)", winners[BEST_CONSTANT]),
+                          *([(f"the best competitor ({best})", winners[best])] if best else [])))
+    if best:
+        verdict += " " + against_best_competitor(results, algos, best)
     n_failed = sum(len(v) for v in failed_seeds.values())
     if n_failed:
         verdict += f" {n_failed} cell(s) failed (see the cells column and their failed.json)."
     return markdown_table(header, rows), verdict
+
+
+def against_best_competitor(results: pd.DataFrame, algos: Sequence[str], best: str) -> str:
+    """One sentence: where the best agent ends against the best competitor, on the agent's own seeds."""
+    means = {a: results[results.policy == a].final_val_accuracy.mean() for a in algos
+             if (results.policy == a).any()}
+    rival = results[results.policy == best].set_index("seed").final_val_accuracy
+    if not means:
+        return f"The best competitor is {best} ({100 * rival.mean():.1f} %)."
+    agent = max(means, key=means.get)
+    mine = results[results.policy == agent].set_index("seed").final_val_accuracy
+    rival = rival[rival.index.isin(mine.index)]
+    delta, p = 100 * (mine.mean() - rival.mean()), welch_p(mine, rival)
+    where = "above" if delta > 0 else "below"
+    return (f"The best agent, {agent}, ends {abs(delta):.2f} points {where} the best competitor, {best} "
+            f"({100 * mine.mean():.1f} % against {100 * rival.mean():.1f} %, Welch p = "
+            f"{'—' if np.isnan(p) else f'{p:.3f}'}).")

@@ -21,19 +21,16 @@ Prodigy and D-Adaptation reduce over every parameter of a group, so each MLP run
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
-import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -123,6 +120,11 @@ class Competitor:
     def tuned(self) -> bool:
         return bool(self.grid)
 
+    @property
+    def key(self) -> str:
+        """The name as a command line and a folder take it: ``AdamW, lr tuned`` -> ``adamw-lr-tuned``."""
+        return competitor_key(self.name)
+
     def check(self) -> None:
         """Import its package now, or a `MissingDependency` naming it and the install command."""
         if self.package is None:
@@ -200,11 +202,20 @@ for _competitor in (
     register_competitor(_competitor)
 
 
+def competitor_key(name: str) -> str:
+    """`name` lower-cased, every run of other characters than letters and digits one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def competitor_named(name: str) -> Competitor:
-    """The entry of `COMPETITORS` called `name`, or a ValueError naming the known ones."""
-    if name not in COMPETITORS:
-        raise ValueError(f"competitor {name!r} is not known; expected one of {list(COMPETITORS)}")
-    return COMPETITORS[name]
+    """The entry of `COMPETITORS` called `name` or keyed `name` (``adamw-lr-tuned``; case-insensitive), or a
+    ValueError naming the known ones."""
+    if name in COMPETITORS:
+        return COMPETITORS[name]
+    by_key = {c.key: c for c in COMPETITORS.values()}
+    if competitor_key(name) in by_key:
+        return by_key[competitor_key(name)]
+    raise ValueError(f"competitor {name!r} is not known; expected one of {sorted(by_key)} (or their row names)")
 
 
 @torch.no_grad()
@@ -315,83 +326,3 @@ def check_competitors(names: Sequence[str]) -> list[Competitor]:
     for competitor in competitors:
         competitor.check()
     return competitors
-
-
-@dataclass
-class CompetitorReport:
-    """The competitor table of one task: its Markdown, one record per row and data set, and every setting chosen."""
-
-    markdown: str
-    records: list[dict[str, Any]]
-    settings: dict[str, str]
-
-
-def competitor_report(task_name: str, datasets: Sequence[str], seeds: Sequence[int], episodes: int | None = None,
-                      tuning: int | None = None, names: Sequence[str] | None = None,
-                      progress: Callable[[str], None] | None = None) -> CompetitorReport:
-    """Every reference policy and competitor on the evaluation MLPs of `seeds` (`evaluation_seeds(s, episodes)`,
-    the MLPs the benchmark judges an agent of seed s on), tuned ones on `tuning` reference-tuning MLPs.
-
-    A seed is one sample: each row is the mean ± std over seeds of its MLPs' mean final validation accuracy,
-    with Welch's p against the best constant and the share of the gap from the best constant to the oracle.
-
-    :param names: competitors to run (default: every entry of `COMPETITORS`, checked before any work).
-    """
-    from agents.report import markdown_table, mean_std, welch_p
-    from agents.rl.references import BEST_CONSTANT, ORACLE, SCHEDULE, ZERO, reference_curves
-    from agents.rl.tasks import task_named
-    from agents.seeds import evaluation_seeds
-
-    task = task_named(task_name)
-    episodes = episodes or task.eval_episodes
-    tuning = tuning or task.tuning_episodes
-    competitors = check_competitors(list(names or COMPETITORS))
-    records: list[dict[str, Any]] = []
-    settings_of: dict[str, str] = {}
-    sections = []
-    for dataset in datasets:
-        env_kwargs = {**task.env_kwargs, "dataset": dataset, "observation": ["weights"]}  # an optimizer reads none
-        per_seed: dict[str, list[float]] = {name: [] for name in (ZERO, BEST_CONSTANT, SCHEDULE, ORACLE)}
-        seconds: dict[str, float] = {}
-        start = time.perf_counter()
-        for seed in seeds:
-            curves, settings = reference_curves(env_kwargs, evaluation_seeds(seed, episodes), tuning, oracle=True,
-                                                tune_on="final_val_accuracy")
-            for name in per_seed:
-                per_seed[name].append(float(curves[name].final_val_accuracy.mean()))
-            settings_of.update({f"{dataset}: {k}": v for k, v in settings.items()})
-        references_seconds = time.perf_counter() - start
-        for competitor in competitors:
-            with contextlib.redirect_stdout(io.StringIO()):  # D-Adaptation prints a line per optimizer it builds
-                knob = tune_competitor(env_kwargs, competitor, tuning)
-                settings_of[f"{dataset}: {competitor.name}"] = knob.describe(competitor)
-                per_seed[competitor.name], wall = [], []
-                for seed in seeds:
-                    curves, per_mlp = competitor_curves(env_kwargs, competitor.make, knob.value,
-                                                        evaluation_seeds(seed, episodes))
-                    per_seed[competitor.name].append(float(curves.final_val_accuracy.mean()))
-                    wall.append(per_mlp)
-            seconds[competitor.name] = float(np.mean(wall))
-            if progress is not None:
-                progress(f"{dataset}: {competitor.name}: {100 * np.mean(per_seed[competitor.name]):.1f} "
-                         f"({settings_of[f'{dataset}: {competitor.name}']})")
-        best, oracle = np.mean(per_seed[BEST_CONSTANT]), np.mean(per_seed[ORACLE])
-        rows = []
-        for name, values in sorted(per_seed.items(), key=lambda kv: -np.mean(kv[1])):
-            series = pd.Series(values)
-            delta = 100 * (series.mean() - best)
-            p = welch_p(series, pd.Series(per_seed[BEST_CONSTANT])) if name != BEST_CONSTANT else float("nan")
-            closed = (series.mean() - best) / (oracle - best) if oracle > best else float("nan")
-            label = f"{name} (oracle: sees each MLP's outcome)" if name == ORACLE else name
-            rows.append([label, mean_std(values), f"{delta:+.2f}", "—" if np.isnan(p) else f"{p:.3f}",
-                         f"{closed:.2f}", f"{seconds[name]:.3f}" if name in seconds else "—"])
-            records.append({"dataset": dataset, "row": name, "final_val_accuracy": series.mean(),
-                            "std_over_seeds": series.std(ddof=1) if len(series) > 1 else 0.0, "delta": delta / 100,
-                            "p_vs_best_constant": p, "gap_closed": closed,
-                            "seconds_per_mlp": seconds.get(name, float("nan")), "seeds": len(series)})
-        table = markdown_table(["row", "final val acc (%)", "Δ vs best constant", "Welch p", "gap closed",
-                                "s / MLP"], rows)
-        sections.append(f"### {dataset}, task {task_name}: {len(seeds)} seeds x {episodes} unseen MLPs\n\n"
-                        f"{table}\n\nReferences and their tuning took {references_seconds:.0f} s; s / MLP is one "
-                        f"competitor's wall time per MLP (one {torch.get_num_threads()}-thread process).")
-    return CompetitorReport("\n\n".join(sections), records, settings_of)

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents.config_files import load_yaml
-from agents.experiments.benchmark import BenchmarkResult, tabulate
+from agents.experiments.benchmark import BenchmarkResult, cell_path, tabulate
+from agents.experiments.competitor_tables import FOLDER as COMPETITOR_FOLDER
+from agents.experiments.competitor_tables import competitor_rows
+from agents.experiments.competitors import COMPETITORS, check_competitors
 from agents.experiments.engine import Cell, EngineOptions, run_matrix
 from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text
-from agents.rl.evaluation import evaluate_against_references, summarize
+from agents.rl.evaluation import evaluate_against_references
 from agents.rl.export import load_agent
 from agents.rl.tasks import task_named
 from agents.seeds import evaluation_seeds
@@ -60,20 +64,25 @@ class ReevaluateCell:
         episodes = self.eval_episodes or len(before["eval_seeds"])
         seed = int(config["seed"])
         changed = {**env_kwargs, **self.env_changes}
-        curves, settings = evaluate_against_references(model, changed, evaluation_seeds(seed, episodes), algo,
-                                                       task.tuning_episodes, task.oracle, task.tune_on)
+        judged = evaluate_against_references(model, changed, evaluation_seeds(seed, episodes), algo,
+                                             task.tuning_episodes, task.oracle, task.tune_on)
         record = {**{k: before[k] for k in ("train_wall_seconds", "env_step_seconds", "timesteps")},
                   "eval_seeds": evaluation_seeds(seed, episodes), "env_kwargs": changed, MARK: self.env_changes,
-                  "policies": {name: summarize(c) for name, c in curves.items()}, "reference_settings": settings}
+                  "policies": judged.summaries(), "reference_settings": judged.settings,
+                  "eval_seconds_per_mlp": judged.agent_seconds_per_mlp,
+                  "target_val_accuracy": None if judged.target is None else judged.target.tolist()}
         atomic_write_text(folder / "eval.json", json.dumps(record, indent=2))
         shutil.copy(source / "monitor.csv", folder / "monitor.csv")
 
 
 def reevaluate_benchmark(source: Path, out: Path, env_changes: dict, eval_episodes: int | None = None,
-                         options: EngineOptions | None = None) -> BenchmarkResult:
+                         options: EngineOptions | None = None, competitors: Sequence[str] | None = None,
+                         competitor_tuning: int | None = None) -> BenchmarkResult:
     """Judge every finished cell of the benchmark in `source` on its env changed by `env_changes`; write the
-    benchmark's tables to `out`."""
+    benchmark's tables to `out`, with the competitors (default: every entry of `COMPETITORS`; ``[]``: none) run
+    and tuned on the changed env, as the references are (`run_benchmark`'s `competitors`)."""
     EnvConfig.from_kwargs(**env_changes)  # a bad change fails before any work
+    check_competitors(list(COMPETITORS if competitors is None else competitors))
     cells = source_cells(source)
     datasets = sorted({d for d, _, _ in cells})
     algos = list(dict.fromkeys(a for _, a, _ in cells))
@@ -90,10 +99,17 @@ def reevaluate_benchmark(source: Path, out: Path, env_changes: dict, eval_episod
         except (OSError, ValueError):
             return False
 
-    matrix = [Cell((d, a, s), f"{d}/{a}/seed{s}") for d, a, s in cells]
+    matrix = [Cell((d, a, s), cell_path(d, a, s)) for d, a, s in cells]
     outcome = run_matrix(matrix, ReevaluateCell(source, env_changes, eval_episodes), out, is_finished,
                          options=options, command="reevaluate", output=OUTPUTS["reevaluate"])
     failed = {cell.key for cell in outcome.failed}
     episodes = eval_episodes or task_named(task).eval_episodes
-    results, table, verdict, _ = tabulate(out, datasets, algos, seeds, failed, task, episodes)
+    tuning = competitor_tuning or task_named(task).tuning_episodes
+    rows_of = {}
+    for dataset in datasets:
+        algo, seed = next((a, s) for d, a, s in cells if d == dataset)
+        config = load_yaml((source / cell_path(dataset, algo, seed) / "config.yaml").read_text(), "config.yaml")
+        rows_of[dataset] = competitor_rows(dataset, {**config.get("env_kwargs", {}), **env_changes}, seeds, episodes,
+                                           tuning, competitors, out / dataset / COMPETITOR_FOLDER)
+    results, table, verdict, _ = tabulate(out, datasets, algos, seeds, failed, task, episodes, rows_of)
     return BenchmarkResult(results, table, verdict, outcome)

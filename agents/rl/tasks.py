@@ -13,6 +13,11 @@
   accuracy with gamma 1, which makes an episode's return its final accuracy gain and aligns all three
   exactly; PPO barely moved from the zero action under it: docs/agents.md.)
 
+- ``randomized-schedule-free``: the same with Schedule-Free AdamW, the strongest competitor on
+  ``randomized``, as every MLP's optimizer (``randomize_regime="schedule-free-adamw"``, batched in
+  `gi_envs.optimizers`): the zero action is that optimizer at the MLP's drawn learning rate (0.003 ... 0.3),
+  and an action scales its per-block steps. It asks what is still to win on top of it.
+
 A task's env arguments sit under the user's (the user's win); its agent settings override each
 algorithm's shipped config where the algorithm takes them.
 """
@@ -50,12 +55,17 @@ class AgentTask:
     rollout_envs: int | None = None
 
 
+RANDOMIZED_OBSERVATION = ["weights", "weight_change", "training_state"]  # the winner of docs/agents.md's A/B
+
 TASKS: dict[str, AgentTask] = {t.name: t for t in (
     AgentTask("default"),
     # the observation won the A/B of docs/agents.md (PPO, 5 seeds): the image, its change and the training state
-    AgentTask("randomized", env_kwargs={"randomize_regime": True,
-                                   "observation": ["weights", "weight_change", "training_state"]},
-         eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
+    AgentTask("randomized", env_kwargs={"randomize_regime": True, "observation": RANDOMIZED_OBSERVATION},
+              eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
+    # the same on top of the strongest competitor, batched: Schedule-Free AdamW, its own lr drawn per MLP
+    AgentTask("randomized-schedule-free", env_kwargs={"randomize_regime": "schedule-free-adamw",
+                                                      "observation": RANDOMIZED_OBSERVATION},
+              eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
 )}
 
 

@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from agents.report import atomic_write_text, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import AgentConfig, build_model
-from agents.rl.evaluation import evaluate_against_references, summarize
+from agents.rl.evaluation import evaluate_against_references
 from agents.rl.tasks import task_named
 from agents.seeds import evaluation_seeds
 from gi_envs import make_sb3_vec_env
@@ -119,12 +119,14 @@ def train_agent(
         venv.close()
 
         task = task_named(config.task)
-        curves, settings = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes),
-                                                       config.algo, task.tuning_episodes, task.oracle, task.tune_on)
-        evaluation = {name: summarize(c) for name, c in curves.items()}
+        judged = evaluate_against_references(model, config.env_kwargs, evaluation_seeds(seed, eval_episodes),
+                                             config.algo, task.tuning_episodes, task.oracle, task.tune_on)
+        evaluation = judged.summaries()
         evaluation_doc = {
-            "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation, "reference_settings": settings,
-            "train_wall_seconds": wall, "env_step_seconds": venv.seconds, "timesteps": model.num_timesteps,
+            "eval_seeds": evaluation_seeds(seed, eval_episodes), "policies": evaluation,
+            "reference_settings": judged.settings, "train_wall_seconds": wall, "env_step_seconds": venv.seconds,
+            "timesteps": model.num_timesteps, "eval_seconds_per_mlp": judged.agent_seconds_per_mlp,
+            "target_val_accuracy": None if judged.target is None else judged.target.tolist(),
         }
         atomic_write_text(out / "eval.json", json.dumps(evaluation_doc, indent=2))
         pngs = write_learning_curve(out, model.num_timesteps)
