@@ -8,6 +8,7 @@ reference-tuning MLPs by mean final validation accuracy (`competitor_report`).
 
     python bench/competitors.py --task randomized --seeds 0 1 2 3 4 --out runs/competitors-digits
     GI_DATA_DIR=../shared/data python bench/competitors.py --datasets mnist --seeds 0 1 2 --out runs/competitors-mnist
+    python bench/competitors.py --env-kwargs "{randomize_regime: wide-lr}" --out runs/competitors-digits-wide-lr
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from agents.experiments.competitor_tables import competitor_report
 from agents.experiments.competitors import COMPETITORS
@@ -32,10 +34,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=None, help="evaluation MLPs per seed (default: the task's)")
     parser.add_argument("--tuning-episodes", type=int, default=None, help="tuning MLPs (default: the task's)")
     parser.add_argument("--competitors", nargs="+", default=list(COMPETITORS), help="rows (default: all)")
+    parser.add_argument("--env-kwargs", type=yaml.safe_load, default=None,
+                        help="env changes over the task's, e.g. '{randomize_regime: wide-lr}' (out of distribution)")
     parser.add_argument("--out", type=Path, default=None, help="folder for results.csv, results.md, settings.json")
     args = parser.parse_args()
     report = competitor_report(args.task, args.datasets, args.seeds, args.episodes, args.tuning_episodes,
-                               args.competitors, progress=lambda line: print(line, flush=True))
+                               args.competitors, progress=lambda line: print(line, flush=True),
+                               env_changes=args.env_kwargs)
     print("\n" + report.markdown)
     print("\nSettings:\n" + "\n".join(f"- {k}: {v}" for k, v in report.settings.items()))
     if args.out is not None:

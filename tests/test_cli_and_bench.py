@@ -156,3 +156,15 @@ def test_refusal_speed_benchmark_times_each_refusal_against_start_up() -> None:
     for case in ("unwritable --out", "YAML alias bomb", "silent Ray address"):
         seconds, ratio = row_numbers(out, f"| {case} |")
         assert seconds > 0 and ratio == pytest.approx(seconds / start_up[0], abs=0.06)
+
+
+def test_competitor_benchmark_prints_its_rows_beside_the_references_out_of_distribution(tmp_path) -> None:
+    out = run_script("bench/competitors.py", "--seeds", "0", "1", "--episodes", "2", "--tuning-episodes", "2",
+                     "--competitors", "AdamW, lr tuned", "Prodigy, default (lr 1)",
+                     "--env-kwargs", "{randomize_regime: wide-lr}", "--out", str(tmp_path))
+    assert "task randomized, env changes {'randomize_regime': 'wide-lr'}: 2 seeds x 2 unseen MLPs" in out
+    accuracy, delta, _, _, seconds = row_numbers(out, "| AdamW, lr tuned |")
+    best = row_numbers(out, "| best constant |")[0]
+    assert 10 < accuracy <= 100 and delta == pytest.approx(accuracy - best, abs=0.11) and seconds > 0
+    assert "- digits: AdamW, lr tuned: lr " in out and "- digits: Prodigy, default (lr 1): lr 1 (untuned)" in out
+    assert {"results.csv", "results.md", "settings.json"} <= {p.name for p in tmp_path.iterdir()}

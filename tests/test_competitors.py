@@ -51,9 +51,9 @@ def test_each_competitor_refuses_a_missing_package_with_the_install_command(name
 def test_tuning_sees_only_the_tuning_mlps_and_their_validation_accuracy(monkeypatch) -> None:
     seen, real = [], comp.competitor_curves
 
-    def recording(env_kwargs, make, knob, seeds):
+    def recording(env_kwargs, make, knob, seeds, warmup=None):
         seen.extend(seeds)
-        return real(env_kwargs, make, knob, seeds)
+        return real(env_kwargs, make, knob, seeds, warmup)
 
     monkeypatch.setattr(comp, "competitor_curves", recording)
     competitor = register_competitor(Competitor("test AdamW", comp.COMPETITORS["AdamW, lr tuned"].make, "lr", 1e-3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,12 +132,14 @@ def test_a_benchmark_on_the_randomized_task_shows_the_oracle_and_reevaluates_out
     bench, shifted = tmp_path / "bench", tmp_path / "wide"
     main(["benchmark", "--task", "randomized", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--n-envs", "2",
           "--eval-episodes", "3", "--env-kwargs", "{episode_length: 3, steps_per_action: 2}",
-          "--wandb-mode", "disabled", "--competitors", "adamw-lr-tuned", "Schedule-Free AdamW, lr tuned",
+          "--wandb-mode", "disabled", "--competitors", "adamw-lr-tuned", "schedule-free-adamw-lr-and-warm-up-tuned",
           "--competitor-tuning", "3", "--out", str(bench)])
     table = (bench / "results.md").read_text()
     assert "task `randomized`: 3 unseen MLPs per seed" in table and "| per-instance oracle |" in table
     # the competitors ran on the table's MLPs, tuned apart from them, and the best is a bar of its own
-    assert "| AdamW, lr tuned | 1/1 |" in table and "| Schedule-Free AdamW, lr tuned | 1/1 |" in table
+    assert "| AdamW, lr tuned | 1/1 |" in table and "| Schedule-Free AdamW, lr and warm-up tuned | 1/1 |" in table
+    assert re.search(r"Schedule-Free AdamW, lr and warm-up tuned: lr [0-9.e-]+, warm-up (0|5|20) % of the updates, "
+                     r"of \d+ tried", table)  # tuned on its two knobs
     assert "Δ val vs best competitor (pts)" in table and "The best agent, ppo, ends" in table
     assert "Competitors, tuned on the reference-tuning MLPs by mean final validation accuracy: AdamW" in table
     # time to target: every MLP reaches the best constant's own final accuracy under the best constant

@@ -56,7 +56,8 @@ def _jsonable(value: Any) -> Any:
 def _file_key(competitor: Competitor, env_kwargs: dict, eval_seeds: list[int], tuning: int) -> dict:
     """What a competitor file must have been made for to be reused."""
     return _jsonable({"competitor": competitor.name, "knob": competitor.knob, "default": competitor.default,
-                      "grid": list(competitor.grid), "env_kwargs": env_kwargs, "eval_seeds": eval_seeds,
+                      "grid": list(competitor.grid), "warmups": list(competitor.warmups), "env_kwargs": env_kwargs,
+                      "eval_seeds": eval_seeds,
                       "tuning_episodes": tuning})
 
 
@@ -94,7 +95,7 @@ def competitor_rows(dataset: str, env_kwargs: dict, seeds: Sequence[int], episod
                 if knob is None:
                     log.info(f"{dataset}: tuning {competitor.name} on {tuning} reference-tuning MLPs")
                     knob = tune_competitor(env_kwargs, competitor, tuning)
-                curves, seconds = competitor_curves(env_kwargs, competitor.make, knob.value, eval_seeds)
+                curves, seconds = competitor_curves(env_kwargs, competitor.make, knob.value, eval_seeds, knob.warmup)
             row = {"dataset": dataset, "policy": competitor.name, "seed": int(seed), **summarize(curves),
                    "setting": knob.describe(competitor), "eval_seconds_per_mlp": seconds, "kind": COMPETITOR}
             log.info(f"{dataset}: {competitor.name}, seed {seed}: {100 * row['final_val_accuracy']:.1f} % "
@@ -145,7 +146,8 @@ class CompetitorReport:
 
 def competitor_report(task_name: str, datasets: Sequence[str], seeds: Sequence[int], episodes: int | None = None,
                       tuning: int | None = None, names: Sequence[str] | None = None,
-                      progress: Callable[[str], None] | None = None) -> CompetitorReport:
+                      progress: Callable[[str], None] | None = None,
+                      env_changes: Mapping[str, Any] | None = None) -> CompetitorReport:
     """Every reference policy and competitor on the evaluation MLPs of `seeds` (`evaluation_seeds(s, episodes)`,
     the MLPs the benchmark judges an agent of seed s on), tuned ones on `tuning` reference-tuning MLPs.
 
@@ -153,6 +155,8 @@ def competitor_report(task_name: str, datasets: Sequence[str], seeds: Sequence[i
     with Welch's p against the best constant and the share of the gap from the best constant to the oracle.
 
     :param names: competitors to run (default: every entry of `COMPETITORS`, checked before any work).
+    :param env_changes: over the task's env arguments (``{randomize_regime: wide-lr}``: the same MLP seeds out of
+        the agents' distribution, as `reevaluate` judges them), references and competitors tuned on it too.
     """
     from agents.rl.references import BEST_CONSTANT, ORACLE, SCHEDULE, ZERO, reference_curves
     from agents.rl.tasks import task_named
@@ -165,7 +169,7 @@ def competitor_report(task_name: str, datasets: Sequence[str], seeds: Sequence[i
     settings_of: dict[str, str] = {}
     sections = []
     for dataset in datasets:
-        env_kwargs = competitor_env({**task.env_kwargs, "dataset": dataset})
+        env_kwargs = competitor_env({**task.env_kwargs, **(env_changes or {}), "dataset": dataset})
         per_seed: dict[str, list[float]] = {name: [] for name in (ZERO, BEST_CONSTANT, SCHEDULE, ORACLE)}
         start = time.perf_counter()
         for seed in seeds:
@@ -199,7 +203,8 @@ def competitor_report(task_name: str, datasets: Sequence[str], seeds: Sequence[i
                             "seconds_per_mlp": seconds.get(name, float("nan")), "seeds": len(series)})
         table = markdown_table(["row", "final val acc (%)", "Δ vs best constant", "Welch p", "gap closed",
                                 "s / MLP"], table_rows)
-        sections.append(f"### {dataset}, task {task_name}: {len(seeds)} seeds x {episodes} unseen MLPs\n\n"
+        changed = f", env changes {dict(env_changes)}" if env_changes else ""
+        sections.append(f"### {dataset}, task {task_name}{changed}: {len(seeds)} seeds x {episodes} unseen MLPs\n\n"
                         f"{table}\n\nReferences and their tuning took {references_seconds:.0f} s; s / MLP is one "
                         f"competitor's wall time per MLP (one {torch.get_num_threads()}-thread process).")
     return CompetitorReport("\n\n".join(sections), records, settings_of)

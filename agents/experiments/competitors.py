@@ -27,7 +27,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +106,8 @@ class Competitor:
     :param grid: values tuned over (log-spaced); empty: the row runs at `default`, untuned.
     :param package: the module it imports, checked before any work; None: torch alone.
     :param pip: what installs it.
+    :param warmups: shares of the episode's updates spent warming up, tuned beside the knob (Schedule-Free's
+        second knob); `make` then takes the warm-up, in updates, as a fourth argument.
     """
 
     name: str
@@ -115,6 +117,7 @@ class Competitor:
     grid: tuple[float, ...] = ()
     package: str | None = None
     pip: str = f"pip install -e '.[{EXTRA}]'"
+    warmups: tuple[float, ...] = ()
 
     @property
     def tuned(self) -> bool:
@@ -136,9 +139,11 @@ class Competitor:
                                     f"install it: {self.pip}") from None
 
 
-def _optimizer(build: Callable[[Iterable[nn.Parameter], Regime, float], torch.optim.Optimizer]) -> TrainerMaker:
-    def make(model: nn.Sequential, regime: Regime, knob: float) -> Trainer:
-        return Trainer(model, build(model.parameters(), regime, knob))
+def _optimizer(build: Callable[..., torch.optim.Optimizer]) -> TrainerMaker:
+    """A maker from (parameters, regime, knob[, warm-up updates]) -> a `torch.optim.Optimizer`."""
+
+    def make(model: nn.Sequential, regime: Regime, knob: float, *warmup: int) -> Trainer:
+        return Trainer(model, build(model.parameters(), regime, knob, *warmup))
 
     return make
 
@@ -156,6 +161,7 @@ def _log_grid(low: float, high: float) -> tuple[float, ...]:
 ADAM_LRS = _log_grid(1e-4, 1e-1)
 MULTIPLIERS = _log_grid(0.01, 10.0)  # of a learning-rate-free optimizer's lr (1 is its default)
 SGD_MULTIPLIERS = _log_grid(0.1, 10.0)  # of the MLP's own SGD learning rate
+SCHEDULE_FREE_WARMUPS = (0.0, 0.05, 0.2)  # shares of the updates (the library's default is none)
 
 # the learning-rate-free optimizers: (row name, trainer, package); each runs at its default and tuned
 LR_FREE = (
@@ -183,13 +189,14 @@ for _competitor in (
     Competitor("AdamW, lr tuned",
                _optimizer(lambda p, r, k: torch.optim.AdamW(p, lr=k, weight_decay=r.weight_decay)), "lr", 1e-3,
                ADAM_LRS),
-    Competitor("Schedule-Free AdamW, lr tuned",
-               _optimizer(lambda p, r, k: _import("schedulefree", "AdamWScheduleFree")(
-                   p, lr=k, weight_decay=r.weight_decay)), "lr", 2.5e-3, ADAM_LRS, "schedulefree"),
-    Competitor("Schedule-Free SGD, lr multiplier tuned",
-               _optimizer(lambda p, r, k: _import("schedulefree", "SGDScheduleFree")(
-                   p, lr=r.lr * k, weight_decay=r.weight_decay)), "multiplier of the MLP's lr", 1.0,
-               SGD_MULTIPLIERS, "schedulefree"),
+    Competitor("Schedule-Free AdamW, lr and warm-up tuned",
+               _optimizer(lambda p, r, k, w: _import("schedulefree", "AdamWScheduleFree")(
+                   p, lr=k, weight_decay=r.weight_decay, warmup_steps=w)), "lr", 2.5e-3, ADAM_LRS, "schedulefree",
+               warmups=SCHEDULE_FREE_WARMUPS),
+    Competitor("Schedule-Free SGD, lr multiplier and warm-up tuned",
+               _optimizer(lambda p, r, k, w: _import("schedulefree", "SGDScheduleFree")(
+                   p, lr=r.lr * k, weight_decay=r.weight_decay, warmup_steps=w)), "multiplier of the MLP's lr", 1.0,
+               SGD_MULTIPLIERS, "schedulefree", warmups=SCHEDULE_FREE_WARMUPS),
     *(Competitor(f"{name}, {variant}", make, "lr", 1.0, grid, package)  # each at its default and tuned
       for name, make, package in LR_FREE for variant, grid in (("default (lr 1)", ()), ("lr tuned", MULTIPLIERS))),
     Competitor("RMSGD, lr multiplier tuned",
@@ -229,8 +236,11 @@ def _score(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> tuple[floa
 Episode = tuple[np.ndarray, float, float]  # validation accuracy at reset and after each step, test accuracy, return
 
 
-def competitor_run(env: GradInstructorEnv, seed: int, make: TrainerMaker, knob: float) -> Episode:
+def competitor_run(env: GradInstructorEnv, seed: int, make: TrainerMaker, knob: float,
+                   warmup: float | None = None) -> Episode:
     """One episode's MLP (the env reset with `seed`) trained by `make`'s trainer on exactly its minibatches.
+
+    :param warmup: for a competitor with `Competitor.warmups`: the share of the episode's updates to warm up.
 
     :return: validation accuracy at reset and after every env step, the test accuracy at the end, the return.
     """
@@ -238,7 +248,10 @@ def competitor_run(env: GradInstructorEnv, seed: int, make: TrainerMaker, knob: 
     task, config = env.task, env.config
     regime, train, sampler = task.regime(0), task.data.train, task.training.sampler
     model = task.mlp.to_sequential(0)
-    trainer = make(model, regime, knob)
+    if warmup is None:
+        trainer = make(model, regime, knob)
+    else:
+        trainer = make(model, regime, knob, round(warmup * config.episode_length * config.steps_per_action))
     updates_per_epoch = regime.steps_per_epoch(len(train))
     curve = [float(task.last_val_accuracy[0])]
     returns, alive, updates = 0.0, True, 0
@@ -261,12 +274,12 @@ def competitor_run(env: GradInstructorEnv, seed: int, make: TrainerMaker, knob: 
     return np.array(curve), test_accuracy, returns
 
 
-def competitor_curves(env_kwargs: dict, make: TrainerMaker, knob: float, seeds: Sequence[int]
-                      ) -> tuple[RolloutCurves, float]:
+def competitor_curves(env_kwargs: dict, make: TrainerMaker, knob: float, seeds: Sequence[int],
+                      warmup: float | None = None) -> tuple[RolloutCurves, float]:
     """`competitor_run` on every seed, as the rollouts' curves; and the wall time per MLP (seconds)."""
     env = GradInstructorEnv(**env_kwargs)
     start = time.perf_counter()
-    runs = [competitor_run(env, s, make, knob) for s in seeds]
+    runs = [competitor_run(env, s, make, knob, warmup) for s in seeds]
     seconds = (time.perf_counter() - start) / max(1, len(runs))
     curves = RolloutCurves(np.stack([r[0] for r in runs]), np.array([r[1] for r in runs]),
                            np.array([r[2] for r in runs]))
@@ -275,23 +288,28 @@ def competitor_curves(env_kwargs: dict, make: TrainerMaker, knob: float, seeds: 
 
 @dataclass(frozen=True)
 class TunedKnob:
-    """A tuned competitor's choice: its knob, the mean final validation accuracy of every value tried, and
-    whether the best still lies at an end of the (extended) grid."""
+    """A tuned competitor's choice: its knob (and warm-up share, for one with `Competitor.warmups`), the mean final
+    validation accuracy of every value tried (at the chosen warm-up), how many settings were tried in all, and
+    whether the best knob still lies at an end of the (extended) grid."""
 
     value: float
     tried: dict[float, float] = field(default_factory=dict)
     at_edge: bool = False
+    warmup: float | None = None
+    settings_tried: int = 0
 
     def describe(self, competitor: Competitor) -> str:
         if not competitor.tuned:
             return f"{competitor.knob} {competitor.default:g} (untuned)"
         edge = "; at the edge of its grid" if self.at_edge else ""
-        return f"{competitor.knob} {self.value:g}, of {len(self.tried)} tried on the tuning MLPs{edge}"
+        warmup = "" if self.warmup is None else f", warm-up {100 * self.warmup:g} % of the updates"
+        return (f"{competitor.knob} {self.value:g}{warmup}, of {self.settings_tried or len(self.tried)} tried on the "
+                f"tuning MLPs{edge}")
 
 
 def tune_competitor(env_kwargs: dict, competitor: Competitor, episodes: int) -> TunedKnob:
-    """The knob of `competitor` with the best mean final validation accuracy on `episodes` reference-tuning MLPs
-    (cached per env, competitor and count); its default when it is untuned."""
+    """The knob (and warm-up) of `competitor` with the best mean final validation accuracy on `episodes`
+    reference-tuning MLPs (cached per env, competitor and count); its default when it is untuned."""
     if not competitor.tuned:
         return TunedKnob(competitor.default)
     return _tune(json.dumps(env_kwargs, sort_keys=True, default=str), competitor.name, episodes)
@@ -300,13 +318,20 @@ def tune_competitor(env_kwargs: dict, competitor: Competitor, episodes: int) -> 
 @functools.lru_cache(maxsize=64)
 def _tune(env_kwargs_json: str, name: str, episodes: int) -> TunedKnob:
     env_kwargs, competitor = json.loads(env_kwargs_json), COMPETITORS[name]
+    choices = [_tune_knob(env_kwargs, competitor, episodes, warmup) for warmup in competitor.warmups or (None,)]
+    best = max(choices, key=lambda choice: choice.tried[choice.value])
+    return TunedKnob(best.value, best.tried, best.at_edge, best.warmup, sum(len(c.tried) for c in choices))
+
+
+def _tune_knob(env_kwargs: dict, competitor: Competitor, episodes: int, warmup: float | None) -> TunedKnob:
+    """The knob at one warm-up: its grid, extended past the end its best value lies at."""
     seeds = reference_tuning_seeds(episodes)
     grid = sorted(competitor.grid)
     tried: dict[float, float] = {}
     for _ in range(GRID_EXTENSIONS + 1):
         for value in grid:
             if value not in tried:
-                curves, _ = competitor_curves(env_kwargs, competitor.make, value, seeds)
+                curves, _ = competitor_curves(env_kwargs, competitor.make, value, seeds, warmup)
                 tried[value] = float(curves.final_val_accuracy.mean())
         best = max(tried, key=tried.get)
         values = sorted(tried)
@@ -315,9 +340,9 @@ def _tune(env_kwargs_json: str, name: str, episodes: int) -> TunedKnob:
         elif best == values[-1]:
             grid = [float(f"{values[-1] * GRID_STEP:.3g}")]
         else:
-            return TunedKnob(best, tried)
+            return TunedKnob(best, tried, warmup=warmup)
     best = max(tried, key=tried.get)
-    return TunedKnob(best, tried, at_edge=best in (min(tried), max(tried)))
+    return TunedKnob(best, tried, at_edge=best in (min(tried), max(tried)), warmup=warmup)
 
 
 def check_competitors(names: Sequence[str]) -> list[Competitor]:
