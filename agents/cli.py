@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an ENN file, or a shipped one: " + ", ".join(pretrained_names()))
     score.add_argument("--trust-pickles", action="store_true",
                        help="unpickle modules of classes other than torch.nn's (runs code from the files)")
-    score.add_argument("--out", type=Path, default=Path("runs/score.csv"), help="the ranked table as CSV")
+    score.add_argument("--out", type=Path, default=None,
+                       help="the ranked table as CSV, in percent, the skipped files with why (default: printed only)")
     overwrite_flag(score)
 
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.config_files import default_config, load_yaml
-from agents.errors import NAME_ONLY, parameter_error
+from agents.errors import NAME_ONLY, for_command_line, parameter_error
 from agents.experiments.benchmark import cell_folder, run_benchmark
 from agents.experiments.engine import EngineOptions
 from agents.outputs import check_output, claim_output, replace_with
@@ -408,29 +408,38 @@ class ScoreOptions:
     checkpoints: list[Path]
     enn: str = "digits-64-32-10"
     trust_pickles: bool = False
-    out: Path = Path("runs/score.csv")
+    out: Path | None = None  # None: print the table, write no CSV
     overwrite: bool = False
 
 
+def as_flags(error: Exception) -> str:
+    """`error`'s message with the parameters it names as this command line's flags (``--trust-pickles``)."""
+    return for_command_line(error, lambda name: "--" + name.replace("_", "-"))
+
+
 def score(options: ScoreOptions) -> str:
-    """Rank checkpoints by the accuracy an ENN (a file or a shipped one) predicts; print the table, write CSV.
+    """Rank checkpoints by the accuracy an ENN (a file or a shipped one) predicts; print the table (and the files
+    skipped, with why), write the CSV to `out` if given.
 
     :return: the Markdown table.
     """
     from agents.enn.network import resolve_enn
     from agents.experiments.score import score_checkpoints, write_scores
 
-    claim_output(options.out, "score", overwrite=options.overwrite)
+    if options.out is not None:
+        claim_output(options.out, "score", overwrite=options.overwrite)
     enn = resolve_enn(options.enn)
     scores = score_checkpoints(enn, options.checkpoints, options.trust_pickles)
-    for line in scores.skipped:
-        print(f"skipped {line}")
-    table = write_scores(scores, options.out)
+    for path, error in scores.skipped:
+        print(f"skipped {' '.join(as_flags(error).split())}" if str(error).startswith(path) else
+              f"skipped {path}: {' '.join(as_flags(error).split())}")
+    table = write_scores(scores, options.out, as_flags)
     source = enn.metadata.get("source", {})
+    written = f"Written: {options.out}" if options.out else "Pass --out FILE.csv to keep the table as CSV."
     print(f"{len(scores.table)} checkpoint(s) ranked by the {enn.encoder_type} ENN {options.enn} "
           f"({source.get('kind', 'file')}, made for {enn.mlp_spec.dataset} "
-          f"{'-'.join(map(str, enn.mlp_spec.layer_sizes))} MLPs); typical error = its mean absolute error on "
-          f"held-out zoo runs:\n\n{table}\n\nWritten: {options.out}")
+          f"{'-'.join(map(str, enn.mlp_spec.layer_sizes))} MLPs), {len(scores.skipped)} skipped; typical error = its "
+          f"mean absolute error on held-out zoo runs:\n\n{table}\n\n{written}")
     return table
 
 

@@ -168,3 +168,11 @@ def test_competitor_benchmark_prints_its_rows_beside_the_references_out_of_distr
     assert 10 < accuracy <= 100 and delta == pytest.approx(accuracy - best, abs=0.11) and seconds > 0
     assert "- digits: AdamW, lr tuned: lr " in out and "- digits: Prodigy, default (lr 1): lr 1 (untuned)" in out
     assert {"results.csv", "results.md", "settings.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_zoo_distance_benchmark_flags_random_and_scaled_mlps_only() -> None:
+    out = run_script("bench/zoo_distance.py", "--mlps", "2", "--epochs", "3")
+    assert row_numbers(out, "| fresh (default init) |")[0] < 6 and "| N(0, 1) weights | " in out
+    for kind in ("N(0, 1) weights", "default init x8"):
+        distance = row_numbers(out, f"| {kind} |")[0]
+        assert distance > 6 and "| 2/2 |" in out.split(f"| {kind} |")[1].splitlines()[0]

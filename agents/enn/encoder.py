@@ -30,6 +30,9 @@ from gi_envs.spec import ImageSpec
 POOLED_GRID = (4, 8)
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 STATISTICS_PER_LAYER = 3 + 8 + len(QUANTILES)  # moments, row- and column-norm summaries, quantiles
+STATISTIC_NAMES = ("mean", "std", "mean |w|",
+                   *(f"{part} {kind} norm" for kind in ("row", "column") for part in ("mean", "std", "min", "max")),
+                   *(f"quantile {q:g}" for q in QUANTILES))  # the order of `weight_statistics`, per layer
 EXACT_SELECTION_LIMIT = 2**22  # float32 rank / (n - 1) * (n - 1) rounds back to the rank below this
 
 

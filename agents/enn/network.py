@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.encoder import ENCODERS, EncoderKind, build_encoder
+from agents.enn.encoder import (
+    ENCODERS,
+    STATISTIC_NAMES,
+    STATISTICS_PER_LAYER,
+    EncoderKind,
+    build_encoder,
+    weight_statistics,
+)
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -197,29 +205,63 @@ class ENN(nn.Module):
         return self.inputs_of(weights)
 
     @torch.no_grad()
-    def predict(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> np.ndarray:
-        """Predicted accuracy of each of a user's MLPs, as a NumPy array.
+    def predict(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]], flags: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, ZooDistance]:
+        """Predicted accuracy of each of a user's MLPs, as a NumPy array (with `flags`, and how far each lies
+        from the zoo the ENN was fitted on, `zoo_distance`: a flagged MLP's prediction is not to be trusted).
 
         :param models: a `BatchedMLP` (one prediction per model), or a list whose items are
             `nn.Module`s of any class whose `nn.Linear` layers are registered in forward order (an
             `nn.Sequential`, or a class with ``fc1``, ``fc2`` attributes), or their state_dicts
-            (the 2-D ``*.weight`` entries, in order, and the ``*.bias`` entries beside them).
+            (the 2-D ``*.weight`` entries, in order, and the ``*.bias`` entries beside them), bare or inside
+            a checkpoint dict (``{"model": sd}``, ``{"state_dict": sd}``).
+        :return: one accuracy in [0, 1] per model (and, with `flags`, their `ZooDistance`).
         """
+        weights, biases = self._weights_of(models)
+        if not weights:
+            predicted = np.zeros(0)
+        else:  # an accuracy: the affine calibration can leave [0, 1] far outside the zoo, a prediction may not
+            predicted = np.clip(self(self.inputs_of(weights, biases)).numpy().astype(np.float64), 0.0, 1.0)
+        return (predicted, self.zoo_distance(models)) if flags else predicted
+
+    def _weights_of(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]
+                    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """The stacked (N, out, in) weight matrices (and biases, for an encoder that reads them) of `models`."""
         if isinstance(models, BatchedMLP):
-            weights, biases = [w.detach() for w in models.weights], [b.detach() for b in models.biases]
-        else:
-            if isinstance(models, (nn.Module, Mapping)):
-                raise TypeError("ENN.predict takes a list of models (or a BatchedMLP); wrap a single one: [model]")
-            per_model = [linear_layers(m, f"model {i}", biases=self.reads_biases) for i, m in enumerate(models)]
-            if not per_model:
-                return np.zeros(0)
-            for i, (matrices, _) in enumerate(per_model):
-                self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
-            weights = [torch.stack([m[0][layer].detach().float() for m in per_model])
-                       for layer in range(len(per_model[0][0]))]
-            biases = [torch.stack([m[1][layer].detach().float() for m in per_model])
-                      for layer in range(len(per_model[0][0]))] if self.reads_biases else None
-        return self(self.inputs_of(weights, biases)).numpy().astype(np.float64)
+            return [w.detach() for w in models.weights], [b.detach() for b in models.biases]
+        if isinstance(models, (nn.Module, Mapping)):
+            raise TypeError("ENN.predict takes a list of models (or a BatchedMLP); wrap a single one: [model]")
+        per_model = [linear_layers(m, f"model {i}", biases=self.reads_biases) for i, m in enumerate(models)]
+        if not per_model:
+            return [], None
+        for i, (matrices, _) in enumerate(per_model):
+            self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
+        weights = [torch.stack([m[0][layer].detach().float() for m in per_model])
+                   for layer in range(len(per_model[0][0]))]
+        biases = [torch.stack([m[1][layer].detach().float() for m in per_model])
+                  for layer in range(len(per_model[0][0]))] if self.reads_biases else None
+        return weights, biases
+
+    def zoo_distance(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> ZooDistance:
+        """How far each MLP lies from the zoo the ENN was fitted on: the largest distance of one of its weight
+        statistics from the zoo's median, in the zoo's robust standard deviations (the statistics encoder records
+        both); an MLP beyond `OUT_OF_ZOO` is flagged, with the statistic that puts it there. An ENN of another
+        encoder records no zoo statistics: NaN distances, nothing flagged."""
+        weights = self._weights_of(models)[0]
+        n = weights[0].shape[0] if weights else 0
+        centre, spread = getattr(self.encoder, "centre", None), getattr(self.encoder, "spread", None)
+        if centre is None or spread is None or self.encoder_kind.name != "stats":
+            return ZooDistance(np.full(n, np.nan), np.zeros(n, dtype=bool), [""] * n)
+        with torch.no_grad():
+            z = ((weight_statistics(weights) - centre) / spread).abs()
+        distance, where = z.max(1)
+        reasons = []
+        for d, k in zip(distance.tolist(), where.tolist()):
+            layer, statistic = divmod(k, STATISTICS_PER_LAYER)
+            reasons.append(f"weight {STATISTIC_NAMES[statistic]} of layer {layer} lies {d:.1f} robust standard "
+                           f"deviations from the zoo's median (flagged beyond {OUT_OF_ZOO:g})" if d > OUT_OF_ZOO
+                           else "")
+        return ZooDistance(distance.numpy().astype(np.float64), distance.numpy() > OUT_OF_ZOO, reasons)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
@@ -264,9 +306,38 @@ def pretrained_name(mlp: MLPSpec) -> str:
     return f"{mlp.dataset}-{'-'.join(map(str, mlp.layer_sizes))}"
 
 
+OUT_OF_ZOO = 6.0
+"""Robust standard deviations from the zoo's median beyond which an MLP is flagged: MLPs of the shipped zoos lie
+within about 2 (trained or fresh), a N(0, 1)-weight MLP near 22 and a default init scaled x8 near 13 on the
+digits ENN (docs/enn.md)."""
+
+
+@dataclass(frozen=True)
+class ZooDistance:
+    """Per MLP: its distance from the ENN's fitting zoo (`ENN.zoo_distance`), whether that flags it, and why."""
+
+    distance: np.ndarray
+    outside: np.ndarray
+    reasons: list[str]
+
+
+CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict")  # where training scripts keep the state_dict
+
+
+def unwrapped_checkpoint(loaded: Any) -> Any:
+    """The state_dict or module inside a checkpoint dict (``{"model": sd, "epoch": 3}``), else `loaded` itself."""
+    if isinstance(loaded, Mapping) and not any(isinstance(v, torch.Tensor) for v in loaded.values()):
+        for key in CHECKPOINT_KEYS:
+            if isinstance(loaded.get(key), (Mapping, nn.Module)):
+                return loaded[key]
+    return loaded
+
+
 def linear_layers(model: nn.Module | Mapping[str, torch.Tensor], what: str = "the model", biases: bool = False
                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """An MLP's weight matrices (`matrices_of`) and, with `biases`, its bias vectors (zeros for a layer without)."""
+    """An MLP's weight matrices (`matrices_of`) and, with `biases`, its bias vectors (zeros for a layer without);
+    a checkpoint dict holding the state_dict under ``state_dict`` or ``model`` is read through."""
+    model = unwrapped_checkpoint(model)
     weights = matrices_of(model, what)
     if not biases:
         return weights, []
