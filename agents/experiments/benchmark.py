@@ -27,7 +27,7 @@ from agents.outputs import OUTPUTS
 from agents.report import atomic_write_text, markdown_table, mean_std, welch_p, write_curves
 from agents.rl import tracking
 from agents.rl.algorithms import ALGORITHMS, AgentConfig, algorithm_name, config_keys, load_agent_config
-from agents.rl.references import BEST_CONSTANT, ORACLE, REFERENCE_POLICIES, ZERO
+from agents.rl.references import BEST_CONSTANT, ORACLE, REFERENCE_POLICIES, ZERO, zero_action_label
 from agents.rl.tasks import task_named
 from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
@@ -190,13 +190,15 @@ def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Se
     :param competitor_rows_of: data set -> its competitor rows (`competitor_tables.competitor_rows`), on the
         same evaluation MLPs; the best of them is a dashed line of the plot."""
     frames, tables, verdicts, pngs = [], [], [], {}
+    zero_label = zero_action_label(task_named(task).env_kwargs)
     for dataset in datasets:
         results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
         theirs = (competitor_rows_of or {}).get(dataset) or []
         if theirs:
             results = pd.concat([results, pd.DataFrame(theirs)], ignore_index=True)
         if curves:
-            references = {f"{p}, unseen MLPs": results[results.policy == p].final_val_accuracy.mean()
+            references = {f"{zero_label if p == ZERO else p}, unseen MLPs":
+                          results[results.policy == p].final_val_accuracy.mean()
                           for p in REFERENCE_POLICIES if (results.policy == p).any()}
             best = best_competitor(results)
             if best is not None:
@@ -206,7 +208,7 @@ def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Se
                                          ylabel="final validation accuracy of training episodes", xlabel="env steps",
                                          x=x)[1]
         failed_seeds = {algo: [seed for seed in seeds if (dataset, algo, seed) in failed] for algo in algos}
-        table, verdict = results_table(results, list(algos), failed_seeds, len(seeds))
+        table, verdict = results_table(results, list(algos), failed_seeds, len(seeds), zero_label=zero_label)
         header = f"#### {dataset}, task `{task}`: {eval_episodes} unseen MLPs per seed"
         measure = {"return": "mean episode return", "final_val_accuracy": "mean final validation accuracy"}[
             task_named(task).tune_on]
@@ -375,7 +377,7 @@ def competitor_settings_line(results: pd.DataFrame) -> str:
 
 
 def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dict[str, list[int]] | None = None,
-                  n_seeds: int | None = None) -> tuple[str, str]:
+                  n_seeds: int | None = None, zero_label: str = ZERO) -> tuple[str, str]:
     """Markdown table (mean ± std over seeds) with Welch's t-tests of each policy's final validation accuracy
     against the zero action, the best constant and (where competitors ran) the best competitor, and a verdict
     naming who beats each. Where the per-instance oracle was measured, a column says which share of the
@@ -388,7 +390,8 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     fewer seeds than the references (a budget-capped algorithm) is not credited or blamed for the others' MLPs.
     The `cells` column counts each agent's finished seeds and names the failed ones. Competitor rows
     (``kind == "competitor"``) follow the references, best first; `eval s / MLP` is the wall time of judging
-    one MLP (an agent's MLPs trained together in a vector env, a competitor's one at a time).
+    one MLP (an agent's MLPs trained together in a vector env, a competitor's one at a time). `zero_label`
+    is the zero action's name in the table and verdict (`references.zero_action_label` of the task's env).
     """
     failed_seeds = failed_seeds or {}
 
@@ -419,8 +422,8 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
         if part.empty:
             rows.append([policy, cells, *["—"] * (len(header) - 2)])
             continue
-        row = [policy, cells, mean_std(part.final_val_accuracy), mean_std(part.final_test_accuracy),
-               mean_std(part.episode_return, scale=1.0, digits=2)]
+        row = [zero_label if policy == ZERO else policy, cells, mean_std(part.final_val_accuracy),
+               mean_std(part.final_test_accuracy), mean_std(part.episode_return, scale=1.0, digits=2)]
         same_mlps = {name: frame[frame.index.isin(part.index)] for name, frame in references.items()}
         for bar_name in bars:
             bar = same_mlps[bar_name]
@@ -456,7 +459,7 @@ def results_table(results: pd.DataFrame, algos: Sequence[str], failed_seeds: dic
     verdict = " ".join(
         f"Beat {what} on final validation accuracy (Welch p < 0.05, {seeds}): {', '.join(who)}." if who else
         f"No policy beats {what} on final validation accuracy at p < 0.05 over {seeds}."
-        for what, who in (("the zero action (plain SGD)", winners[ZERO]),
+        for what, who in ((f"the {zero_label}", winners[ZERO]),
                           ("the best constant (a tuned learning rate in scale mode)", winners[BEST_CONSTANT]),
                           *([(f"the best competitor ({best})", winners[best])] if best else [])))
     if best:

@@ -28,6 +28,7 @@ import numpy as np
 
 from agents.rl.rollout import PolicyMaker, RolloutCurves, random_policy, rollout_curves, uniform_policy, zero_policy
 from agents.seeds import reference_tuning_seeds
+from gi_envs.regime import regime_distribution
 from gi_envs.task import EnvConfig
 
 ZERO, RANDOM, BEST_CONSTANT, SCHEDULE, ORACLE = ("zero action (plain SGD)", "random actions", "best constant",
@@ -38,6 +39,17 @@ WARMUP_GRID = (0.0, 0.2)  # share of the episode spent warming up
 DECAY_TO = 0.1  # the schedule ends at this share of its peak multiplier
 TUNING_EPISODES = 5
 TUNING_MEASURES = ("return", "final_val_accuracy")
+
+
+def zero_action_label(env_kwargs: dict) -> str:
+    """How a table names the zero action of an env built from `env_kwargs`: `ZERO` where its MLPs train by
+    plain SGD, else the optimizer they train by, so a reader of a Schedule-Free task is not told "plain SGD"."""
+    randomize = env_kwargs.get("randomize_regime")
+    optimizers = (regime_distribution(randomize).optimizers if randomize and randomize is not True
+                  else (env_kwargs.get("optimizer", "sgd"),))
+    if tuple(optimizers) == ("sgd",):
+        return ZERO
+    return f"zero action ({' or '.join(optimizers)} as drawn)"
 
 
 @dataclass(frozen=True)
