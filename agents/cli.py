@@ -288,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="image encoder only: weight-image resolution (default 0.15)")
     fit.add_argument("--image-stats", nargs="+", choices=list(IMAGE_STATS), default=None,
                      help=f"image encoder only: channels per matrix, each once (default {' '.join(IMAGE_STATS)})")
+    fit.add_argument("--probes", choices=["data", "gaussian", "learned"], default=None,
+                     help="probing encoders only: data (unlabeled training inputs of the zoo's data set; default), "
+                          "gaussian (fixed N(0, 1) inputs) or learned (trained with the ENN)")
+    fit.add_argument("--n-probes", type=positive_int, default=None,
+                     help="probing encoders only: how many probe inputs (default 128)")
+    fit.add_argument("--probe-inputs", type=Path, default=None,
+                     help="probing encoders only: your own unlabeled inputs as the probes (.npy or .csv, one per row)")
     fit.add_argument("--epochs", type=positive_int, default=200,
                      help="at most this many epochs (early stopping on held-out fit runs ends most fits sooner)")
     fit.add_argument("--seed", type=seed_int, default=0)
@@ -315,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="unpickle modules of classes other than torch.nn's (runs code from the files)")
     score.add_argument("--out", type=Path, default=None,
                        help="the ranked table as CSV, in percent, the skipped files with why (default: printed only)")
+    score.add_argument("--probe-inputs", type=Path, default=None,
+                       help="a probing ENN only: unlabeled inputs of your task as its probes (.npy or .csv, one per "
+                            "row, in the units your MLPs were trained on)")
     overwrite_flag(score)
 
     quick = subcommand("quickstart", "the main job on the embedded default data set (digits)")

@@ -339,6 +339,9 @@ class FitENNOptions:
     target: str = "current"
     resolution: float | None = None  # image encoder only (default the env's 0.15)
     image_stats: tuple[str, ...] | None = None  # image encoder only (default the env's mean and rms)
+    probes: str | None = None  # probing encoders only (default data)
+    n_probes: int | None = None  # probing encoders only (default 128)
+    probe_inputs: Path | None = None  # probing encoders only: the user's own probes
     epochs: int = 200
     seed: int = 0
     out: Path = Path("enn.pt")
@@ -360,13 +363,29 @@ def fit_enn(options: FitENNOptions) -> dict[str, float]:
         raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) the weight image, "
                               f"which the {options.encoder!r} encoder does not read; drop it or pick an encoder that "
                               f"reads it ({[k for k, e in ENCODERS.items() if e.reads_image]})", **given)
+    probe_settings = {"probes": options.probes, "n_probes": options.n_probes, "probe_inputs": options.probe_inputs}
+    given = {k: v for k, v in probe_settings.items() if v is not None}
+    if given and not ENCODERS[options.encoder].reads_probes:
+        raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) the probes, which "
+                              f"the {options.encoder!r} encoder does not use; drop it or pick a probing encoder "
+                              f"({[k for k, e in ENCODERS.items() if e.reads_probes]})", **given)
+    encoder_options = {k: v for k, v in (("probes", options.probes), ("n_probes", options.n_probes)) if v is not None}
+    if options.probe_inputs is not None and encoder_options:
+        raise parameter_error(ValueError, "{probe_inputs} are the probes themselves: drop "
+                              + " and ".join("{" + k + "}" for k in encoder_options),
+                              probe_inputs=options.probe_inputs, **encoder_options)
+    probe_inputs = None
+    if options.probe_inputs is not None:
+        from agents.enn.probe_encoder import load_probe_inputs
+
+        probe_inputs = load_probe_inputs(options.probe_inputs).numpy()
     image = None
     if ENCODERS[options.encoder].reads_image:  # duplicate stats, a bad resolution: refused before any work
         default = ImageSpec()
         image = ImageSpec(options.resolution or default.resolution, tuple(options.image_stats or default.stats))
     claim_output(options.out, "fit-enn", overwrite=options.overwrite)
     fitted = fit_enn_on_zoo(options.zoo, options.encoder, options.target, options.out, options.epochs, options.seed,
-                            image)
+                            image, encoder_options, probe_inputs)
     source, scores = fitted.enn.metadata["source"], fitted.scores
     per_optimizer = ", ".join(f"{k.removeprefix('kendall_tau_')} {correlation_text(v)}" for k, v in scores.items()
                               if k.startswith("kendall_tau_") and k != "kendall_tau_late")
@@ -410,6 +429,7 @@ class ScoreOptions:
     trust_pickles: bool = False
     out: Path | None = None  # None: print the table, write no CSV
     overwrite: bool = False
+    probe_inputs: Path | None = None  # a probing ENN only: the user's own probes
 
 
 def as_flags(error: Exception) -> str:
@@ -429,6 +449,14 @@ def score(options: ScoreOptions) -> str:
     if options.out is not None:
         claim_output(options.out, "score", overwrite=options.overwrite)
     enn = resolve_enn(options.enn)
+    if options.probe_inputs is not None:
+        from agents.enn.probe_encoder import load_probe_inputs
+
+        if not enn.encoder_kind.reads_probes:
+            raise parameter_error(ValueError, f"{{probe_inputs}} are probes, and the {enn.encoder_type!r} ENN "
+                                  f"{options.enn} reads none; give a probing ENN (encoder probe or probe+stats)",
+                                  probe_inputs=options.probe_inputs)
+        enn.encoder.set_probe_inputs(load_probe_inputs(options.probe_inputs))
     scores = score_checkpoints(enn, options.checkpoints, options.trust_pickles)
     for path, error in scores.skipped:
         print(f"skipped {' '.join(as_flags(error).split())}" if str(error).startswith(path) else

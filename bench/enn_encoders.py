@@ -8,8 +8,9 @@ of their run) and within each optimizer's runs, mean absolute error, the fit's s
 the forward + backward pass of one MLP (what guidance pays each step).
 
 Predictors: StatNN (gradient-boosted trees on per-layer statistics, the field's bar); ENNs with the
-statistics encoder, the paper's image encoder (mean image at 0.15), the image encoder on mean + rms, and
-the NFN (permutation-equivariant, raw weights and biases); and the mean of StatNN's and the statistics
+statistics encoder, the paper's image encoder (mean image at 0.15), the image encoder on mean + rms, the
+NFN (permutation-equivariant, raw weights and biases), and the probing encoders (the MLP's outputs on 128
+unlabeled training inputs, alone and beside the statistics); and the mean of StatNN's and the statistics
 ENN's predictions. Each is fitted on nested subsets of the fit runs, for a curve of tau against zoo size
 (``--sizes``, in runs; the held-out runs are the same at every size).
 
@@ -43,7 +44,9 @@ STATNN, COMBINED = "StatNN (GBM on per-layer statistics)", "mean of StatNN and t
 ENCODERS = {"statistics encoder (stats)": ("stats", None),
             "image CNN, paper's image (mean, 0.15)": ("image", ImageSpec(0.15, ("mean",))),
             "image CNN, mean + rms (0.15)": ("image", ImageSpec(0.15, ("mean", "rms"))),
-            "NFN (nfn)": ("nfn", None)}
+            "NFN (nfn)": ("nfn", None),
+            "probes: outputs on 128 training inputs (probe)": ("probe", None),
+            "probes + statistics (probe+stats)": ("probe+stats", None)}
 
 
 def forward_backward_ms(enn: ENN, zoo: Zoo, repeats: int = 20) -> float:

@@ -16,17 +16,10 @@ from scipy import stats
 from torch import nn
 
 from agents import ENN, ENNGuidance
-from agents.enn.encoder import (
-    ENCODERS,
-    STATISTICS_PER_LAYER,
-    EncoderKind,
-    order_statistics,
-    quantile_ranks,
-    register_encoder,
-    weight_statistics,
-)
+from agents.enn.encoder import ENCODERS, EncoderKind, register_encoder
 from agents.enn.fit import fit_zoo_enn, untrained_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
+from agents.enn.statistics import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
 from agents.enn.zoo import Zoo, ZooSpec, train_zoo
 from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import BatchedMLP, Regime, load_dataset, train_mlps

@@ -1,6 +1,6 @@
 """The ENN bodies in plain PyTorch (no Stable-Baselines3 needed): what turns an MLP's weights into features.
 
-Three encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
+Five encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
 (``architecture.encoder.type``):
 
 - ``image`` (`WeightImageEncoder`): the paper's representation, a small CNN over the downsampled
@@ -13,6 +13,8 @@ Three encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
   fed to a small MLP. The differentiable cousin of StatNN (`agents.enn.statnn`).
 - ``nfn`` (`agents.enn.nfn_encoder.NFNEncoder`): the field's permutation-equivariant encoder over raw
   weights and biases (PyPI `nfn`).
+- ``probe`` and ``probe+stats`` (`agents.enn.probe_encoder.ProbeEncoder`): the MLP's outputs on a set of
+  probe inputs, summarised over the set (ProbeGen's idea), alone or beside the weight statistics.
 
 Every architectural choice here is ours, but for the NFN's layers.
 """
@@ -25,15 +27,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from agents.enn.statistics import STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 from gi_envs.spec import ImageSpec
 
 POOLED_GRID = (4, 8)
-QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
-STATISTICS_PER_LAYER = 3 + 8 + len(QUANTILES)  # moments, row- and column-norm summaries, quantiles
-STATISTIC_NAMES = ("mean", "std", "mean |w|",
-                   *(f"{part} {kind} norm" for kind in ("row", "column") for part in ("mean", "std", "min", "max")),
-                   *(f"quantile {q:g}" for q in QUANTILES))  # the order of `weight_statistics`, per layer
-EXACT_SELECTION_LIMIT = 2**22  # float32 rank / (n - 1) * (n - 1) rounds back to the rank below this
 
 
 class WeightImageEncoder(nn.Module):
@@ -67,51 +64,6 @@ def channel_statistics(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([flat.mean(2), flat.std(2, unbiased=False), flat.abs().mean(2), flat.abs().amax(2)], dim=1)
 
 
-def weight_statistics(weights: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(N, layers * STATISTICS_PER_LAYER) statistics of N MLPs' weight matrices (each (N, out, in)).
-
-    Per layer: mean, std and mean |w| of all weights; the mean, std, min and max of the row (per
-    output unit) and of the column (per input) L2 norms; and the `QUANTILES` of all weights (the
-    order statistics at ranks `quantile_ranks`). None of them changes when hidden units are permuted,
-    and all are differentiable in the weights. Written in few, fused operations: guidance pays for
-    each one twice (forward and backward) at every step.
-    """
-    columns = []
-    for w in weights:
-        flat = w.flatten(1)
-        std, mean = torch.std_mean(flat, dim=1, unbiased=False)
-        squares = w * w
-        row_norms = squares.sum(2).add(1e-12).sqrt()
-        column_norms = squares.sum(1).add(1e-12).sqrt()
-        summaries = [mean, std, flat.abs().mean(1)]
-        for norms in (row_norms, column_norms):
-            norm_std, norm_mean = torch.std_mean(norms, dim=1, unbiased=False)
-            summaries += [norm_mean, norm_std, *torch.aminmax(norms, dim=1)]
-        columns += [torch.stack(summaries, dim=1), order_statistics(flat, quantile_ranks(flat.shape[1]))]
-    return torch.cat(columns, dim=1)
-
-
-def quantile_ranks(n: int) -> list[int]:
-    """The 0-based ranks, among `n` sorted values, of the `QUANTILES` (the nearest rank to q * (n - 1))."""
-    return [round(q * (n - 1)) for q in QUANTILES]
-
-
-def order_statistics(flat: torch.Tensor, ranks: Sequence[int]) -> torch.Tensor:
-    """(N, n) -> (N, len(ranks)): the values at `ranks` of each row sorted ascending, differentiable.
-
-    The same values (and gradients) as ``flat.sort(dim=1).values[:, ranks]``, from `torch.quantile`'s
-    selection kernel, which skips the full sort and its int64 indices: 2.5x faster on a 784-100 layer,
-    where the sort was most of the statistics encoder's cost. Each rank is passed as the fraction
-    rank / (n - 1), which torch multiplies back by n - 1 in float32: exact up to `EXACT_SELECTION_LIMIT`
-    values; a single value or a longer row takes the sort itself.
-    """
-    n = flat.shape[1]
-    if n == 1 or n > EXACT_SELECTION_LIMIT:
-        return flat.sort(dim=1).values[:, list(ranks)]
-    fractions = torch.tensor([r / (n - 1) for r in ranks], dtype=flat.dtype)
-    return torch.quantile(flat, fractions, dim=1, interpolation="nearest").T
-
-
 class StatsEncoder(nn.Module):
     """`weight_statistics` -> per-feature standardization -> Linear -> ReLU -> Linear -> ReLU.
 
@@ -132,12 +84,14 @@ class StatsEncoder(nn.Module):
 
     @torch.no_grad()
     def standardize(self, statistics: torch.Tensor) -> None:
-        """Centre and scale every input feature by its median and spread over `statistics` (robust to the
-        blown-up weights of diverged MLPs)."""
-        centre = statistics.median(0).values
-        spread = (statistics - centre).abs().median(0).values * 1.4826
+        """Centre and scale every input feature by its median and spread over `statistics`."""
+        centre, spread = robust_centre_spread(statistics)
         self.centre.copy_(centre)
-        self.spread.copy_(torch.where(spread > 1e-8, spread, torch.ones_like(spread)))
+        self.spread.copy_(spread)
+
+    def zoo_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fitting zoo's centre and spread of the weight statistics (what `ENN.zoo_distance` measures against)."""
+        return self.centre, self.spread
 
     def forward(self, statistics: torch.Tensor) -> torch.Tensor:
         z = ((statistics - self.centre) / self.spread).clamp(-20.0, 20.0)
@@ -182,6 +136,8 @@ class EncoderKind:
     :param description: one line for help texts.
     :param reads_image: it reads the weight image, so its ENN carries image settings (`ImageSpec`).
     :param reads_biases: it reads biases too, so every caller hands them over.
+    :param reads_probes: it runs the MLP on probe inputs (``n_probes``, ``probes``; `set_probe_inputs`), so a new
+        one's metadata also gets the MLP's ``activation``.
     :param zoo_fit: how ``fit-enn`` fits it to a zoo.
     """
 
@@ -192,6 +148,7 @@ class EncoderKind:
     description: str
     reads_image: bool = False
     reads_biases: bool = False
+    reads_probes: bool = False
     zoo_fit: FitSettings = ZOO_FIT
 
 
@@ -199,6 +156,26 @@ def _nfn(**spec: object) -> nn.Module:
     from agents.enn.nfn_encoder import NFNEncoder
 
     return NFNEncoder(**spec)  # type: ignore[arg-type]
+
+
+def _probe(**spec: object) -> nn.Module:
+    from agents.enn.probe_encoder import ProbeEncoder
+
+    return ProbeEncoder(**spec)  # type: ignore[arg-type]
+
+
+def _probe_spec(statistics: bool) -> Callable[[Sequence[tuple[int, int]], int], dict]:
+    def spec(shapes: Sequence[tuple[int, int]], channels: int) -> dict:
+        from agents.enn.probe_encoder import N_PROBES
+
+        return {"layer_shapes": [list(s) for s in shapes], "n_probes": N_PROBES, "probes": "data",
+                "statistics": statistics, "features_dim": 64, "hidden": 128}
+    return spec
+
+
+def _statistics_and_packed(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None,
+                           image: ImageSpec | None) -> torch.Tensor:
+    return torch.cat([weight_statistics(weights), _packed_inputs(weights, biases, image)], dim=1)
 
 
 def _image_inputs(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor] | None,
@@ -237,6 +214,11 @@ for _kind in (
     EncoderKind("nfn", _nfn, lambda shapes, channels: {"layer_shapes": [list(s) for s in shapes], "features_dim": 64},
                 _packed_inputs, "a permutation-equivariant neural functional (NFN-NP) over raw weights and biases",
                 reads_biases=True, zoo_fit=FitSettings(epochs=200, batch_size=64, patience=15)),
+    EncoderKind("probe", _probe, _probe_spec(statistics=False), _packed_inputs,
+                "the MLP's outputs on probe inputs (unlabeled inputs of the data set), summarised over the probes",
+                reads_biases=True, reads_probes=True),
+    EncoderKind("probe+stats", _probe, _probe_spec(statistics=True), _statistics_and_packed,
+                "the probe summary beside the weight statistics", reads_biases=True, reads_probes=True),
 ):
     register_encoder(_kind)
 

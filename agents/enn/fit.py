@@ -25,15 +25,22 @@ INPUT_CHUNK = 512  # MLPs per chunk when turning weights into encoder inputs
 
 
 def untrained_value_enn(mlp: MLPSpec, encoder: str = "image", image: ImageSpec | None = None,
-                        source: dict | None = None, hidden: int = 64) -> ENN:
+                        source: dict | None = None, hidden: int = 64, encoder_options: dict | None = None) -> ENN:
     """An untrained ENN (encoder -> Linear -> tanh -> Linear) for MLPs of `mlp`.
 
     :param encoder: a name of `ENCODERS`; ``image`` reads `image` (default the env's image).
+    :param encoder_options: settings over the encoder's defaults (a probing encoder's ``n_probes``, ``probes``).
     """
     kind = encoder_kind(encoder)
     image = (image or ImageSpec()) if kind.reads_image else None
     channels = image.shape(mlp)[0] if image is not None else 0
-    encoder_spec = {"type": encoder, **kind.new_spec(mlp.layer_shapes, channels)}
+    encoder_spec = {"type": encoder, **kind.new_spec(mlp.layer_shapes, channels),
+                    **({"activation": mlp.activation} if kind.reads_probes else {})}
+    unknown = sorted(set(encoder_options or {}) - set(encoder_spec) - {"type"})
+    if unknown:
+        raise ValueError(f"encoder options {unknown} are not settings of the {encoder!r} encoder; expected some of "
+                         f"{sorted(set(encoder_spec) - {'type'})}")
+    encoder_spec.update(encoder_options or {})
     features_dim = encoder_spec["features_dim"]
     architecture = {"kind": "value", "encoder": encoder_spec,
                     "head": [{"type": "linear", "in": features_dim, "out": hidden}, {"type": "tanh"},
@@ -54,6 +61,14 @@ def inputs_of_arrays(enn: ENN, weights: Sequence[np.ndarray], biases: Sequence[n
     parts = [enn.inputs_of(chunk(weights, i), chunk(biases, i) if enn.reads_biases else None)
              for i in range(0, len(weights[0]), INPUT_CHUNK)]
     return torch.cat(parts)
+
+
+def data_probes(dataset: str, n: int, seed: int = 0) -> torch.Tensor:
+    """`n` unlabeled inputs of `dataset`'s training split (never its validation or test split), drawn by `seed`."""
+    from gi_envs.datasets import load_dataset
+
+    x = load_dataset(dataset).train.x
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]].clone()
 
 
 def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: np.ndarray,
@@ -100,7 +115,8 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
 
 
 def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
-                epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None) -> ENN:
+                epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None,
+                encoder_options: dict | None = None, probe_inputs: np.ndarray | None = None) -> ENN:
     """A supervised ENN fitted to the zoo's fit runs only, with its encoder's `EncoderKind.zoo_fit` (for ``image``
     and ``stats`` minibatches of 32, early-stopped on a tenth of the fit runs after 30 epochs without improvement,
     at most `epochs`).
@@ -108,13 +124,24 @@ def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image
     :param encoder: a name of `ENCODERS` (``image`` reads `image`, default the env's mean + rms image at 0.15).
     :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
         run ends with: a trainability prior).
+    :param encoder_options: settings over the encoder's defaults (`untrained_value_enn`).
+    :param probe_inputs: (P, in) unlabeled inputs as a probing encoder's probes (``probes="inputs"``); without
+        them, ``probes="data"`` draws P = ``n_probes`` inputs of the zoo's training split.
     """
     targets = zoo.targets(target)  # a bad target fails before any work
     settings = replace(encoder_kind(encoder).zoo_fit, epochs=epochs, seed=seed)
+    options = dict(encoder_options or {})
+    if probe_inputs is not None:
+        options.update(probes="inputs", n_probes=len(probe_inputs))
     torch.manual_seed(seed)
-    enn = untrained_value_enn(zoo.spec.mlp, encoder, image,
+    enn = untrained_value_enn(zoo.spec.mlp, encoder, image, encoder_options=options,
                               source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
                                       "zoo_runs": zoo.spec.runs})
+    if hasattr(enn.encoder, "set_probe_inputs"):
+        if probe_inputs is not None:
+            enn.encoder.set_probe_inputs(torch.as_tensor(probe_inputs, dtype=torch.float32))
+        elif enn.metadata["architecture"]["encoder"]["probes"] == "data":
+            enn.encoder.set_probe_inputs(data_probes(zoo.spec.mlp.dataset, len(enn.encoder.probes), seed))
     fit = ~zoo.held_out
     inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights], [b[fit] for b in zoo.biases])
     report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], settings, progress=progress)

@@ -34,14 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.encoder import (
-    ENCODERS,
-    STATISTIC_NAMES,
-    STATISTICS_PER_LAYER,
-    EncoderKind,
-    build_encoder,
-    weight_statistics,
-)
+from agents.enn.encoder import ENCODERS, EncoderKind, build_encoder
+from agents.enn.statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, weight_statistics
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
@@ -244,14 +238,15 @@ class ENN(nn.Module):
 
     def zoo_distance(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> ZooDistance:
         """How far each MLP lies from the zoo the ENN was fitted on: the largest distance of one of its weight
-        statistics from the zoo's median, in the zoo's robust standard deviations (the statistics encoder records
-        both); an MLP beyond `OUT_OF_ZOO` is flagged, with the statistic that puts it there. An ENN of another
-        encoder records no zoo statistics: NaN distances, nothing flagged."""
+        statistics from the zoo's median, in the zoo's robust standard deviations (the ``stats`` and ``probe+stats``
+        encoders record both); an MLP beyond `OUT_OF_ZOO` is flagged, with the statistic that puts it there. An ENN
+        of another encoder records no zoo statistics: NaN distances, nothing flagged."""
         weights = self._weights_of(models)[0]
         n = weights[0].shape[0] if weights else 0
-        centre, spread = getattr(self.encoder, "centre", None), getattr(self.encoder, "spread", None)
-        if centre is None or spread is None or self.encoder_kind.name != "stats":
+        recorded = self.encoder.zoo_statistics() if hasattr(self.encoder, "zoo_statistics") else None
+        if recorded is None:
             return ZooDistance(np.full(n, np.nan), np.zeros(n, dtype=bool), [""] * n)
+        centre, spread = recorded
         with torch.no_grad():
             z = ((weight_statistics(weights) - centre) / spread).abs()
         distance, where = z.max(1)

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from agents.errors import NAME_ONLY, parameter_error
-from agents.experiments.competitor_tables import COMPETITOR, competitor_rows
+from agents.experiments.competitor_tables import COMPETITOR, competitor_rows, competitor_rows_beside
 from agents.experiments.competitor_tables import FOLDER as COMPETITOR_FOLDER
 from agents.experiments.competitors import COMPETITORS, check_competitors
 from agents.experiments.engine import Cell, EngineOptions, MatrixOutcome, run_matrix
@@ -155,8 +155,20 @@ def run_benchmark(
     else:
         if options.resume:
             report_discarded(out, cells, configs, seeds, eval_episodes, print if options.progress else None)
-        outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
-                             options=options, command="benchmark", output=OUTPUTS["benchmark"])
+        # the local engine trains one cell at a time: the competitors take the other core meanwhile
+        beside = competitor_rows_beside(
+            [(d, configs[d, algos[0]].env_kwargs, seeds, eval_episodes, competitor_tuning, competitors,
+              out / d / COMPETITOR_FOLDER) for d in datasets]) if options.engine == "local" and competitors != [] \
+            else None
+        try:
+            outcome = run_matrix(cells, BenchmarkCell(configs, wandb_mode, eval_episodes, group), out, is_finished,
+                                 options=options, command="benchmark", output=OUTPUTS["benchmark"])
+        except BaseException:
+            if beside is not None:
+                beside.terminate()
+            raise
+        if beside is not None:
+            beside.join()
     failed = {cell.key for cell in outcome.failed}
     rows_of = {d: competitor_rows(d, configs[d, algos[0]].env_kwargs, seeds, eval_episodes, competitor_tuning,
                                   competitors, out / d / COMPETITOR_FOLDER, compute=not tables_only,

@@ -14,6 +14,8 @@ import contextlib
 import io
 import json
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,6 +107,29 @@ def competitor_rows(dataset: str, env_kwargs: dict, seeds: Sequence[int], episod
                                                     "val_accuracy": np.round(curves.val_accuracy, 6).tolist()}))
             rows.append(_with_target(row, curves.val_accuracy, (targets or {}).get(seed), env_kwargs))
     return rows
+
+
+RowsJob = tuple[str, dict, Sequence[int], int, int, "Sequence[str] | None", Path]
+"""`competitor_rows`' arguments: data set, env, seeds, episodes, tuning, names, folder."""
+
+
+def competitor_rows_beside(jobs: Sequence[RowsJob]) -> multiprocessing.process.BaseProcess | None:
+    """Start `competitor_rows` for each job in one forked one-thread process that keeps the rows in the job's
+    folder, so that they are computed while the caller trains on the other core; `competitor_rows` afterwards
+    (``join`` first) reads them back and computes whatever the process did not. None where there is no second
+    core or no fork (then the caller computes them itself)."""
+    if not jobs or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    process = multiprocessing.get_context("fork").Process(target=_rows_in_one_thread, args=(list(jobs),),
+                                                          name="competitors", daemon=True)
+    process.start()
+    return process
+
+
+def _rows_in_one_thread(jobs: list[RowsJob]) -> None:
+    torch.set_num_threads(1)
+    for job in jobs:
+        competitor_rows(*job)
 
 
 def _with_target(row: dict, val_accuracy: Any, target: Sequence[float] | None, env_kwargs: dict) -> dict:

@@ -74,7 +74,8 @@ class FittedENN:
 
 
 def fit_enn_on_zoo(zoo_path: Path, encoder: str, target: str, out: Path, epochs: int = 200, seed: int = 0,
-                   image: ImageSpec | None = None) -> FittedENN:
+                   image: ImageSpec | None = None, encoder_options: dict | None = None,
+                   probe_inputs: np.ndarray | None = None) -> FittedENN:
     """Fit an ENN on the zoo's fit runs, score it on the held-out ones, and save it (with the scores) to `out`."""
     if out.is_dir():
         raise parameter_error(IsADirectoryError, "{out} is a folder; give the ENN file's path, e.g. "
@@ -82,7 +83,8 @@ def fit_enn_on_zoo(zoo_path: Path, encoder: str, target: str, out: Path, epochs:
     zoo = Zoo.load(zoo_path)
     zoo.targets(target)  # a bad target fails before any fitting
     start = time.perf_counter()
-    enn = fit_zoo_enn(zoo, encoder, target, image, epochs=epochs, seed=seed, zoo_path=str(zoo_path))
+    enn = fit_zoo_enn(zoo, encoder, target, image, epochs=epochs, seed=seed, zoo_path=str(zoo_path),
+                      encoder_options=encoder_options, probe_inputs=probe_inputs)
     seconds = time.perf_counter() - start
     held = zoo.held_out
     scores = held_out_scores(enn_predictions(enn, zoo, held), zoo.targets(target)[held], zoo.stage[held],
