@@ -64,3 +64,12 @@ def run_without_sb3(code: str) -> list[str]:
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()
+
+
+@pytest.fixture(scope="session")
+def small_zoo():
+    """A 40-run zoo of digits 64-32-10 MLPs trained any way (any-optimizer regimes, 300 steps each): what the
+    encoder tests fit and score ENNs on."""
+    from agents.enn.zoo import ZooSpec, train_zoo
+
+    return train_zoo(ZooSpec(runs=40, steps=300, seed=3), progress=False)

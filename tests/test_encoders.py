@@ -20,7 +20,7 @@ from agents.enn.encoder import ENCODERS, EncoderKind, register_encoder
 from agents.enn.fit import fit_zoo_enn, untrained_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
 from agents.enn.statistics import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
-from agents.enn.zoo import Zoo, ZooSpec, train_zoo
+from agents.enn.zoo import Zoo
 from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import BatchedMLP, Regime, load_dataset, train_mlps
 from gi_envs.spec import MLPSpec
@@ -28,12 +28,10 @@ from tests.conftest import cli_error, run_without_sb3
 from tests.floats import assert_float32_close
 from train_agents import main
 
-SMALL = ZooSpec(runs=40, steps=300, seed=3)
-
 
 @pytest.fixture(scope="module")
-def zoo() -> Zoo:
-    return train_zoo(SMALL, progress=False)
+def zoo(small_zoo: Zoo) -> Zoo:
+    return small_zoo
 
 
 @pytest.fixture(scope="module")

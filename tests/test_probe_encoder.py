@@ -18,19 +18,19 @@ from torch import nn
 from agents import ENN, ENNGuidance
 from agents.enn.fit import data_probes, fit_zoo_enn, untrained_value_enn
 from agents.enn.probe_encoder import probe_summary
-from agents.enn.zoo import Zoo, ZooSpec, train_zoo
+from agents.enn.zoo import Zoo
 from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import load_dataset
 from gi_envs.spec import MLPSpec
+from tests.conftest import cli_error
 from tests.floats import assert_float32_close
 from tests.test_encoders import permuted_hidden_units
-
-SMALL = ZooSpec(runs=40, steps=300, seed=3)
+from train_agents import main
 
 
 @pytest.fixture(scope="module")
-def zoo() -> Zoo:
-    return train_zoo(SMALL, progress=False)
+def zoo(small_zoo: Zoo) -> Zoo:
+    return small_zoo
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,39 @@ def test_bad_probe_settings_name_what_is_allowed() -> None:
         untrained_value_enn(MLPSpec(), "probe", encoder_options={"n_probe": 8})
     with pytest.raises(ValueError, match=r"n_probes=1 is not allowed; expected at least 2"):
         untrained_value_enn(MLPSpec(), "probe", encoder_options={"n_probes": 1})
+
+
+def test_fit_enn_and_score_take_probes_from_the_command_line(zoo: Zoo, tmp_path: Path, capsys) -> None:
+    zoo.save(tmp_path / "zoo.npz")
+    users = load_dataset("digits").train.x[100:150].numpy()
+    np.save(tmp_path / "mine.npy", users)
+    np.savetxt(tmp_path / "mine.csv", users[:30], delimiter=",")
+    main(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "probe+stats", "--probes", "gaussian",
+          "--n-probes", "32", "--epochs", "3", "--out", str(tmp_path / "gauss.pt")])
+    assert "probe+stats ENN fitted on 32 runs" in capsys.readouterr().out
+    fitted = ENN.load(tmp_path / "gauss.pt")
+    assert fitted.metadata["architecture"]["encoder"]["probes"] == "gaussian"
+    assert fitted.encoder.probes.shape == (32, 64)
+    main(["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "probe", "--probe-inputs",
+          str(tmp_path / "mine.npy"), "--epochs", "3", "--out", str(tmp_path / "mine.pt")])
+    assert_float32_close(ENN.load(tmp_path / "mine.pt").encoder.probes, torch.from_numpy(users))
+    model = MLPSpec("digits", (32,)).sequential()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    main(["score", str(tmp_path / "model.pt"), "--enn", str(tmp_path / "gauss.pt"), "--probe-inputs",
+          str(tmp_path / "mine.csv")])
+    assert "1 checkpoint(s) ranked by the probe+stats ENN" in capsys.readouterr().out
+    assert "--probes gaussian set(s) the probes, which the 'stats' encoder does not use" in cli_error(
+        ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "stats", "--probes", "gaussian"], capsys)
+    assert "are the probes themselves: drop --n-probes 8" in cli_error(
+        ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "probe", "--probe-inputs",
+         str(tmp_path / "mine.npy"), "--n-probes", "8"], capsys)
+    assert "reads none; give a probing ENN" in cli_error(
+        ["score", str(tmp_path / "model.pt"), "--probe-inputs", str(tmp_path / "mine.csv")], capsys)
+    (tmp_path / "bad.txt").write_text("1,2\n")
+    assert "probe inputs are read from a .npy or .csv file" in cli_error(
+        ["score", str(tmp_path / "model.pt"), "--enn", str(tmp_path / "gauss.pt"), "--probe-inputs",
+         str(tmp_path / "bad.txt")], capsys)
+    np.savetxt(tmp_path / "narrow.csv", users[:5, :3], delimiter=",")
+    assert "do not fit: expected (P, 64)" in cli_error(
+        ["score", str(tmp_path / "model.pt"), "--enn", str(tmp_path / "gauss.pt"), "--probe-inputs",
+         str(tmp_path / "narrow.csv")], capsys)
