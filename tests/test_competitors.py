@@ -158,3 +158,15 @@ def test_the_env_on_schedule_free_adamw_is_the_library_optimizer_on_each_mlp() -
     np.testing.assert_allclose(curves.val_accuracy, zero.val_accuracy, atol=1.5 / 512)
     np.testing.assert_allclose(curves.test_accuracy, zero.test_accuracy, atol=2.5 / 359)
     assert zero.final_val_accuracy.mean() > 0.5  # it learns: a real comparison
+
+
+def test_the_zero_action_is_named_by_the_optimizer_its_mlps_train_with() -> None:
+    from agents.rl.references import ZERO, zero_action_label
+    from agents.rl.tasks import task_named
+
+    assert zero_action_label(task_named("randomized").env_kwargs) == ZERO == "zero action (plain SGD)"
+    assert zero_action_label({"randomize_regime": "wide-lr"}) == ZERO
+    assert zero_action_label(task_named("randomized-schedule-free").env_kwargs) == \
+        "zero action (schedule-free-adamw as drawn)"
+    assert zero_action_label({"randomize_regime": "any-optimizer"}) == "zero action (sgd or momentum or adam as drawn)"
+    assert zero_action_label({"optimizer": "adam"}) == "zero action (plain adam)"

@@ -45,11 +45,11 @@ def zero_action_label(env_kwargs: dict) -> str:
     """How a table names the zero action of an env built from `env_kwargs`: `ZERO` where its MLPs train by
     plain SGD, else the optimizer they train by, so a reader of a Schedule-Free task is not told "plain SGD"."""
     randomize = env_kwargs.get("randomize_regime")
-    optimizers = (regime_distribution(randomize).optimizers if randomize and randomize is not True
-                  else (env_kwargs.get("optimizer", "sgd"),))
-    if tuple(optimizers) == ("sgd",):
-        return ZERO
-    return f"zero action ({' or '.join(optimizers)} as drawn)"
+    if randomize and randomize is not True:
+        optimizers = tuple(regime_distribution(randomize).optimizers)
+        return ZERO if optimizers == ("sgd",) else f"zero action ({' or '.join(optimizers)} as drawn)"
+    optimizer = "sgd" if randomize else env_kwargs.get("optimizer", "sgd")
+    return ZERO if optimizer == "sgd" else f"zero action (plain {optimizer})"
 
 
 @dataclass(frozen=True)
