@@ -13,6 +13,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -353,22 +354,23 @@ def fit_enn(options: FitENNOptions) -> dict[str, float]:
 
     :return: the held-out scores.
     """
-    from agents.enn.encoder import ENCODERS
+    from agents.enn.encoder import ENCODERS, EncoderKind
     from agents.experiments.enn_ranking import fit_enn_on_zoo
     from gi_envs.spec import ImageSpec
 
-    image_settings = {"resolution": options.resolution, "image_stats": options.image_stats}
-    given = {k: v for k, v in image_settings.items() if v is not None}
-    if given and not ENCODERS[options.encoder].reads_image:
-        raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) the weight image, "
-                              f"which the {options.encoder!r} encoder does not read; drop it or pick an encoder that "
-                              f"reads it ({[k for k, e in ENCODERS.items() if e.reads_image]})", **given)
-    probe_settings = {"probes": options.probes, "n_probes": options.n_probes, "probe_inputs": options.probe_inputs}
-    given = {k: v for k, v in probe_settings.items() if v is not None}
-    if given and not ENCODERS[options.encoder].reads_probes:
-        raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) the probes, which "
-                              f"the {options.encoder!r} encoder does not use; drop it or pick a probing encoder "
-                              f"({[k for k, e in ENCODERS.items() if e.reads_probes]})", **given)
+    def refuse_unused(settings: dict[str, object], uses: Callable[[EncoderKind], bool], what: str, verb: str,
+                      instead: str) -> None:
+        """A ValueError naming the given `settings` (set `what`) where the chosen encoder does not `use` them."""
+        given = {k: v for k, v in settings.items() if v is not None}
+        if given and not uses(ENCODERS[options.encoder]):
+            raise parameter_error(ValueError, f"{' and '.join('{' + k + '}' for k in given)} set(s) {what}, which the "
+                                  f"{options.encoder!r} encoder does not {verb}; drop it or pick {instead} "
+                                  f"({[k for k, e in ENCODERS.items() if uses(e)]})", **given)
+
+    refuse_unused({"resolution": options.resolution, "image_stats": options.image_stats},
+                  lambda kind: kind.reads_image, "the weight image", "read", "an encoder that reads it")
+    refuse_unused({"probes": options.probes, "n_probes": options.n_probes, "probe_inputs": options.probe_inputs},
+                  lambda kind: kind.reads_probes, "the probes", "use", "a probing encoder")
     encoder_options = {k: v for k, v in (("probes", options.probes), ("n_probes", options.n_probes)) if v is not None}
     if options.probe_inputs is not None and encoder_options:
         raise parameter_error(ValueError, "{probe_inputs} are the probes themselves: drop "

@@ -137,7 +137,7 @@ def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image
     enn = untrained_value_enn(zoo.spec.mlp, encoder, image, encoder_options=options,
                               source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
                                       "zoo_runs": zoo.spec.runs})
-    if hasattr(enn.encoder, "set_probe_inputs"):
+    if enn.encoder_kind.reads_probes:
         if probe_inputs is not None:
             enn.encoder.set_probe_inputs(torch.as_tensor(probe_inputs, dtype=torch.float32))
         elif enn.metadata["architecture"]["encoder"]["probes"] == "data":

@@ -216,7 +216,7 @@ class ENN(nn.Module):
             predicted = np.zeros(0)
         else:  # an accuracy: the affine calibration can leave [0, 1] far outside the zoo, a prediction may not
             predicted = np.clip(self(self.inputs_of(weights, biases)).numpy().astype(np.float64), 0.0, 1.0)
-        return (predicted, self.zoo_distance(models)) if flags else predicted
+        return (predicted, self._distance_of(weights)) if flags else predicted
 
     def _weights_of(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]
                     ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
@@ -241,7 +241,10 @@ class ENN(nn.Module):
         statistics from the zoo's median, in the zoo's robust standard deviations (the ``stats`` and ``probe+stats``
         encoders record both); an MLP beyond `OUT_OF_ZOO` is flagged, with the statistic that puts it there. An ENN
         of another encoder records no zoo statistics: NaN distances, nothing flagged."""
-        weights = self._weights_of(models)[0]
+        return self._distance_of(self._weights_of(models)[0])
+
+    def _distance_of(self, weights: list[torch.Tensor]) -> ZooDistance:
+        """`zoo_distance` of the stacked (N, out, in) weight matrices of N MLPs."""
         n = weights[0].shape[0] if weights else 0
         recorded = self.encoder.zoo_statistics() if hasattr(self.encoder, "zoo_statistics") else None
         if recorded is None:

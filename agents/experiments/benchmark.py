@@ -9,7 +9,7 @@ A seed is one sample: means, standard deviations and Welch's t-tests are over se
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,8 @@ def run_benchmark(
     rows_of = {d: competitor_rows(d, configs[d, algos[0]].env_kwargs, seeds, eval_episodes, competitor_tuning,
                                   competitors, out / d / COMPETITOR_FOLDER, compute=not tables_only,
                                   targets=targets_of(out, d, algos, seeds)) for d in datasets}
-    results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes, rows_of)
+    results, table, verdict, pngs = tabulate(out, datasets, algos, seeds, failed, task, eval_episodes, rows_of,
+                                             {d: configs[d, algos[0]].env_kwargs for d in datasets})
 
     run = tracking.start_run(out, wandb_mode, name=f"benchmark-{group}", group=group, job_type="benchmark",
                              config={"algos": list(algos), "seeds": list(seeds), "datasets": datasets,
@@ -195,15 +196,17 @@ def run_benchmark(
 
 def tabulate(out: Path, datasets: Sequence[str], algos: Sequence[str], seeds: Sequence[int], failed: set[tuple],
              task: str, eval_episodes: int, competitor_rows_of: dict[str, list[dict]] | None = None,
-             ) -> tuple[pd.DataFrame, str, str, dict[str, Path]]:
+             env_kwargs_of: Mapping[str, dict] | None = None) -> tuple[pd.DataFrame, str, str, dict[str, Path]]:
     """The tables of a benchmark's finished cells in `out` (results.csv, results.md and one learning-curve PNG
     per data set, written there): the results, the Markdown, the verdict and the PNGs.
 
     :param competitor_rows_of: data set -> its competitor rows (`competitor_tables.competitor_rows`), on the
-        same evaluation MLPs; the best of them is a dashed line of the plot."""
+        same evaluation MLPs; the best of them is a dashed line of the plot.
+    :param env_kwargs_of: data set -> the env its MLPs trained in (default: the task's), which names the zero
+        action's optimizer (`references.zero_action_label`)."""
     frames, tables, verdicts, pngs = [], [], [], {}
-    zero_label = zero_action_label(task_named(task).env_kwargs)
     for dataset in datasets:
+        zero_label = zero_action_label((env_kwargs_of or {}).get(dataset, task_named(task).env_kwargs))
         results, curves, x = collect_dataset(out, dataset, algos, seeds, failed)
         theirs = (competitor_rows_of or {}).get(dataset) or []
         if theirs:

@@ -105,11 +105,12 @@ def reevaluate_benchmark(source: Path, out: Path, env_changes: dict, eval_episod
     failed = {cell.key for cell in outcome.failed}
     episodes = eval_episodes or task_named(task).eval_episodes
     tuning = competitor_tuning or task_named(task).tuning_episodes
-    rows_of = {}
+    rows_of, env_of = {}, {}
     for dataset in datasets:
         algo, seed = next((a, s) for d, a, s in cells if d == dataset)
         config = load_yaml((source / cell_path(dataset, algo, seed) / "config.yaml").read_text(), "config.yaml")
-        rows_of[dataset] = competitor_rows(dataset, {**config.get("env_kwargs", {}), **env_changes}, seeds, episodes,
-                                           tuning, competitors, out / dataset / COMPETITOR_FOLDER)
-    results, table, verdict, _ = tabulate(out, datasets, algos, seeds, failed, task, episodes, rows_of)
+        env_of[dataset] = {**config.get("env_kwargs", {}), **env_changes}
+        rows_of[dataset] = competitor_rows(dataset, env_of[dataset], seeds, episodes, tuning, competitors,
+                                           out / dataset / COMPETITOR_FOLDER)
+    results, table, verdict, _ = tabulate(out, datasets, algos, seeds, failed, task, episodes, rows_of, env_of)
     return BenchmarkResult(results, table, verdict, outcome)
