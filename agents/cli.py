@@ -274,12 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--distribution", choices=list(REGIME_DISTRIBUTIONS), default="any-optimizer",
                      help="where each run's regime comes from (any-optimizer: the env's randomize_regime=True "
                           "distribution with SGD, momentum and Adam)")
+    zoo.add_argument("--family", action="store_true",
+                     help="train the shape family instead (hidden widths 16 to 256, 1 to 3 hidden layers; "
+                          "agents.enn.zoo_family): --runs per shape, --out a folder of one zoo per shape")
     zoo.add_argument("--seed", type=seed_int, default=0)
-    zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ)")
+    zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ), or with --family a folder")
     overwrite_flag(zoo)
 
     fit = subcommand("fit-enn", "fit a supervised ENN on a zoo's fit runs (early-stopped on held-out fit runs)")
-    fit.add_argument("--zoo", type=Path, required=True, help="a zoo file from `grad-instructor zoo`")
+    fit.add_argument("--zoo", type=Path, nargs="+", required=True,
+                     help="a zoo file from `grad-instructor zoo`; or several of one data set, or the folder of "
+                          "`zoo --family`, for an any-shape encoder (any-stats, any-probe+stats)")
     fit.add_argument("--encoder", choices=list(ENCODERS), default="stats",
                      help="; ".join(f"{k.name}: {k.description}" for k in ENCODERS.values()))
     fit.add_argument("--target", choices=list(TARGETS), default="current",
@@ -316,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = subcommand("score", "rank MLP checkpoints by the accuracy an ENN predicts for them")
     score.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT",
                        help="state_dicts or saved nn.Modules (.pt, .pth, .ckpt), or folders of them")
-    score.add_argument("--enn", default="digits-64-32-10",
-                       help="an ENN file, or a shipped one: " + ", ".join(pretrained_names()))
+    score.add_argument("--enn", default="digits-any",
+                       help="an ENN file, or a shipped one: " + ", ".join(pretrained_names()) + " (NAME-any: MLPs of "
+                            "any width and 1 to 3 hidden layers)")
     score.add_argument("--trust-pickles", action="store_true",
                        help="unpickle modules of classes other than torch.nn's (runs code from the files)")
     score.add_argument("--out", type=Path, default=None,

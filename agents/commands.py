@@ -303,17 +303,21 @@ class ZooOptions:
     runs: int = 400
     steps: int = 1000
     distribution: str = "any-optimizer"
+    family: bool = False
     seed: int = 0
     out: Path = Path("zoo.npz")
     overwrite: bool = False
 
 
 def zoo(options: ZooOptions) -> None:
-    """Train a zoo of runs with random regimes (`agents.enn.zoo`); print what it holds."""
+    """Train a zoo of runs with random regimes (`agents.enn.zoo`), or a shape-family zoo (`agents.enn.zoo_family`);
+    print what it holds."""
     from agents.enn.zoo import ZooSpec, train_zoo
     from gi_envs.regime import regime_distribution
     from gi_envs.spec import MLPSpec
 
+    if options.family:
+        return zoo_family(options)
     claim_output(options.out, "zoo", overwrite=options.overwrite)
     spec = ZooSpec(mlp=MLPSpec(options.dataset, tuple(options.hidden_sizes)), runs=options.runs, steps=options.steps,
                    distribution=regime_distribution(options.distribution), seed=options.seed)
@@ -333,9 +337,31 @@ def zoo(options: ZooOptions) -> None:
           f"by optimizer: {by_optimizer}. Written: {options.out}")
 
 
+def zoo_family(options: ZooOptions) -> None:
+    """Train the shape family's zoos into the folder `options.out`, resuming members already there."""
+    from agents.enn.zoo_family import ZooFamilySpec, member_file, train_zoo_family
+    from gi_envs.regime import regime_distribution
+
+    if options.out.is_file():
+        raise parameter_error(FileExistsError, "{out} is a file; a shape-family zoo is a folder of zoo files (one "
+                              "per shape)", out=options.out)
+    spec = ZooFamilySpec(options.dataset, runs=options.runs, steps=options.steps,
+                         distribution=regime_distribution(options.distribution), seed=options.seed)
+    if options.overwrite:
+        for member in spec.members():
+            member_file(options.out, member).unlink(missing_ok=True)
+    start = time.perf_counter()
+    zoos = train_zoo_family(spec, options.out)
+    rows = "\n".join(f"  {'-'.join(map(str, z.spec.mlp.layer_sizes))}: final validation accuracy "
+                     f"{mean_std(z.val_accuracy[z.stage == 1.0])} %" for z in zoos)
+    print(f"A shape-family zoo of {options.dataset} MLPs: {len(zoos)} shapes x {options.runs} runs (regimes from the "
+          f"{options.distribution!r} distribution), {options.steps} steps each, in {time.perf_counter() - start:.0f} s "
+          f"(members already in the folder were read, not trained):\n{rows}\nWritten: {options.out}")
+
+
 @dataclass(frozen=True)
 class FitENNOptions:
-    zoo: Path
+    zoo: Path | tuple[Path, ...]  # one zoo, or several (files or folders) for an any-shape encoder
     encoder: str = "stats"
     target: str = "current"
     resolution: float | None = None  # image encoder only (default the env's 0.15)
@@ -391,7 +417,8 @@ def fit_enn(options: FitENNOptions) -> dict[str, float]:
     source, scores = fitted.enn.metadata["source"], fitted.scores
     per_optimizer = ", ".join(f"{k.removeprefix('kendall_tau_')} {correlation_text(v)}" for k, v in scores.items()
                               if k.startswith("kendall_tau_") and k != "kendall_tau_late")
-    print(f"{options.encoder} ENN fitted on {fitted.fit_runs} runs of {options.zoo} ({options.target} accuracy) in "
+    zoos = ", ".join(map(str, [options.zoo] if isinstance(options.zoo, (str, Path)) else options.zoo))
+    print(f"{options.encoder} ENN fitted on {fitted.fit_runs} runs of {zoos} ({options.target} accuracy) in "
           f"{fitted.seconds:.0f} s, best epoch {source['best_epoch'] + 1} of {source['epochs_run']} run (at most "
           f"{options.epochs}). On the held-out runs: Kendall tau {correlation_text(scores['kendall_tau'])} (late "
           f"{correlation_text(scores['kendall_tau_late'])}; by optimizer: {per_optimizer}), "
@@ -427,7 +454,7 @@ def evaluate_enn(options: EvaluateENNOptions) -> str:
 @dataclass(frozen=True)
 class ScoreOptions:
     checkpoints: list[Path]
-    enn: str = "digits-64-32-10"
+    enn: str = "digits-any"
     trust_pickles: bool = False
     out: Path | None = None  # None: print the table, write no CSV
     overwrite: bool = False
@@ -452,11 +479,13 @@ def score(options: ScoreOptions) -> str:
         claim_output(options.out, "score", overwrite=options.overwrite)
     enn = resolve_enn(options.enn)
     if options.probe_inputs is not None:
+        from agents.enn.encoder import ENCODERS
         from agents.enn.probe_encoder import load_probe_inputs
 
         if not enn.encoder_kind.reads_probes:
             raise parameter_error(ValueError, f"{{probe_inputs}} are probes, and the {enn.encoder_type!r} ENN "
-                                  f"{options.enn} reads none; give a probing ENN (encoder probe or probe+stats)",
+                                  f"{options.enn} reads none; give a probing ENN (encoder "
+                                  f"{' or '.join(k for k, e in ENCODERS.items() if e.reads_probes)})",
                                   probe_inputs=options.probe_inputs)
         enn.encoder.set_probe_inputs(load_probe_inputs(options.probe_inputs))
     scores = score_checkpoints(enn, options.checkpoints, options.trust_pickles)
@@ -467,8 +496,8 @@ def score(options: ScoreOptions) -> str:
     source = enn.metadata.get("source", {})
     written = f"Written: {options.out}" if options.out else "Pass --out FILE.csv to keep the table as CSV."
     print(f"{len(scores.table)} checkpoint(s) ranked by the {enn.encoder_type} ENN {options.enn} "
-          f"({source.get('kind', 'file')}, made for {enn.mlp_spec.dataset} "
-          f"{'-'.join(map(str, enn.mlp_spec.layer_sizes))} MLPs), {len(scores.skipped)} skipped; typical error = its "
+          f"({source.get('kind', 'file')}, made for {enn.shapes_read}), {len(scores.skipped)} skipped; typical error "
+          "= its "
           f"mean absolute error on held-out zoo runs:\n\n{table}\n\n{written}")
     return table
 

@@ -14,6 +14,7 @@ something is never reused for another of these jobs.
 | supervised episodes | 4,000,000 + 100,000 * s + k        | the snapshots a supervised ENN is fitted on     |
 | reference tuning    | 5,000,000 + k                      | choosing the best constant and the schedule     |
 | zoo runs            | 6,000,000 + 1,000,000 * s + k      | run k of the zoo made with `s`                  |
+| shape-family zoos   | high layout only: 2**16 * m + k    | run k of member (shape) m of family `s`         |
 
 That is the *low layout*, which every published table used. It holds for job seeds below a family's
 `SeedFamily.low_seeds` (1000 for evaluation, 10 for supervised episodes, every seed for the zoo). A larger
@@ -82,7 +83,9 @@ SUPERVISED_EPISODES = SeedFamily("supervised episodes", 3, 4_000_000, 100_000, l
 REFERENCE_TUNING = SeedFamily("reference tuning", 4, 5_000_000, 1_000_000, low_seeds=None, job_seeds=1)
 ZOO = SeedFamily("zoo run", 5, 6_000_000, 1_000_000, low_seeds=None)
 GUIDE = SeedFamily("guide", 6, 0, 1, low_seeds=None, job_seeds=1000)  # the user's seed is the MLP's seed
-SEED_FAMILIES = (EVALUATION, CALIBRATION, QUALITY, SUPERVISED_EPISODES, REFERENCE_TUNING, ZOO, GUIDE)
+ZOO_FAMILY = SeedFamily("shape-family zoo run", 7, 0, HIGH_STRIDE, low_seeds=0)  # the low layout is the zoo's
+SEED_FAMILIES = (EVALUATION, CALIBRATION, QUALITY, SUPERVISED_EPISODES, REFERENCE_TUNING, ZOO, GUIDE, ZOO_FAMILY)
+FAMILY_MEMBER_STRIDE = 2**16  # runs of one member (shape) of a shape-family zoo
 
 TUNING_SEEDS = (1000, 1001, 1002)  # the guide's tuning MLPs: above every guide seed, below every other family
 CALIBRATION_BASE = CALIBRATION.base
@@ -120,6 +123,19 @@ def zoo_run_seeds(zoo_seed: int, runs: int) -> list[int]:
     if runs > ZOO_SEED_STRIDE:
         raise ValueError(f"runs={runs} is not allowed; a zoo holds at most {ZOO_SEED_STRIDE} runs")
     return list(ZOO.seeds(int(zoo_seed), runs))
+
+
+def zoo_family_run_seeds(family_seed: int, member: int, runs: int) -> list[int]:
+    """The seeds of the runs of member `member` (one MLP shape) of the shape-family zoo made with `family_seed`:
+    disjoint from every plain zoo's runs and from every other member's."""
+    members = HIGH_STRIDE // FAMILY_MEMBER_STRIDE
+    if isinstance(member, bool) or not isinstance(member, int) or not 0 <= member < members:
+        raise ValueError(f"member={member!r} is not allowed; expected an integer in [0, {members - 1}]")
+    if runs > FAMILY_MEMBER_STRIDE:
+        raise ValueError(f"runs={runs} is not allowed; a member of a shape-family zoo holds at most "
+                         f"{FAMILY_MEMBER_STRIDE} runs")
+    start = member * FAMILY_MEMBER_STRIDE
+    return list(ZOO_FAMILY.seeds(int(family_seed), start + runs)[start:])
 
 
 def guide_seeds(seeds: list[int], where: str = "seeds") -> list[int]:

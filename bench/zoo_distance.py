@@ -5,6 +5,7 @@ scaled x8 do not, and without the flag an ENN ranks them anywhere (the random on
 
     python bench/zoo_distance.py
     GI_DATA_DIR=../shared/data python bench/zoo_distance.py --enn mnist-784-100-10 --mlps 3
+    python bench/zoo_distance.py --enn digits-any --hidden-sizes 64 32 16
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from agents.enn.network import ENN, pretrained_names
 from agents.report import markdown_table
 from gi_envs.datasets import load_dataset
 from gi_envs.regime import Regime
+from gi_envs.spec import MLPSpec
 from gi_envs.training import train_mlps
 
 
@@ -25,10 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enn", choices=pretrained_names(), default="digits-64-32-10")
     parser.add_argument("--mlps", type=int, default=5, help="MLPs of each kind")
+    parser.add_argument("--hidden-sizes", type=int, nargs="+", default=None,
+                        help="an any-shape ENN: the MLPs' hidden widths (default: the ENN's target MLP's)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of SGD (lr 0.1) for the trained ones")
     args = parser.parse_args()
     enn = ENN.pretrained(args.enn)
-    spec = enn.mlp_spec
+    spec = MLPSpec(enn.mlp_spec.dataset, tuple(args.hidden_sizes)) if args.hidden_sizes else enn.mlp_spec
     torch.manual_seed(0)
     data = load_dataset(spec.dataset)
     trained = train_mlps(spec, data, Regime(lr=0.1), list(range(args.mlps)), epochs=args.epochs)

@@ -44,3 +44,16 @@ def test_a_regular_install_trains_from_an_empty_directory(tmp_path: Path) -> Non
                               "print(enn.mlp_spec.layer_shapes)"], cwd=work, capture_output=True, text=True, env=env)
     assert shipped.returncode == 0, shipped.stderr[-3000:]
     assert shipped.stdout.strip() == "((32, 64), (10, 32))"  # the shipped ENN files are package data
+    floor = ("from scipy import stats; import numpy as np; from agents import ENN\n"
+             "from agents.enn.zoo_family import ZooFamilySpec, train_zoo_family\n"
+             "from agents.experiments.enn_ranking import enn_predictions\n"
+             "enn = ENN.pretrained('digits-any')\n"
+             "zoos = train_zoo_family(ZooFamilySpec('digits', ((48,), (64, 32, 16)), runs=8, steps=150, seed=98), "
+             "progress=False)\n"
+             "p = np.concatenate([enn_predictions(enn, z, z.run >= 0) for z in zoos])\n"
+             "print(enn.shapes_read, '|', stats.kendalltau(p, np.concatenate([z.val_accuracy for z in zoos]))[0])")
+    any_shape = subprocess.run([str(python), "-c", floor], cwd=work, capture_output=True, text=True, env=env)
+    assert any_shape.returncode == 0, any_shape.stderr[-3000:]
+    shapes, tau = any_shape.stdout.strip().split(" | ")
+    assert shapes == "digits MLPs (64 inputs, 10 classes) of 1 to 3 hidden layers of widths 16 to 256"
+    assert float(tau) > 0.6  # the floor of tests/test_pretrained.py

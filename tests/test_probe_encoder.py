@@ -145,7 +145,8 @@ def test_fit_enn_and_score_take_probes_from_the_command_line(zoo: Zoo, tmp_path:
         ["fit-enn", "--zoo", str(tmp_path / "zoo.npz"), "--encoder", "probe", "--probe-inputs",
          str(tmp_path / "mine.npy"), "--n-probes", "8"], capsys)
     assert "reads none; give a probing ENN" in cli_error(
-        ["score", str(tmp_path / "model.pt"), "--probe-inputs", str(tmp_path / "mine.csv")], capsys)
+        ["score", str(tmp_path / "model.pt"), "--enn", "digits-64-32-10", "--probe-inputs", str(tmp_path / "mine.csv")],
+        capsys)
     (tmp_path / "bad.txt").write_text("1,2\n")
     assert "probe inputs are read from a .npy or .csv file" in cli_error(
         ["score", str(tmp_path / "model.pt"), "--enn", str(tmp_path / "gauss.pt"), "--probe-inputs",

@@ -1,6 +1,6 @@
 """The ENN bodies in plain PyTorch (no Stable-Baselines3 needed): what turns an MLP's weights into features.
 
-Five encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
+Seven encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
 (``architecture.encoder.type``):
 
 - ``image`` (`WeightImageEncoder`): the paper's representation, a small CNN over the downsampled
@@ -15,6 +15,8 @@ Five encoders, one `EncoderKind` each in `ENCODERS`, named in an ENN's metadata
   weights and biases (PyPI `nfn`).
 - ``probe`` and ``probe+stats`` (`agents.enn.probe_encoder.ProbeEncoder`): the MLP's outputs on a set of
   probe inputs, summarised over the set (ProbeGen's idea), alone or beside the weight statistics.
+- ``any-stats`` and ``any-probe+stats`` (`agents.enn.any_shape.AnyShapeEncoder`): the same features for MLPs
+  of any hidden widths and of one to three hidden layers, one ENN for all of a data set's shapes.
 
 Every architectural choice here is ours, but for the NFN's layers.
 """
@@ -132,24 +134,29 @@ class EncoderKind:
     :param name: what an ENN's metadata (``architecture.encoder.type``) and `fit_zoo_enn` call it.
     :param build: the module from its metadata (without ``type``).
     :param new_spec: the metadata of a new encoder for MLPs of these (out, in) layer shapes and image channels.
-    :param inputs: what the encoder reads, from the weights (and biases, and image settings), differentiably.
+    :param inputs: what the encoder reads, from the weights (and biases, and image settings), differentiably;
+        ``None`` for an `any_shape` encoder, whose module computes it (``inputs_of``).
     :param description: one line for help texts.
     :param reads_image: it reads the weight image, so its ENN carries image settings (`ImageSpec`).
     :param reads_biases: it reads biases too, so every caller hands them over.
     :param reads_probes: it runs the MLP on probe inputs (``n_probes``, ``probes``; `set_probe_inputs`), so a new
         one's metadata also gets the MLP's ``activation``.
     :param zoo_fit: how ``fit-enn`` fits it to a zoo.
+    :param any_shape: it reads MLPs of any hidden widths and depth (of the data set its ENN was made for): its
+        module checks their shapes (``check_shapes``) and computes what it reads (``inputs_of``), and a zoo of many
+        shapes fits it.
     """
 
     name: str
     build: Callable[..., nn.Module]
     new_spec: Callable[[Sequence[tuple[int, int]], int], dict]
-    inputs: EncoderInputs
+    inputs: EncoderInputs | None
     description: str
     reads_image: bool = False
     reads_biases: bool = False
     reads_probes: bool = False
     zoo_fit: FitSettings = ZOO_FIT
+    any_shape: bool = False
 
 
 def _nfn(**spec: object) -> nn.Module:
@@ -162,6 +169,21 @@ def _probe(**spec: object) -> nn.Module:
     from agents.enn.probe_encoder import ProbeEncoder
 
     return ProbeEncoder(**spec)  # type: ignore[arg-type]
+
+
+def _any_shape(**spec: object) -> nn.Module:
+    from agents.enn.any_shape import AnyShapeEncoder
+
+    return AnyShapeEncoder(**spec)  # type: ignore[arg-type]
+
+
+def _any_shape_spec(probes: str) -> Callable[[Sequence[tuple[int, int]], int], dict]:
+    def spec(shapes: Sequence[tuple[int, int]], channels: int) -> dict:
+        from agents.enn.probe_encoder import N_PROBES
+
+        return {"in_features": shapes[0][1], "classes": shapes[-1][0], "probes": probes,
+                **({"n_probes": N_PROBES} if probes != "none" else {}), "features_dim": 64, "hidden": 128}
+    return spec
 
 
 def _probe_spec(statistics: bool) -> Callable[[Sequence[tuple[int, int]], int], dict]:
@@ -219,6 +241,11 @@ for _kind in (
                 reads_biases=True, reads_probes=True),
     EncoderKind("probe+stats", _probe, _probe_spec(statistics=True), _statistics_and_packed,
                 "the probe summary beside the weight statistics", reads_biases=True, reads_probes=True),
+    EncoderKind("any-stats", _any_shape, _any_shape_spec("none"), None,
+                "weight statistics of MLPs of any width and of 1 to 3 hidden layers", any_shape=True),
+    EncoderKind("any-probe+stats", _any_shape, _any_shape_spec("data"), None,
+                "probe summary and weight statistics of MLPs of any width and of 1 to 3 hidden layers",
+                reads_biases=True, reads_probes=True, any_shape=True),
 ):
     register_encoder(_kind)
 

@@ -89,6 +89,8 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
     x_fit, y_fit, x_val, y_val = inputs[~is_val], y[~is_val], inputs[is_val], y[is_val]
     if hasattr(enn.encoder, "standardize"):  # stats and nfn encoders centre and scale their inputs on the fit set
         enn.encoder.standardize(x_fit)
+        # what the encoder learnt of the fit set that its metadata must say to rebuild it (an any-shape one's shapes)
+        enn.metadata["architecture"]["encoder"].update(getattr(enn.encoder, "fitted_spec", dict)())
     optimizer = torch.optim.Adam(enn.parameters(), lr=settings.lr)
     best, best_epoch, best_state = float("inf"), -1, None
     for epoch in tqdm(range(settings.epochs), desc="fitting the ENN", unit="epoch", disable=not progress):
@@ -114,13 +116,17 @@ def fit_regressor(enn: ENN, inputs: torch.Tensor, targets: np.ndarray, groups: n
             "fitted": int(len(y_fit)), "early_stop": int(len(y_val))}
 
 
-def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image: ImageSpec | None = None,
-                epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True, zoo_path: str | None = None,
-                encoder_options: dict | None = None, probe_inputs: np.ndarray | None = None) -> ENN:
+def fit_zoo_enn(zoo: Zoo | Sequence[Zoo], encoder: str = "stats", target: str = "current",
+                image: ImageSpec | None = None, epochs: int = ZOO_FIT.epochs, seed: int = 0, progress: bool = True,
+                zoo_path: str | None = None, encoder_options: dict | None = None,
+                probe_inputs: np.ndarray | None = None) -> ENN:
     """A supervised ENN fitted to the zoo's fit runs only, with its encoder's `EncoderKind.zoo_fit` (for ``image``
     and ``stats`` minibatches of 32, early-stopped on a tenth of the fit runs after 30 epochs without improvement,
     at most `epochs`).
 
+    :param zoo: one zoo, or several of one data set and activation (a shape-family zoo,
+        `agents.enn.zoo_family`): MLPs of several shapes need an any-shape encoder (``any-stats``,
+        ``any-probe+stats``), and the ENN's ``target`` is the first zoo's MLP.
     :param encoder: a name of `ENCODERS` (``image`` reads `image`, default the env's mean + rms image at 0.15).
     :param target: ``current`` (each snapshot's validation accuracy) or ``final`` (the accuracy its
         run ends with: a trainability prior).
@@ -128,22 +134,51 @@ def fit_zoo_enn(zoo: Zoo, encoder: str = "stats", target: str = "current", image
     :param probe_inputs: (P, in) unlabeled inputs as a probing encoder's probes (``probes="inputs"``); without
         them, ``probes="data"`` draws P = ``n_probes`` inputs of the zoo's training split.
     """
-    targets = zoo.targets(target)  # a bad target fails before any work
-    settings = replace(encoder_kind(encoder).zoo_fit, epochs=epochs, seed=seed)
+    zoos = [zoo] if isinstance(zoo, Zoo) else list(zoo)
+    kind = encoder_kind(encoder)
+    check_zoos_fit(zoos, kind.name, kind.any_shape)
+    targets = [z.targets(target) for z in zoos]  # a bad target fails before any work
+    settings = replace(kind.zoo_fit, epochs=epochs, seed=seed)
     options = dict(encoder_options or {})
     if probe_inputs is not None:
         options.update(probes="inputs", n_probes=len(probe_inputs))
     torch.manual_seed(seed)
-    enn = untrained_value_enn(zoo.spec.mlp, encoder, image, encoder_options=options,
-                              source={"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoo.spec.seed,
-                                      "zoo_runs": zoo.spec.runs})
+    mlp = zoos[0].spec.mlp
+    source = {"kind": "zoo", "zoo": zoo_path, "target": target, "zoo_seed": zoos[0].spec.seed,
+              "zoo_runs": sum(z.spec.runs for z in zoos)}
+    if len(zoos) > 1:
+        source["zoo_shapes"] = [list(z.spec.mlp.hidden_sizes) for z in zoos]
+    enn = untrained_value_enn(mlp, encoder, image, encoder_options=options, source=source)
     if enn.encoder_kind.reads_probes:
         if probe_inputs is not None:
             enn.encoder.set_probe_inputs(torch.as_tensor(probe_inputs, dtype=torch.float32))
         elif enn.metadata["architecture"]["encoder"]["probes"] == "data":
-            enn.encoder.set_probe_inputs(data_probes(zoo.spec.mlp.dataset, len(enn.encoder.probes), seed))
-    fit = ~zoo.held_out
-    inputs = inputs_of_arrays(enn, [w[fit] for w in zoo.weights], [b[fit] for b in zoo.biases])
-    report = fit_regressor(enn, inputs, targets[fit], zoo.run[fit], settings, progress=progress)
+            enn.encoder.set_probe_inputs(data_probes(mlp.dataset, len(enn.encoder.probes), seed))
+    inputs, fit_targets, groups, offset = [], [], [], 0
+    for z, y in zip(zoos, targets):
+        fit = ~z.held_out
+        inputs.append(inputs_of_arrays(enn, [w[fit] for w in z.weights], [b[fit] for b in z.biases]))
+        fit_targets.append(y[fit])
+        groups.append(z.run[fit] + offset)  # runs of different zoos are different groups
+        offset += z.spec.runs
+    report = fit_regressor(enn, torch.cat(inputs), np.concatenate(fit_targets), np.concatenate(groups), settings,
+                           progress=progress)
     enn.metadata["source"].update(report, fit=asdict(settings))
     return enn
+
+
+def check_zoos_fit(zoos: Sequence[Zoo], encoder: str, any_shape: bool) -> None:
+    """A ValueError unless `zoos` can fit one ENN of `encoder`: at least one, of one data set and activation, and of
+    one shape unless the encoder reads any."""
+    if not zoos:
+        raise ValueError("fitting an ENN needs at least one zoo")
+    first = zoos[0].spec.mlp
+    for z in zoos[1:]:
+        mlp = z.spec.mlp
+        if (mlp.dataset, mlp.activation) != (first.dataset, first.activation):
+            raise ValueError(f"zoos of {first.dataset} {first.activation} MLPs and of {mlp.dataset} {mlp.activation} "
+                             "MLPs cannot fit one ENN; expected one data set and activation")
+        if mlp.layer_shapes != first.layer_shapes and not any_shape:
+            raise ValueError(f"zoos of MLPs of several shapes ({'-'.join(map(str, first.layer_sizes))}, "
+                             f"{'-'.join(map(str, mlp.layer_sizes))}) need an any-shape encoder "
+                             f"(any-stats or any-probe+stats), not {encoder!r}")

@@ -155,9 +155,27 @@ class ENN(nn.Module):
         self.offset.fill_(offset)
         self.metadata["calibration"] = {"scale": float(scale), "offset": float(offset)}
 
-    def check_shapes(self, layer_shapes: Sequence[Sequence[int]]) -> None:
-        """Raise a ValueError if an MLP's weight shapes differ from those this ENN was made for."""
-        self.mlp_spec.check_shapes(layer_shapes, what="this ENN")
+    def check_shapes(self, layer_shapes: Sequence[Sequence[int]], what: str = "this ENN") -> None:
+        """Raise a ValueError if an MLP's weight shapes are not those this ENN reads (`shapes_read`)."""
+        if self.any_shape:
+            self.encoder.check_shapes(layer_shapes, what=what)
+        else:
+            self.mlp_spec.check_shapes(layer_shapes, what=what)
+
+    @property
+    def any_shape(self) -> bool:
+        """Whether the ENN reads MLPs of any hidden widths and depth of its data set (an any-shape encoder)."""
+        return self.encoder_kind.any_shape
+
+    @property
+    def shapes_read(self) -> str:
+        """Which MLPs this ENN reads, in words: 'digits 64-32-10', or for an any-shape ENN 'digits MLPs (64 inputs,
+        10 classes) of 1 to 3 hidden layers of widths 16 to 256'."""
+        spec = self.mlp_spec
+        if not self.any_shape:
+            return f"{spec.dataset} {'-'.join(map(str, spec.layer_sizes))}"
+        n_in, n_out = spec.layer_sizes[0], spec.layer_sizes[-1]
+        return f"{spec.dataset} MLPs ({n_in} inputs, {n_out} classes) of {self.encoder.shapes_read()}"
 
     @property
     def reads_image(self) -> bool:
@@ -188,9 +206,11 @@ class ENN(nn.Module):
                 raise ValueError(f"an ENN with an {self.encoder_type!r} encoder reads biases too; pass them beside the "
                                  "weights")
             biases = [b.unsqueeze(0) if b.dim() == 1 else b for b in biases]
-            expected = [shape[0] for shape in self.layer_shapes]
+            expected = [w.shape[-2] for w in weights]
             if [b.shape[-1] for b in biases] != expected:
                 raise ValueError(f"this ENN reads biases of sizes {expected}, got {[b.shape[-1] for b in biases]}")
+        if self.encoder_kind.inputs is None:  # an any-shape encoder computes what it reads
+            return self.encoder.inputs_of(weights, biases if self.reads_biases else None)
         return self.encoder_kind.inputs(weights, biases if self.reads_biases else None, self.image_spec)
 
     def image_of(self, weights: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -211,55 +231,75 @@ class ENN(nn.Module):
             a checkpoint dict (``{"model": sd}``, ``{"state_dict": sd}``).
         :return: one accuracy in [0, 1] per model (and, with `flags`, their `ZooDistance`).
         """
-        weights, biases = self._weights_of(models)
-        if not weights:
-            predicted = np.zeros(0)
-        else:  # an accuracy: the affine calibration can leave [0, 1] far outside the zoo, a prediction may not
-            predicted = np.clip(self(self.inputs_of(weights, biases)).numpy().astype(np.float64), 0.0, 1.0)
-        return (predicted, self._distance_of(weights)) if flags else predicted
+        groups = self._groups_of(models)
+        n = sum(len(group.indices) for group in groups)
+        predicted = np.zeros(n)
+        for group in groups:  # an accuracy: the affine calibration can leave [0, 1] far outside the zoo, it may not
+            raw = self(self.inputs_of(group.weights, group.biases)).numpy().astype(np.float64)
+            predicted[group.indices] = np.clip(raw, 0.0, 1.0)
+        return (predicted, self._distance_of(groups, n)) if flags else predicted
 
-    def _weights_of(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]
-                    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-        """The stacked (N, out, in) weight matrices (and biases, for an encoder that reads them) of `models`."""
+    def _groups_of(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> list[ShapeGroup]:
+        """`models` as groups of one shape each (one group, but for an any-shape ENN given MLPs of several), with
+        their stacked (N, out, in) weight matrices (and biases, for an encoder that reads them)."""
         if isinstance(models, BatchedMLP):
-            return [w.detach() for w in models.weights], [b.detach() for b in models.biases]
+            return [ShapeGroup(np.arange(models.n_models), [w.detach() for w in models.weights],
+                               [b.detach() for b in models.biases])]
         if isinstance(models, (nn.Module, Mapping)):
             raise TypeError("ENN.predict takes a list of models (or a BatchedMLP); wrap a single one: [model]")
         per_model = [linear_layers(m, f"model {i}", biases=self.reads_biases) for i, m in enumerate(models)]
-        if not per_model:
-            return [], None
+        by_shape: dict[tuple, list[int]] = {}
         for i, (matrices, _) in enumerate(per_model):
-            self.mlp_spec.check_shapes([m.shape for m in matrices], what=f"this ENN (model {i} of the list)")
-        weights = [torch.stack([m[0][layer].detach().float() for m in per_model])
-                   for layer in range(len(per_model[0][0]))]
-        biases = [torch.stack([m[1][layer].detach().float() for m in per_model])
-                  for layer in range(len(per_model[0][0]))] if self.reads_biases else None
-        return weights, biases
+            shapes = tuple(tuple(m.shape) for m in matrices)
+            self.check_shapes(shapes, what=f"this ENN (model {i} of the list)")
+            by_shape.setdefault(shapes, []).append(i)
+        groups = []
+        for indices in by_shape.values():
+            layers = range(len(per_model[indices[0]][0]))
+            weights = [torch.stack([per_model[i][0][k].detach().float() for i in indices]) for k in layers]
+            biases = [torch.stack([per_model[i][1][k].detach().float() for i in indices]) for k in layers] \
+                if self.reads_biases else None
+            groups.append(ShapeGroup(np.array(indices), weights, biases))
+        return groups
 
     def zoo_distance(self, models: BatchedMLP | Sequence[nn.Module | Mapping[str, torch.Tensor]]) -> ZooDistance:
         """How far each MLP lies from the zoo the ENN was fitted on: the largest distance of one of its weight
-        statistics from the zoo's median, in the zoo's robust standard deviations (the ``stats`` and ``probe+stats``
-        encoders record both); an MLP beyond `OUT_OF_ZOO` is flagged, with the statistic that puts it there. An ENN
-        of another encoder records no zoo statistics: NaN distances, nothing flagged."""
-        return self._distance_of(self._weights_of(models)[0])
+        statistics from the zoo's median, in the zoo's robust standard deviations (the ``stats``, ``probe+stats``
+        and any-shape encoders record both); an MLP beyond `OUT_OF_ZOO`, or of a width or depth the zoo did not
+        hold (any-shape ENNs), is flagged, with why. An ENN of another encoder records no zoo statistics: NaN
+        distances, nothing flagged."""
+        groups = self._groups_of(models)
+        return self._distance_of(groups, sum(len(group.indices) for group in groups))
 
-    def _distance_of(self, weights: list[torch.Tensor]) -> ZooDistance:
-        """`zoo_distance` of the stacked (N, out, in) weight matrices of N MLPs."""
-        n = weights[0].shape[0] if weights else 0
+    def _distance_of(self, groups: list[ShapeGroup], n: int) -> ZooDistance:
+        """`zoo_distance` of the MLPs of `groups` (`n` in all)."""
+        distance, outside, reasons = np.full(n, np.nan), np.zeros(n, dtype=bool), [""] * n
+        for group in groups:
+            scored = self._zoo_scores(group.weights)
+            if scored is None:
+                continue
+            z, names, shape_reason = scored
+            largest, where = z.max(1)
+            for i, d, k in zip(group.indices, largest.tolist(), where.tolist()):
+                why = [f"{names[k]} lies {d:.1f} robust standard deviations from the zoo's median (flagged beyond "
+                       f"{OUT_OF_ZOO:g})"] if d > OUT_OF_ZOO else []
+                reasons[i] = "; ".join(why + ([shape_reason] if shape_reason else []))
+                distance[i], outside[i] = d, bool(reasons[i])
+        return ZooDistance(distance, outside, reasons)
+
+    @torch.no_grad()
+    def _zoo_scores(self, weights: list[torch.Tensor]) -> tuple[torch.Tensor, list[str], str] | None:
+        """(N, K) robust z-scores of MLPs of one shape against the fitting zoo, the K statistics' names and why
+        their shape lies outside it; ``None`` for an encoder that records no zoo statistics."""
+        if hasattr(self.encoder, "zoo_scores"):
+            return self.encoder.zoo_scores(weights)
         recorded = self.encoder.zoo_statistics() if hasattr(self.encoder, "zoo_statistics") else None
         if recorded is None:
-            return ZooDistance(np.full(n, np.nan), np.zeros(n, dtype=bool), [""] * n)
+            return None
         centre, spread = recorded
-        with torch.no_grad():
-            z = ((weight_statistics(weights) - centre) / spread).abs()
-        distance, where = z.max(1)
-        reasons = []
-        for d, k in zip(distance.tolist(), where.tolist()):
-            layer, statistic = divmod(k, STATISTICS_PER_LAYER)
-            reasons.append(f"weight {STATISTIC_NAMES[statistic]} of layer {layer} lies {d:.1f} robust standard "
-                           f"deviations from the zoo's median (flagged beyond {OUT_OF_ZOO:g})" if d > OUT_OF_ZOO
-                           else "")
-        return ZooDistance(distance.numpy().astype(np.float64), distance.numpy() > OUT_OF_ZOO, reasons)
+        names = [f"weight {STATISTIC_NAMES[k % STATISTICS_PER_LAYER]} of layer {k // STATISTICS_PER_LAYER}"
+                 for k in range(len(centre))]
+        return ((weight_statistics(weights) - centre) / spread).abs(), names, ""
 
     def save(self, path: str | os.PathLike) -> None:
         """Write state_dict and JSON metadata to `path`, atomically (temporary file, then rename)."""
@@ -270,8 +310,10 @@ class ENN(nn.Module):
     def pretrained(cls, name: str) -> ENN:
         """A shipped ENN, fitted on a zoo of MLPs trained any way (`pretrained_names`): no fitting, no download.
 
-        ``ENN.pretrained("mnist-784-100-10")``; its metadata's ``published`` entry says which zoo and command
-        made it, its ``quality`` how it ranked that zoo's held-out runs.
+        ``ENN.pretrained("mnist-784-100-10")`` reads MNIST 784-100-10 MLPs; ``ENN.pretrained("mnist-any")`` reads
+        MNIST MLPs of 1 to 3 hidden layers of any width (those of widths 16 to 256 inside its zoo).
+        `pretrained_shapes` (and ``enn.shapes_read``) say which MLPs each reads. Its metadata's ``published``
+        entry says which zoo and command made it, its ``quality`` how it ranked that zoo's held-out runs.
         """
         names = pretrained_names()
         if name not in names:
@@ -299,15 +341,29 @@ def pretrained_names() -> list[str]:
     return sorted(p.name[: -len(".pt")] for p in folder.iterdir() if p.name.endswith(".pt")) if folder.is_dir() else []
 
 
-def pretrained_name(mlp: MLPSpec) -> str:
-    """What a shipped ENN for MLPs of `mlp` is called."""
-    return f"{mlp.dataset}-{'-'.join(map(str, mlp.layer_sizes))}"
+def pretrained_name(mlp: MLPSpec, any_shape: bool = False) -> str:
+    """What a shipped ENN for MLPs of `mlp` is called: ``digits-64-32-10``, or for `any_shape` ``digits-any``."""
+    return f"{mlp.dataset}-any" if any_shape else f"{mlp.dataset}-{'-'.join(map(str, mlp.layer_sizes))}"
+
+
+def pretrained_shapes() -> dict[str, str]:
+    """Each shipped ENN's name and the MLPs it reads (`ENN.shapes_read`)."""
+    return {name: ENN.pretrained(name).shapes_read for name in pretrained_names()}
 
 
 OUT_OF_ZOO = 6.0
 """Robust standard deviations from the zoo's median beyond which an MLP is flagged: MLPs of the shipped zoos lie
 within about 2 (trained or fresh), a N(0, 1)-weight MLP near 22 and a default init scaled x8 near 13 on the
 digits ENN (docs/enn.md)."""
+
+
+@dataclass(frozen=True)
+class ShapeGroup:
+    """MLPs of one shape among those handed to `ENN.predict`: their positions there, weights and biases."""
+
+    indices: np.ndarray
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor] | None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.seeds import zoo_run_seeds
+from agents.seeds import zoo_family_run_seeds, zoo_run_seeds
 from gi_envs.datasets import Dataset, load_dataset
 from gi_envs.files import first_sentence, is_partial, replacing
 from gi_envs.memory import FLOAT_BYTES, check_memory
@@ -54,6 +54,9 @@ class ZooSpec:
         the env's default distribution with the optimizer drawn as well).
     :param held_out: share of the runs held out from fitting.
     :param seed: draws the runs' seeds (`agents.seeds.zoo_run_seeds`) and the split.
+    :param member: this zoo is member (shape) `member` of the shape-family zoo of `seed`
+        (`agents.enn.zoo_family`): its runs draw their seeds from that family's own block
+        (`agents.seeds.zoo_family_run_seeds`). ``None``: a plain zoo.
     """
 
     mlp: MLPSpec = field(default_factory=MLPSpec)
@@ -63,6 +66,7 @@ class ZooSpec:
     distribution: RegimeDistribution = field(default_factory=lambda: REGIME_DISTRIBUTIONS[DEFAULT_ZOO_DISTRIBUTION])
     held_out: float = 0.2
     seed: int = 0
+    member: int | None = None
 
     def __post_init__(self) -> None:
         def fail(name: str, expected: str) -> None:
@@ -79,6 +83,13 @@ class ZooSpec:
             fail("distribution", "a RegimeDistribution")
         if not 0 < self.held_out < 1 or round(self.held_out * self.runs) < 1:
             fail("held_out", "a share in (0, 1) that holds out at least one run")
+        self.run_seeds()  # a bad seed, member or run count fails here, naming what is allowed
+
+    def run_seeds(self) -> list[int]:
+        """Each run's seed (its MLP, regime and data order)."""
+        if self.member is None:
+            return zoo_run_seeds(self.seed, self.runs)
+        return zoo_family_run_seeds(self.seed, self.member, self.runs)
 
     @property
     def snapshot_steps(self) -> list[int]:
@@ -88,13 +99,15 @@ class ZooSpec:
 
     def to_dict(self) -> dict:
         return {"mlp": self.mlp.to_dict(), "runs": self.runs, "steps": self.steps, "stages": list(self.stages),
-                "distribution": self.distribution.to_dict(), "held_out": self.held_out, "seed": self.seed}
+                "distribution": self.distribution.to_dict(), "held_out": self.held_out, "seed": self.seed,
+                **({} if self.member is None else {"member": self.member})}
 
     @classmethod
     def from_dict(cls, raw: dict) -> ZooSpec:
         return cls(mlp=MLPSpec.from_dict(raw["mlp"]), runs=int(raw["runs"]), steps=int(raw["steps"]),
                    stages=tuple(raw["stages"]), distribution=RegimeDistribution.from_dict(raw["distribution"]),
-                   held_out=float(raw["held_out"]), seed=int(raw["seed"]))
+                   held_out=float(raw["held_out"]), seed=int(raw["seed"]),
+                   member=None if raw.get("member") is None else int(raw["member"]))
 
 
 def value_at_end(groups: np.ndarray, progress: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -213,7 +226,7 @@ def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True)
                  "parameters (stored, then joined)")
     data = load_dataset(spec.mlp.dataset, data_dir=data_dir)
     spec.distribution.check_fits(len(data.train))
-    seeds = np.array(zoo_run_seeds(spec.seed, spec.runs), dtype=np.int64)
+    seeds = np.array(spec.run_seeds(), dtype=np.int64)
     regimes = [spec.distribution.regime_of(int(s)) for s in seeds]
     rng = np.random.default_rng(spec.seed)
     held_out_runs = np.zeros(spec.runs, dtype=bool)

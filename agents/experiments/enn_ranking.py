@@ -9,6 +9,7 @@ the field's bar, is fitted on the zoo's fit runs each time.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from agents.enn.network import ENN, resolve_enn
 from agents.enn.quality import LATE_TRAINING, enn_outputs, is_late, ranking_quality
 from agents.enn.statnn import StatNN
 from agents.enn.zoo import Zoo
+from agents.enn.zoo_family import load_zoos
 from agents.errors import parameter_error
 from agents.report import atomic_write_text, correlation_text, markdown_table, write_scatter
 from gi_envs.spec import ImageSpec
@@ -73,25 +75,41 @@ class FittedENN:
     fit_runs: int
 
 
-def fit_enn_on_zoo(zoo_path: Path, encoder: str, target: str, out: Path, epochs: int = 200, seed: int = 0,
-                   image: ImageSpec | None = None, encoder_options: dict | None = None,
+def fit_enn_on_zoo(zoo_path: Path | Sequence[Path], encoder: str, target: str, out: Path, epochs: int = 200,
+                   seed: int = 0, image: ImageSpec | None = None, encoder_options: dict | None = None,
                    probe_inputs: np.ndarray | None = None) -> FittedENN:
-    """Fit an ENN on the zoo's fit runs, score it on the held-out ones, and save it (with the scores) to `out`."""
+    """Fit an ENN on the zoo's fit runs, score it on the held-out ones, and save it (with the scores) to `out`.
+
+    :param zoo_path: a zoo file, or several zoo files or folders of them (`load_zoos`) of one data set: their fit
+        runs fit one ENN (an any-shape one where their shapes differ), their held-out runs score it, pooled and per
+        shape.
+    """
     if out.is_dir():
         raise parameter_error(IsADirectoryError, "{out} is a folder; give the ENN file's path, e.g. "
                               + str(out / "enn.pt"), out=out)
-    zoo = Zoo.load(zoo_path)
-    zoo.targets(target)  # a bad target fails before any fitting
+    paths = [zoo_path] if isinstance(zoo_path, (str, Path)) else list(zoo_path)
+    zoos = load_zoos(paths)
+    for zoo in zoos:
+        zoo.targets(target)  # a bad target fails before any fitting
     start = time.perf_counter()
-    enn = fit_zoo_enn(zoo, encoder, target, image, epochs=epochs, seed=seed, zoo_path=str(zoo_path),
-                      encoder_options=encoder_options, probe_inputs=probe_inputs)
+    named = str(paths[0]) if len(paths) == 1 else ", ".join(map(str, paths))
+    enn = fit_zoo_enn(zoos if len(zoos) > 1 else zoos[0], encoder, target, image, epochs=epochs, seed=seed,
+                      zoo_path=named, encoder_options=encoder_options, probe_inputs=probe_inputs)
     seconds = time.perf_counter() - start
-    held = zoo.held_out
-    scores = held_out_scores(enn_predictions(enn, zoo, held), zoo.targets(target)[held], zoo.stage[held],
-                             zoo.optimizer[held])
-    enn.metadata["quality"] = {"zoo": str(zoo_path), "target": target, **scores}
+    scores = pooled_held_out_scores(enn, zoos, target)
+    enn.metadata["quality"] = {"zoo": named, "target": target, **scores}
+    if len(zoos) > 1:
+        enn.metadata["quality"]["per_shape"] = {
+            "-".join(map(str, z.spec.mlp.layer_sizes)): pooled_held_out_scores(enn, [z], target) for z in zoos}
     enn.save(out)
-    return FittedENN(enn, scores, seconds, int((~zoo.held_out_runs).sum()))
+    return FittedENN(enn, scores, seconds, sum(int((~z.held_out_runs).sum()) for z in zoos))
+
+
+def pooled_held_out_scores(enn: ENN, zoos: Sequence[Zoo], target: str = "current") -> dict[str, float]:
+    """`held_out_scores` of `enn` over the held-out runs of all `zoos` together."""
+    parts = [(enn_predictions(enn, z, z.held_out), z.targets(target)[z.held_out], z.stage[z.held_out],
+              z.optimizer[z.held_out]) for z in zoos]
+    return held_out_scores(*(np.concatenate(column) for column in zip(*parts)))
 
 
 def load_checked(zoo: Zoo, enn_paths: list[Path]) -> list[tuple[Path, ENN]]:

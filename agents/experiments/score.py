@@ -130,9 +130,11 @@ def score_checkpoints(enn: ENN, paths: Sequence[Path], trust_pickles: bool = Fal
             model = load_checkpoint(path, trust_pickles)
             weights, _ = linear_layers(model, str(path))
             shapes = [tuple(w.shape) for w in weights]
-            if shapes != enn.layer_shapes:
+            try:
+                enn.check_shapes(shapes)
+            except ValueError:
                 raise ValueError(f"{path}: its Linear weights have shapes {shapes} (out, in); the ENN reads "
-                                 f"{enn.layer_shapes} ({enn.mlp_spec.dataset} MLPs)")
+                                 f"{enn.layer_shapes if not enn.any_shape else 'any of'} {enn.shapes_read}") from None
         except (ValueError, TypeError, OSError) as error:
             skipped.append((str(path), error))
             continue
