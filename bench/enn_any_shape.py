@@ -61,6 +61,14 @@ def specialist_for(zoo: Zoo) -> ENN | None:
     return ENN.pretrained(name) if name in pretrained_names() else None
 
 
+def nested_subset(zoo: Zoo, size: int, seed: int) -> Zoo:
+    """The zoo with the fit runs of a zoo of `size` runs only (the first of a fixed shuffle: nested), and every
+    held-out run."""
+    fit_runs = np.random.default_rng(seed).permutation(np.flatnonzero(~zoo.held_out_runs))
+    n_fit = round(size * (1 - zoo.spec.held_out))
+    return zoo.select_runs(np.concatenate([fit_runs[:n_fit], np.flatnonzero(zoo.held_out_runs)]))
+
+
 def specialists(paths: list[Path], dataset: str, runs: int, epochs: int, seed: int) -> dict[tuple, dict[str, ENN]]:
     """Shape-specific ``stats`` and ``probe+stats`` ENNs, each fitted on `runs` fit runs of a plain zoo of `dataset`
     (a fixed shuffle of its fit runs), by the zoo's hidden widths."""
@@ -92,6 +100,8 @@ def main() -> None:
     parser.add_argument("--zoo-dir", type=Path, default=None, help="keep every zoo here, or reuse it")
     parser.add_argument("--out", type=Path, default=Path("runs/enn-any-shape"))
     parser.add_argument("--seed", type=int, default=0, help="the fitting family's seed (and the fits')")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[],
+                        help="smaller runs per shape for a curve of pooled tau against zoo size (nested fit runs)")
     parser.add_argument("--specialist-zoos", type=Path, nargs="*", default=[],
                         help="plain zoos (one shape each) for shape-specific ENNs at the family's zoo budget")
     args = parser.parse_args()
@@ -111,7 +121,13 @@ def main() -> None:
             print(f"  {encoder}: fitted in {time.perf_counter() - start:.0f} s; pooled held-out tau "
                   f"{pooled['kendall_tau']:.3f}", flush=True)
             records.append({"data set": dataset, "MLPs": "family, held-out runs", "shape": "all",
-                            "predictor": encoder, **pooled})
+                            "predictor": encoder, "runs per shape": args.runs, **pooled})
+            for size in sorted(s for s in args.sizes if s < args.runs):  # the curve: fewer fit runs, same held-out
+                smaller = [nested_subset(z, size, args.seed) for z in fitting]
+                enn = fit_zoo_enn(smaller, encoder, epochs=args.epochs, seed=args.seed, progress=False)
+                records.append({"data set": dataset, "MLPs": "family, held-out runs", "shape": "all",
+                                "predictor": encoder, "runs per shape": size,
+                                **pooled_held_out_scores(enn, smaller)})
         budget = specialists(args.specialist_zoos, dataset, args.runs * len(SHAPE_FAMILY), args.epochs, args.seed)
         groups = [("family, held-out runs", z, z.held_out) for z in fitting]
         groups += [("unseen shape, every run", z, np.ones(len(z), dtype=bool)) for z in unseen]
@@ -136,13 +152,20 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.csv", frame.to_csv(index=False))
     atomic_write_text(args.out / "args.json", json.dumps(vars(args), default=str, indent=2))
+    frame["runs per shape"] = frame["runs per shape"].fillna(args.runs).astype(int)
+    main_rows = frame[frame["runs per shape"] == args.runs]
     rows = [[r["data set"], r["shape"], r["MLPs"], r["predictor"], int(r["n"]), f"{r['kendall_tau']:.3f}",
-             f"{r['kendall_tau_late']:.3f}", f"{100 * r['mae']:.1f}"] for _, r in frame.iterrows()]
+             f"{r['kendall_tau_late']:.3f}", f"{100 * r['mae']:.1f}"] for _, r in main_rows.iterrows()]
+    pooled = frame[frame["shape"] == "all"].pivot_table(index=["data set", "predictor"], columns="runs per shape",
+                                                        values="kendall_tau")
+    curve = markdown_table(["data set", "predictor", *[f"tau at {c} runs per shape" for c in pooled.columns]],
+                           [[*key, *[f"{v:.3f}" for v in values]] for key, values in zip(pooled.index, pooled.values)])
     table = markdown_table(["data set", "hidden widths", "MLPs", "predictor", "snapshots", "Kendall tau", "tau, late",
                             "MAE (points)"], rows)
     report = (f"Fitting family: {len(SHAPE_FAMILY)} shapes x {args.runs} runs, {args.steps} steps each (seed "
               f"{args.seed}); unseen and fresh zoos: {args.test_runs} runs per shape; "
-              f"{torch.get_num_threads()} torch thread(s).\n\n{table}")
+              f"{torch.get_num_threads()} torch thread(s).\n\n{table}\n\n"
+              f"Pooled held-out tau against zoo size:\n\n{curve}")
     atomic_write_text(args.out / "results.md", report + "\n")
     print(f"\n{report}\n\nWritten: {args.out}/results.md")
 

@@ -114,7 +114,7 @@ def test_the_family_is_fixed_and_its_runs_are_shared_with_no_other_zoo() -> None
     assert not plain & set().union(*seeds)
     assert not set(zoo_family_run_seeds(1, 0, 50)) & set().union(*seeds)
     with pytest.raises(ValueError, match=r"member=64 is not allowed; expected an integer in \[0, 63\]"):
-        ZooSpec(member=64)
+        ZooSpec(member=64).run_seeds()
 
 
 def test_the_command_line_trains_a_family_and_fits_an_any_shape_enn_on_its_folder(tmp_path, capsys) -> None:
@@ -153,3 +153,19 @@ def test_a_saved_any_shape_enn_loads_with_its_zoo_shapes(fitted, tmp_path) -> No
     np.testing.assert_allclose(loaded.predict(models), enn.predict(models), atol=1e-6)
     np.testing.assert_allclose(loaded.zoo_distance(models).distance, enn.zoo_distance(models).distance, atol=1e-5)
     assert loaded.metadata["architecture"]["encoder"]["zoo_members"] == len(SHAPES)
+
+
+@pytest.mark.parametrize("encoder", ANY_SHAPE)
+def test_random_and_scaled_mlps_of_any_shape_are_flagged_and_never_ranked_above_a_trained_one(encoder: str, fitted,
+                                                                                             family_zoos) -> None:
+    enn = fitted[encoder]
+    zoo = family_zoos[3]  # 32-16-16: three hidden layers
+    finals = np.flatnonzero((zoo.stage == 1.0) & zoo.held_out)  # a typical trained MLP the ENN never saw
+    best = int(finals[np.argsort(zoo.val_accuracy[finals])[len(finals) // 2]])
+    trained = {f"{k}.weight": torch.from_numpy(w[best]) for k, w in enumerate(zoo.weights)} | {
+        f"{k}.bias": torch.from_numpy(b[best]) for k, b in enumerate(zoo.biases)}
+    random = {k: torch.randn_like(v) for k, v in trained.items()}
+    scaled = {k: 8 * v for k, v in sequential((32, 16, 16), 1).state_dict().items()}
+    predicted, distance = enn.predict([trained, random, scaled], flags=True)
+    assert distance.outside.tolist() == [False, True, True], distance.reasons
+    assert all(predicted[0] > p or flagged for p, flagged in zip(predicted[1:], distance.outside[1:]))

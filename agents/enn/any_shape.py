@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from agents.enn.probe_encoder import N_PROBES, SUMMARY_SCALARS, probe_summary
+from agents.enn.probe_encoder import N_PROBES, SUMMARY_SCALARS, check_probe_settings, probe_summary
 from agents.enn.statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 from gi_envs.batched_mlp import ACTIVATIONS
 
@@ -69,12 +69,7 @@ class AnyShapeEncoder(nn.Module):
         if probes == "learned":
             raise ValueError("probes='learned' is not allowed for an any-shape encoder: it computes the probe summary "
                              f"before its network, for each shape apart; expected one of {list(ANY_SHAPE_PROBES)}")
-        if probes not in ANY_SHAPE_PROBES:
-            raise ValueError(f"probes={probes!r} is not known; expected one of {list(ANY_SHAPE_PROBES)}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not known; expected one of {list(ACTIVATIONS)}")
-        if n_probes < 2:
-            raise ValueError(f"n_probes={n_probes} is not allowed; expected at least 2 probe inputs")
+        check_probe_settings(probes, ANY_SHAPE_PROBES, activation, n_probes)
         if not 1 <= max_hidden_layers <= 8:
             raise ValueError(f"max_hidden_layers={max_hidden_layers} is not allowed; expected 1 to 8")
         self.in_features, self.classes, self.slots = int(in_features), int(classes), max_hidden_layers + 1

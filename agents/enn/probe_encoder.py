@@ -50,6 +50,16 @@ def load_probe_inputs(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.float32))
 
 
+def check_probe_settings(probes: str, allowed: Sequence[str], activation: str, n_probes: int) -> None:
+    """A ValueError naming the setting and what is allowed, for a probing encoder's probes, activation or count."""
+    if probes not in allowed:
+        raise ValueError(f"probes={probes!r} is not known; expected one of {list(allowed)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} is not known; expected one of {list(ACTIVATIONS)}")
+    if n_probes < 2:
+        raise ValueError(f"n_probes={n_probes} is not allowed; expected at least 2 probe inputs")
+
+
 def probe_summary(logits: torch.Tensor) -> torch.Tensor:
     """(N, P, C) logits of N MLPs on P probes -> (N, 3C + `SUMMARY_SCALARS`) features, invariant to the probes'
     order and to relabelling the classes: the mean and std over probes of the probabilities ranked per probe,
@@ -84,12 +94,7 @@ class ProbeEncoder(nn.Module):
                  probes: str = "gaussian", statistics: bool = False, features_dim: int = 64, hidden: int = 128,
                  seed: int = 0):
         super().__init__()
-        if probes not in PROBE_SOURCES:
-            raise ValueError(f"probes={probes!r} is not known; expected one of {list(PROBE_SOURCES)}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not known; expected one of {list(ACTIVATIONS)}")
-        if n_probes < 2:
-            raise ValueError(f"n_probes={n_probes} is not allowed; expected at least 2 probe inputs")
+        check_probe_settings(probes, PROBE_SOURCES, activation, n_probes)
         self.layer_shapes = [(int(o), int(i)) for o, i in layer_shapes]
         self.activation = ACTIVATIONS[activation]
         initial = torch.randn(n_probes, self.layer_shapes[0][1], generator=torch.Generator().manual_seed(seed))

@@ -83,7 +83,6 @@ class ZooSpec:
             fail("distribution", "a RegimeDistribution")
         if not 0 < self.held_out < 1 or round(self.held_out * self.runs) < 1:
             fail("held_out", "a share in (0, 1) that holds out at least one run")
-        self.run_seeds()  # a bad seed, member or run count fails here, naming what is allowed
 
     def run_seeds(self) -> list[int]:
         """Each run's seed (its MLP, regime and data order)."""

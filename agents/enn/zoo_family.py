@@ -58,7 +58,8 @@ class ZooFamilySpec:
         if len(set(shapes)) != len(shapes):
             raise ValueError(f"shapes={list(shapes)} is not allowed; expected distinct shapes")
         object.__setattr__(self, "shapes", shapes)
-        self.members()  # a bad data set, activation, run count or seed fails here, naming what is allowed
+        for member in self.members():  # a bad data set, activation, run count or seed fails here, naming it
+            member.run_seeds()
 
     def members(self) -> list[ZooSpec]:
         """One `ZooSpec` per shape, in order."""
