@@ -4,6 +4,9 @@
 default. `mnist` and `fashion-mnist` are read through torchvision's dataset classes from a
 data root: the `data_dir` argument, else the `GI_DATA_DIR` environment variable, else a user
 cache directory where torchvision may download them when the machine is online.
+``synthetic-K`` (K a non-negative integer) is the K-th of an unlimited family of classification tasks made
+here by scikit-learn's `make_classification` (`SyntheticTask`): each K fixes its input size, class count and
+difficulty, and the same K gives the same data everywhere, so training tasks cost nothing to store.
 
 The validation split is carved out of the training set with a fixed seed; rewards and model
 selection use it. The test split is only ever reported.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,9 @@ from gi_envs.files import first_sentence
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 DATASET_DIMS = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}  # (features, classes)
+SYNTHETIC_PREFIX = "synthetic-"  # ``synthetic-K``: the K-th synthetic task (`SyntheticTask`)
+SYNTHETIC_NAME = re.compile(r"synthetic-(0|[1-9][0-9]{0,17})")
+SYNTHETIC_STREAM = 104_729  # a synthetic task's draws come from a generator seeded with (K, SYNTHETIC_STREAM)
 DATA_DIR_ENV = "GI_DATA_DIR"
 DEFAULT_VAL_FRACTION = 0.2
 DIGITS_TEST_FRACTION = 0.2  # load_digits has no official test split; we carve one with split_seed
@@ -73,13 +80,70 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, b
     return default_cache_dir(), True
 
 
+@dataclass(frozen=True)
+class SyntheticTask:
+    """The classification task ``synthetic-K``: what `make_classification` is asked for, all drawn from K.
+
+    Input sizes 8 to 128 (log-uniform), 2 to 10 classes, 2 clusters per class, class separation 0.5 to 2 (harder
+    to easier), 5 % of labels flipped; 2,500 samples, of which 500 are the test split. Inputs are standardised
+    with the training split's mean and std, as every data set here.
+    """
+
+    index: int
+    n_features: int
+    n_classes: int
+    n_informative: int
+    class_sep: float
+    n_samples: int = 2_500
+    n_test: int = 500
+    flip_y: float = 0.05
+
+    @classmethod
+    def of(cls, index: int) -> SyntheticTask:
+        rng = np.random.default_rng([int(index), SYNTHETIC_STREAM])
+        n_features = int(round(np.exp(rng.uniform(np.log(8), np.log(128)))))
+        n_classes = int(rng.integers(2, 11))
+        # make_classification needs n_classes * clusters <= 2 ** n_informative
+        least = int(np.ceil(np.log2(2 * n_classes)))
+        n_informative = int(rng.integers(least, max(least, n_features // 2) + 1))
+        class_sep = float(rng.uniform(0.5, 2.0))
+        return cls(int(index), n_features, n_classes, min(n_informative, n_features), class_sep)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.datasets import make_classification
+
+        x, y = make_classification(
+            n_samples=self.n_samples, n_features=self.n_features, n_informative=self.n_informative,
+            n_redundant=min(2, self.n_features - self.n_informative), n_classes=self.n_classes,
+            n_clusters_per_class=2, class_sep=self.class_sep, flip_y=self.flip_y, random_state=self.index % 2**32,
+            shuffle=True)
+        return x.astype(np.float32), y.astype(np.int64)
+
+
+def synthetic_index(name: str) -> int | None:
+    """K of a ``synthetic-K`` name, None for another name."""
+    match = SYNTHETIC_NAME.fullmatch(name) if isinstance(name, str) else None
+    return int(match.group(1)) if match else None
+
+
 def dataset_name(name: str) -> str:
     """The registry spelling of data set `name` (case-insensitive: ``MNIST`` is ``mnist``), or a ValueError
     naming the known ones."""
     key = name.lower() if isinstance(name, str) else name
-    if key not in DATASETS:
-        raise ValueError(f"dataset={name!r} is not known; expected one of {list(DATASETS)}")
+    if key not in DATASETS and synthetic_index(key) is None:
+        raise ValueError(f"dataset={name!r} is not known; expected one of {list(DATASETS)} or 'synthetic-K' (K a "
+                         "non-negative integer: a generated task)")
     return key
+
+
+def dataset_dims(name: str) -> tuple[int, int]:
+    """(input features, classes) of data set `name`, without loading it."""
+    name = dataset_name(name)
+    index = synthetic_index(name)
+    if index is not None:
+        task = SyntheticTask.of(index)
+        return task.n_features, task.n_classes
+    return DATASET_DIMS[name]
 
 
 def load_dataset(
@@ -99,8 +163,15 @@ def load_dataset(
     name = dataset_name(name)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction!r} must lie strictly between 0 and 1")
+    if synthetic_index(name) is not None:  # made, not read: a cache of its own, so that they never evict MNIST
+        return _load_synthetic(name, float(val_fraction), int(split_seed))
     root = None if name == "digits" else resolve_data_dir(data_dir)
     return _load_cached(name, root, float(val_fraction), int(split_seed))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_synthetic(name: str, val_fraction: float, split_seed: int) -> Dataset:
+    return _load_cached.__wrapped__(name, None, val_fraction, split_seed)
 
 
 @functools.lru_cache(maxsize=8)
@@ -108,10 +179,12 @@ def _load_cached(
     name: str, root: tuple[Path, bool] | None, val_fraction: float, split_seed: int
 ) -> Dataset:
     rng = np.random.default_rng(split_seed)
-    if name == "digits":
-        x, y = _digits_arrays()
+    synthetic = synthetic_index(name)
+    if name == "digits" or synthetic is not None:
+        x, y = _digits_arrays() if synthetic is None else SyntheticTask.of(synthetic).arrays()
         order = rng.permutation(len(y))
-        n_test = int(round(DIGITS_TEST_FRACTION * len(y)))
+        n_test = SyntheticTask.of(synthetic).n_test if synthetic is not None else int(
+            round(DIGITS_TEST_FRACTION * len(y)))
         x_test, y_test = x[order[:n_test]], y[order[:n_test]]
         x_trainval, y_trainval = x[order[n_test:]], y[order[n_test:]]
     else:
@@ -134,9 +207,9 @@ def _load_cached(
         train=split(x_train, y_trainval[train_idx]),
         val=split(x_trainval[val_idx], y_trainval[val_idx]),
         test=split(x_test, y_test),
-        n_classes=int(y_trainval.max()) + 1,
+        n_classes=dataset_dims(name)[1],
     )
-    assert (dataset.n_features, dataset.n_classes) == DATASET_DIMS[name], f"{name}: unexpected input/output widths"
+    assert (dataset.n_features, dataset.n_classes) == dataset_dims(name), f"{name}: unexpected input/output widths"
     return dataset
 
 

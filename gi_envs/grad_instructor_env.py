@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from gymnasium.envs.registration import EnvSpec
 
+from gi_envs.family_task import make_task
 from gi_envs.observation import select
-from gi_envs.render import RENDER_MODES, check_render_mode, render_frame
-from gi_envs.task import EnvConfig, StepResult, TrainingTask, arguments_table
+from gi_envs.render import RENDER_MODES, check_render_mode, render_frame, shown_image
+from gi_envs.task import EnvConfig, StepResult, arguments_table
 
 ENV_ID = "GradInstructor-v0"  # registered by `import gi_envs`
 SEED_HIGH = 2**63 - 1
@@ -181,7 +182,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = check_render_mode(render_mode)
         self.config = EnvConfig.from_kwargs(**kwargs)
         with worker_threads():
-            self.task = TrainingTask(self.config, n_models=1)
+            self.task = make_task(self.config, n_models=1)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
         self._ended = False  # the episode ended: step() needs a reset() first
@@ -219,8 +220,9 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         return select(self.task.observations(), 0), info
 
     def _regime_info(self) -> dict[str, Any]:
-        """The drawn regime (under `randomize_regime`), in every info: what this MLP trains with."""
-        return self.task.regime(0).to_dict() if self.config.distribution is not None else {}
+        """The drawn regime (under `randomize_regime`) or task (under `task_family`), in every info: what this MLP
+        trains with."""
+        return self.task.describe(0)
 
     def render(self) -> np.ndarray | None:
         """With ``render_mode="rgb_array"``: an RGB frame of the weight image and this episode's validation
@@ -228,9 +230,8 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode is None:
             gym.logger.warn("render() was called without a render_mode; make the env with render_mode='rgb_array'")
             return None
-        image = select(self.task.observations(), 0)
-        image = image["image"] if isinstance(image, dict) else image
-        return render_frame(image, self._accuracies, self.config.episode_length)
+        image, title = shown_image(select(self.task.observations(), 0))
+        return render_frame(image, self._accuracies, self.config.episode_length, title)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._ended:
@@ -245,7 +246,7 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
             result = self.task.step(action[None])
         self._ended = bool(result.terminated[0] or result.truncated[0])
         self._accuracies.append(float(result.val_accuracy[0]))
-        info = {**step_info(result, 0), "mlp_seed": self.task.training.seeds[0], **self._regime_info()}
+        info = {**step_info(result, 0), "mlp_seed": self.task.seeds[0], **self._regime_info()}
         return (
             select(result.observation, 0),
             float(result.reward[0]),

@@ -2,13 +2,13 @@
 
 Each part is one `ObservationPart` in `OBSERVATION_PARTS`: what it joins (more channels of the ``image``, or
 more entries of the ``state`` vector), its size, how it is read off the training task, and whether the task
-must keep the weights of the step before. The env's ``observation`` argument lists the parts it shows, the
-weight image always first; `ObservationLayout` turns that list into the space, the observation itself and
+must keep the weights of the step before. The env's ``observation`` argument lists the parts it shows (the
+weight image first where it is shown); `ObservationLayout` turns that list into the space, the observation itself and
 each part's slice of a flat observation (image first, then state, each in the order listed), which
 `flatten`, `gi_envs.SB3VecEnv` and the agents' features extractor all read from it. `register_observation_part`
 adds one.
 
-- ``weights``: the weight image of the design card (`gi_envs.weight_image`), always present;
+- ``weights``: the weight image of the design card (`gi_envs.weight_image`), the default;
 - ``weight_change``: the image of the weights' change since the previous env step (zero at reset), in
   the same layout and statistics, times `CHANGE_SCALE`, as more channels of the same image. Its rms
   channels are each block's step size: the learning rate shows after one step;
@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+
+from gi_envs.layer_observation import LAYER_CHANGE_COLUMNS, LAYER_STATS_COLUMNS, layer_change_stats, layer_stats
 
 TrainingTask = Any  # a `gi_envs.task.TrainingTask`, which parts read (named, not imported: it imports this module)
 
@@ -101,17 +103,25 @@ for _part in (
     ObservationPart("training_state", "state", lambda layout: len(STATE_FIELDS) + layout.action_dim,
                     _training_state, "progress, validation accuracy and log train loss (now and a step before), "
                     "the last action"),
+    ObservationPart("layer_stats", "state", lambda layout: layout.slots * LAYER_STATS_COLUMNS, layer_stats,
+                    "per layer slot: present, log2 sizes and 18 shape-free statistics of the weights"),
+    ObservationPart("layer_change_stats", "state", lambda layout: layout.slots * LAYER_CHANGE_COLUMNS,
+                    lambda task: layer_change_stats(task, CHANGE_SCALE),
+                    f"per layer slot: 18 shape-free statistics of the weights' change since the last step, "
+                    f"x{CHANGE_SCALE:g}", tracks_previous_weights=True),
 ):
     register_observation_part(_part)
 
 
 def check_parts(parts: object) -> tuple[str, ...]:
-    """`parts` as a tuple that starts with ``weights``, or a ValueError naming them and what is allowed."""
-    ok = isinstance(parts, (tuple, list)) and len(parts) > 0 and parts[0] == "weights" and len(set(parts)) == len(
-        parts) and all(isinstance(p, str) and p in OBSERVATION_PARTS for p in parts)
+    """`parts` as a tuple of known parts, each once, ``weights`` first where it is shown (the image's first channels
+    are the weights: an ENN exported from the critic reads them there), or a ValueError naming them."""
+    ok = isinstance(parts, (tuple, list)) and len(parts) > 0 and len(set(parts)) == len(parts) and all(
+        isinstance(p, str) and p in OBSERVATION_PARTS for p in parts) and (
+        "weights" not in parts or parts[0] == "weights")
     if not ok:
-        raise ValueError(f"observation={parts!r} is not allowed; expected 'weights' first, then any of "
-                         f"{[name for name in OBSERVATION_PARTS if name != 'weights']}, each once")
+        raise ValueError(f"observation={parts!r} is not allowed; expected some of {list(OBSERVATION_PARTS)}, each "
+                         "once, 'weights' first if shown")
     return tuple(parts)
 
 
@@ -123,6 +133,11 @@ class ObservationLayout:
     weight_image_shape: tuple[int, int, int]  # (C, H, W) of the weight image alone
     action_dim: int
     n_layers: int  # weight matrices of the MLP
+    slots: int = 0  # layer slots of the shape-free parts (0: one per weight matrix)
+
+    def __post_init__(self) -> None:
+        if not self.slots:
+            object.__setattr__(self, "slots", self.n_layers)
 
     def _sizes(self, joins: str) -> list[tuple[ObservationPart, int]]:
         entries = [OBSERVATION_PARTS[name] for name in self.parts]
@@ -138,8 +153,13 @@ class ObservationLayout:
         return sum(size for _, size in self._sizes("state"))
 
     @property
+    def has_image(self) -> bool:
+        return self.image_shape[0] > 0
+
+    @property
     def is_dict(self) -> bool:
-        return self.state_dim > 0
+        """Image and state both: a `Dict` observation."""
+        return self.has_image and self.state_dim > 0
 
     @property
     def tracks_previous_weights(self) -> bool:
@@ -147,10 +167,10 @@ class ObservationLayout:
 
     def single_space(self) -> spaces.Space:
         image = spaces.Box(-OBS_LIMIT, OBS_LIMIT, self.image_shape, np.float32)
-        if not self.is_dict:
-            return image
         state = spaces.Box(-STATE_LIMIT, STATE_LIMIT, (self.state_dim,), np.float32)
-        return spaces.Dict({"image": image, "state": state})
+        if not self.has_image:
+            return state
+        return spaces.Dict({"image": image, "state": state}) if self.is_dict else image
 
     def flat_slices(self) -> dict[str, slice]:
         """Each part's slice of a `flatten`ed observation: the image's parts first, then the state's."""
@@ -164,16 +184,21 @@ class ObservationLayout:
 
     def observe(self, task: TrainingTask) -> np.ndarray | dict[str, np.ndarray]:
         """Every model's observation: the image parts as channels, finite and inside the bounds; with state parts,
-        a dict of that image and the state vector."""
+        a dict of that image and the state vector (the state vector alone without image parts)."""
+        if not self.has_image:
+            return self._state(task)
         channels = [torch.as_tensor(part.observe(task)) for part, _ in self._sizes("image")]
         image = channels[0] if len(channels) == 1 else torch.cat(channels, dim=1)
         image = torch.nan_to_num(image, nan=0.0, posinf=OBS_LIMIT, neginf=-OBS_LIMIT)
         image = image.clamp_(-OBS_LIMIT, OBS_LIMIT).numpy()
         if not self.is_dict:
             return image
+        return {"image": image, "state": self._state(task)}
+
+    def _state(self, task: TrainingTask) -> np.ndarray:
         entries = [np.asarray(part.observe(task), dtype=np.float32) for part, _ in self._sizes("state")]
-        state = np.clip(np.concatenate(entries, axis=1), -STATE_LIMIT, STATE_LIMIT)
-        return {"image": image, "state": state}
+        state = np.nan_to_num(np.concatenate(entries, axis=1), nan=0.0, posinf=STATE_LIMIT, neginf=-STATE_LIMIT)
+        return np.clip(state, -STATE_LIMIT, STATE_LIMIT)
 
 
 def select(observation: np.ndarray | dict[str, np.ndarray], index: int | np.ndarray

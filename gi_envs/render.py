@@ -24,9 +24,20 @@ def check_render_mode(render_mode: object) -> str | None:
     return render_mode  # type: ignore[return-value]
 
 
-def render_frame(image: np.ndarray, accuracies: Sequence[float], episode_length: int) -> np.ndarray:
-    """(H, W, 3) uint8: the (C, h, w) weight image's channels and the accuracy curve of `accuracies` (one value at
-    reset, then one per step) over an episode of `episode_length` steps."""
+def shown_image(observation: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+    """What a frame shows on its left for one sub-env's observation: the weight image, or a shape-free state
+    vector as one row of pixels; and its title."""
+    if isinstance(observation, dict):
+        return observation["image"], "weight image"
+    if observation.ndim == 1:
+        return observation[None, None, :], "observation (shape-free state)"
+    return observation, "weight image"
+
+
+def render_frame(image: np.ndarray, accuracies: Sequence[float], episode_length: int,
+                 title: str = "weight image") -> np.ndarray:
+    """(H, W, 3) uint8: the (C, h, w) weight image's channels (or another image `title` names) and the accuracy
+    curve of `accuracies` (one value at reset, then one per step) over an episode of `episode_length` steps."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -37,7 +48,7 @@ def render_frame(image: np.ndarray, accuracies: Sequence[float], episode_length:
     gap = np.full((channels.shape[0], 1, channels.shape[2]), np.nan, dtype=np.float32)
     stacked = np.concatenate([channels, gap], axis=1).reshape(-1, channels.shape[2])
     left.imshow(stacked, cmap="coolwarm", vmin=-PIXEL_RANGE, vmax=PIXEL_RANGE, aspect="auto", interpolation="nearest")
-    left.set_title("weight image", fontsize=9)
+    left.set_title(title, fontsize=9)
     left.set_axis_off()
     right.plot(range(len(accuracies)), accuracies, marker=".", color="tab:blue")
     right.set_xlim(0, max(1, episode_length))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gi_envs.batched_mlp import ACTIVATION_MODULES, ACTIVATIONS, INITS, BatchedMLP
-from gi_envs.datasets import DATASET_DIMS, dataset_name
+from gi_envs.datasets import dataset_dims, dataset_name
 from gi_envs.weight_image import IMAGE_STATS, ImageLayout, image_layout, weight_image
 
 BRIEF = reprlib.Repr()  # how a message shows a user's value: a YAML alias bomb must not take minutes to print
@@ -40,7 +40,7 @@ def positive_ints(name: str, value: object, length: int | None = None) -> tuple[
 class MLPSpec:
     """A target MLP: what it learns, its hidden widths, its activation and its initialisation.
 
-    :param dataset: ``digits``, ``mnist`` or ``fashion-mnist`` (fixes the input and output widths).
+    :param dataset: ``digits``, ``mnist``, ``fashion-mnist`` or ``synthetic-K`` (fixes the input and output widths).
     :param hidden_sizes: widths of the hidden layers.
     :param activation: ``relu``, ``tanh``, ``sigmoid`` or ``gelu``.
     :param init: ``default`` (PyTorch's `nn.Linear`) or ``he`` (He normal, zero biases).
@@ -61,7 +61,7 @@ class MLPSpec:
     @property
     def layer_sizes(self) -> tuple[int, ...]:
         """Widths from input to output, e.g. (64, 32, 10)."""
-        n_features, n_classes = DATASET_DIMS[self.dataset]
+        n_features, n_classes = dataset_dims(self.dataset)
         return (n_features, *self.hidden_sizes, n_classes)
 
     @property

@@ -20,16 +20,19 @@ import torch
 from gymnasium import spaces
 
 from gi_envs.datasets import Dataset, load_dataset
+from gi_envs.layer_observation import layer_slots
 from gi_envs.memory import check_memory
-from gi_envs.observation import ObservationLayout, check_parts
+from gi_envs.observation import OBSERVATION_PARTS, ObservationLayout, check_parts
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, distribution_name, regime_distribution
 from gi_envs.spec import ImageSpec, MLPSpec, positive_ints
+from gi_envs.task_family import OBSERVED_HIDDEN_LAYERS, DrawnTask, TaskDistribution, split_name, task_distribution
 from gi_envs.training import Training, perturbation_hook
 from gi_envs.values import check_number
 from gi_envs.weight_image import ImageLayout, block_scales, upsample_action
 
 OBSERVATION_BYTES_PER_VALUE = 16  # float32 low, high and observation, bool masks of the Box, and a copy in flight
 REWARDS = ("accuracy", "delta")
+SHAPE_FREE_OBSERVATION = ("layer_stats", "layer_change_stats", "training_state")  # what a task family's agents see
 ACTION_MODES = ("scale", "perturb")
 
 
@@ -55,8 +58,9 @@ class EnvConfig:
     resolution: float = _arg(0.15, "share of each side of a weight matrix kept in the image (the paper's 0.15)")
     action_mode: str = _arg("scale", "`scale` (per-block gradient multipliers) or `perturb` (additive perturbation)")
     max_scale: float = _arg(16.0, "`scale` mode: action 1 multiplies a gradient by this, -1 divides by it; must be > 1")
-    action_grid: tuple[int, int] = _arg(
-        (4, 4), "rows, columns of each layer's action grid (at most the smallest weight matrix)")
+    action_grid: tuple[int, int] | None = _arg(
+        None, "rows, columns of each layer's action grid (at most the smallest weight matrix); `None`: (4, 4), or "
+        "(1, 1) with a `task_family` (one learning-rate multiplier per layer)")
     steps_per_action: int = _arg(10, "minibatches per env step")
     # the fixed regime's fields default to `Regime`'s
     batch_size: int = _arg(Regime.batch_size, "samples per minibatch")
@@ -81,7 +85,17 @@ class EnvConfig:
         "mapping of its fields")
     observation: tuple[str, ...] = _arg(
         ("weights",), "what the agent sees: `weights` (the image), then any of `gi_envs.OBSERVATION_PARTS` "
-        "(`weight_change`, `training_state`)")
+        "(`weight_change`, `training_state`); the shape-free `layer_stats`, `layer_change_stats` and "
+        "`training_state` alone give every MLP the same space")
+    max_hidden_layers: int | None = _arg(
+        None, "layer slots of the action and of the shape-free parts: one action grid per slot of an MLP of up to this "
+        "many hidden layers (input layer first, output layer last; slots the MLP lacks are ignored), so every such "
+        "MLP has the same spaces; `None`: one per weight matrix of this MLP (4 with a `task_family`)")
+    task_family: bool | str | Mapping[str, Any] | Any = _arg(
+        False, "each fresh MLP draws its task (data set, depth, widths, optimizer, regime) from a "
+        "`gi_envs.TaskDistribution`: `True` (meta-train), a split's name of `gi_envs.TASK_SPLITS` or a mapping of its "
+        "fields; `dataset`, `hidden_sizes` and the regime's arguments are then the family's; needs a shape-free "
+        "`observation`")
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -99,8 +113,16 @@ class EnvConfig:
         choice("reward", REWARDS)
         choice("action_mode", ACTION_MODES)
         number("max_scale", 1.0, 1_000.0)
-        object.__setattr__(self, "action_grid", positive_ints("action_grid", self.action_grid, length=2))
-        for layer, (out, fan_in) in enumerate(mlp.layer_shapes):
+        object.__setattr__(self, "task_family", _family_or_false(self.task_family))
+        grid = self.action_grid if self.action_grid is not None else (1, 1) if self.task_family else (4, 4)
+        object.__setattr__(self, "action_grid", positive_ints("action_grid", grid, length=2))
+        family = self.family
+        if self.max_hidden_layers is not None or family is not None:
+            deepest = OBSERVED_HIDDEN_LAYERS if self.max_hidden_layers is None else self.max_hidden_layers
+            least = max(family.depths) if family is not None else len(self.hidden_sizes)
+            check_number("max_hidden_layers", deepest, least, 64, integer=True, low_open=False)
+            object.__setattr__(self, "max_hidden_layers", int(deepest))
+        for layer, (out, fan_in) in enumerate(mlp.layer_shapes if family is None else ()):
             if self.action_grid[0] > out or self.action_grid[1] > fan_in:
                 largest = tuple(min(shape[k] for shape in mlp.layer_shapes) for k in (0, 1))
                 raise ValueError(f"action_grid={self.action_grid} is larger than weight matrix {layer} of shape "
@@ -116,15 +138,43 @@ class EnvConfig:
         number("eval_samples", 0, 10_000_000, integer=True, low_open=False)
         object.__setattr__(self, "randomize_regime", _distribution_or_false(self.randomize_regime))
         object.__setattr__(self, "observation", check_parts(self.observation))
+        if family is not None:
+            self._check_family(family)
         shape = self.observation_layout.image_shape  # the image pads every layer to the largest: refuse a huge one
         check_memory(OBSERVATION_BYTES_PER_VALUE * int(np.prod(shape)),
                      f"the weight image of hidden_sizes={self.hidden_sizes} at resolution={self.resolution} "
                      f"({' x '.join(map(str, shape))} values: its space's bounds and every observation)")
         if self.data_dir is not None:
-            if not isinstance(self.data_dir, (str, os.PathLike)) or not str(self.data_dir):
-                raise ValueError(f"data_dir={self.data_dir!r} is not allowed; expected None or a folder's path (a "
-                                 "string or a pathlib.Path)")
-            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+            object.__setattr__(self, "data_dir", _data_dir(self.data_dir))
+
+    def _check_family(self, family: TaskDistribution) -> None:
+        """The arguments a task family allows: a shape-free observation, no fixed regime distribution, an action grid
+        that fits its smallest weight matrix."""
+        image_parts = [p for p in self.observation if OBSERVATION_PARTS[p].joins == "image"]
+        if image_parts:
+            raise ValueError(f"observation={list(self.observation)} is not allowed with a task_family: the image "
+                             f"parts {image_parts} have each MLP's own shape; expected shape-free parts such as "
+                             f"{list(SHAPE_FREE_OBSERVATION)}")
+        if self.randomize_regime is not False:
+            raise ValueError("randomize_regime is not allowed with a task_family: the family draws each MLP's regime "
+                             "(its `regimes` field); expected randomize_regime=False")
+        rows, columns = family.smallest_matrix()
+        if self.action_grid[0] > rows or self.action_grid[1] > columns:
+            raise ValueError(f"action_grid={self.action_grid} is larger than the smallest weight matrix of the task "
+                             f"family, ({rows}, {columns}) (out, in); expected at most that, e.g. (1, 1)")
+
+    @property
+    def family(self) -> TaskDistribution | None:
+        """Where each fresh MLP's task comes from under `task_family`; None for the one MLP of `mlp`."""
+        return self.task_family or None  # type: ignore[return-value]
+
+    def for_task(self, task: DrawnTask) -> EnvConfig:
+        """The arguments of one MLP of the family: its data set, widths and regime fixed, the slots kept."""
+        regime = task.regime
+        return dataclasses.replace(
+            self, task_family=False, dataset=task.dataset, hidden_sizes=task.hidden_sizes, lr=regime.lr,
+            batch_size=regime.batch_size, init_scale=regime.init_scale, weight_decay=regime.weight_decay,
+            data_share=regime.data_share, optimizer=regime.optimizer)
 
     @property
     def mlp(self) -> MLPSpec:
@@ -146,8 +196,15 @@ class EnvConfig:
     def observation_layout(self) -> ObservationLayout:
         """What an observation holds (`gi_envs.observation`): image channels, state length."""
         mlp = self.mlp
-        action_dim = len(mlp.layer_shapes) * self.action_grid[0] * self.action_grid[1]
-        return ObservationLayout(self.observation, self.image.shape(mlp), action_dim, len(mlp.layer_shapes))
+        slots = self.action_slots
+        action_dim = slots * self.action_grid[0] * self.action_grid[1]
+        image_shape = (0, 0, 0) if self.family is not None else self.image.shape(mlp)
+        return ObservationLayout(self.observation, image_shape, action_dim, len(mlp.layer_shapes), slots)
+
+    @property
+    def action_slots(self) -> int:
+        """Action grids (and shape-free layer slots): one per weight matrix, or `max_hidden_layers` + 1."""
+        return len(self.mlp.layer_shapes) if self.max_hidden_layers is None else self.max_hidden_layers + 1
 
     @property
     def distribution(self) -> RegimeDistribution | None:
@@ -167,6 +224,8 @@ class EnvConfig:
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if self.distribution is not None:
             kwargs["randomize_regime"] = distribution_name(self.distribution) or self.distribution.to_dict()
+        if self.family is not None:
+            kwargs["task_family"] = split_name(self.family) or self.family.to_dict()
         return kwargs
 
     @classmethod
@@ -192,6 +251,22 @@ def arguments_table() -> str:
     rows = ["| argument | default | meaning |", "|---|---|---|"]
     rows += [f"| `{f.name}` | `{shown(f.default)}` | {f.metadata['doc']} |" for f in dataclasses.fields(EnvConfig)]
     return "\n".join(rows)
+
+
+def _data_dir(value: object) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"data_dir={value!r} is not allowed; expected None or a folder's path (a string or a "
+                         "pathlib.Path)")
+    return os.fspath(value)
+
+
+def _family_or_false(value: object) -> TaskDistribution | bool:
+    """`task_family` as False or the distribution it names (True: meta-train)."""
+    if value is False or isinstance(value, np.bool_) and not value:
+        return False
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    return task_distribution(value)  # type: ignore[arg-type]
 
 
 def _distribution_or_false(value: object) -> RegimeDistribution | bool:
@@ -242,7 +317,8 @@ class TrainingTask:
         self.layout: ImageLayout = self.image_spec.layout(self.mlp_spec)
         n_eval = config.eval_samples or len(self.data.val)
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
-        self.grid_shape = (len(self.mlp.weights), *config.action_grid)
+        self.grid_shape = (config.action_slots, *config.action_grid)
+        self.slots = layer_slots(len(self.mlp.weights), config.action_slots)  # each weight matrix's action grid
 
         action_dim = int(np.prod(self.grid_shape))
         self.observation_layout = config.observation_layout
@@ -283,6 +359,19 @@ class TrainingTask:
         """The training regime of MLP `index`."""
         return self.training.regimes[index]
 
+    @property
+    def seeds(self) -> list[int]:
+        """Each MLP's seed, as its last reset drew it."""
+        return self.training.seeds
+
+    def member(self, index: int) -> TrainingTask:
+        """The `TrainingTask` that trains MLP `index`: this one (`FamilyTask` answers with that MLP's own)."""
+        return self
+
+    def describe(self, index: int) -> dict[str, Any]:
+        """What the env's `info` says of MLP `index`'s task: its drawn regime under `randomize_regime`, else nothing."""
+        return self.regime(index).to_dict() if self.config.distribution is not None else {}
+
     @torch.no_grad()
     def observations(self) -> np.ndarray | dict[str, np.ndarray]:
         """(N, C, H, W) images, finite and inside the observation bounds (with a state part such as
@@ -305,7 +394,7 @@ class TrainingTask:
         actions = np.clip(actions, -1.0, 1.0)
         hook = scales = None
         if actions.any():  # the zero action leaves every model's optimizer untouched in every mode
-            grid = torch.from_numpy(actions).view(self.n_models, *self.grid_shape)
+            grid = torch.from_numpy(actions).view(self.n_models, *self.grid_shape)[:, self.slots]
             if cfg.action_mode == "scale":
                 scales = block_scales(grid, self.mlp.layer_shapes, cfg.max_scale)
             else:

@@ -10,10 +10,11 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from gi_envs.family_task import make_task
 from gi_envs.grad_instructor_env import SEED_HIGH
 from gi_envs.observation import select
-from gi_envs.render import RENDER_MODES, check_render_mode, render_frame
-from gi_envs.task import EnvConfig, StepResult, TrainingTask
+from gi_envs.render import RENDER_MODES, check_render_mode, render_frame, shown_image
+from gi_envs.task import EnvConfig, StepResult
 
 
 class GradInstructorVectorEnv(VectorEnv):
@@ -69,7 +70,7 @@ class GradInstructorVectorEnv(VectorEnv):
         self.render_mode = check_render_mode(render_mode)
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.num_envs = int(num_envs)
-        self.task = TrainingTask(self.config, n_models=self.num_envs)
+        self.task = make_task(self.config, n_models=self.num_envs)
         self.single_observation_space = self.task.observation_space
         self.single_action_space = self.task.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -111,21 +112,21 @@ class GradInstructorVectorEnv(VectorEnv):
 
     def _infos(self, val_accuracy: np.ndarray, train_loss: np.ndarray, diverged: np.ndarray,
                test_accuracy: np.ndarray, stepped: np.ndarray, ended: np.ndarray,
-               seeds: list[int] | None = None, regimes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+               seeds: list[int] | None = None) -> dict[str, Any]:
         """Every info key, at reset and at every step, in Gymnasium's layout (values, and a ``_key`` mask of the
         sub-envs it holds for): `val_accuracy`, `mlp_seed` and the drawn regime's fields for every sub-env,
-        `train_loss` and `diverged` for those that stepped, `test_accuracy` for those whose episode ended.
-        `seeds` and `regimes` default to the MLPs each sub-env holds now."""
+        `train_loss` and `diverged` for those that stepped, `test_accuracy` for those whose episode ended; the drawn
+        regime's (or task's) fields under `randomize_regime` (or `task_family`). `seeds` default to the MLPs each
+        sub-env holds now."""
         everyone = np.ones(self.num_envs, dtype=bool)
-        seeds = list(self.task.training.seeds) if seeds is None else seeds
+        seeds = list(self.task.seeds) if seeds is None else seeds
         infos = {**_masked("val_accuracy", val_accuracy, everyone),
                  **_masked("mlp_seed", np.array(seeds, dtype=np.int64), everyone),
                  **_masked("train_loss", train_loss, stepped), **_masked("diverged", diverged, stepped),
                  **_masked("test_accuracy", test_accuracy, ended)}
-        if self.config.distribution is not None:
-            regimes = regimes or [self.task.regime(i).to_dict() for i in range(self.num_envs)]
-            for key in regimes[0]:
-                infos.update(_masked(key, np.array([r[key] for r in regimes]), everyone))
+        described = [self.task.describe(i) for i in range(self.num_envs)]
+        for key in described[0]:
+            infos.update(_masked(key, np.array([d[key] for d in described]), everyone))
         return infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -194,9 +195,11 @@ class GradInstructorVectorEnv(VectorEnv):
             gym.logger.warn("render() was called without a render_mode; make the env with render_mode='rgb_array'")
             return None
         observation = self.task.observations()
-        images = observation["image"] if isinstance(observation, dict) else observation
-        return tuple(render_frame(images[i], self._accuracies[i], self.config.episode_length)
-                     for i in range(self.num_envs))
+        frames = []
+        for i in range(self.num_envs):
+            image, title = shown_image(select(observation, i))
+            frames.append(render_frame(image, self._accuracies[i], self.config.episode_length, title))
+        return tuple(frames)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """`name` of every sub-env, as `SyncVectorEnv.call` gives it: called with the arguments if it is a method.

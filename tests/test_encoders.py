@@ -19,11 +19,11 @@ from agents import ENN, ENNGuidance
 from agents.enn.encoder import ENCODERS, EncoderKind, register_encoder
 from agents.enn.fit import fit_zoo_enn, untrained_value_enn
 from agents.enn.quality import Snapshots, final_accuracy
-from agents.enn.statistics import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
 from agents.enn.zoo import Zoo
 from agents.experiments.enn_ranking import enn_predictions
 from gi_envs import BatchedMLP, Regime, load_dataset, train_mlps
 from gi_envs.spec import MLPSpec
+from gi_envs.weight_statistics import STATISTICS_PER_LAYER, order_statistics, quantile_ranks, weight_statistics
 from tests.conftest import cli_error, run_without_sb3
 from tests.floats import assert_float32_close
 from train_agents import main

@@ -1,6 +1,6 @@
 """The any-shape encoder: one ENN for a data set's MLPs of any hidden widths and of one to three hidden layers.
 
-The weight statistics (`agents.enn.statistics`) are per layer and do not depend on the widths, and an
+The weight statistics (`gi_envs.weight_statistics`) are per layer and do not depend on the widths, and an
 MLP's outputs on probe inputs depend only on its input and output sizes. So `AnyShapeEncoder` reads an
 MLP of any shape into one fixed-size vector: its layers' statistics in `MAX_HIDDEN_LAYERS` + 1 slots
 (the first layer in the first slot, the output layer in the last, hidden-to-hidden layers in between;
@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from agents.enn.probe_encoder import N_PROBES, SUMMARY_SCALARS, check_probe_settings, probe_summary
-from agents.enn.statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 from gi_envs.batched_mlp import ACTIVATIONS
+from gi_envs.weight_statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 
 MAX_HIDDEN_LAYERS = 3
 SHAPE_COLUMNS = 3  # per slot: present, log2 of the matrix's rows (out), log2 of its columns (in)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from agents.enn.statistics import STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 from gi_envs.spec import ImageSpec
+from gi_envs.weight_statistics import STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 
 POOLED_GRID = (4, 8)
 

@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from agents.enn.encoder import ENCODERS, EncoderKind, build_encoder
-from agents.enn.statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, weight_statistics
 from gi_envs.batched_mlp import BatchedMLP
 from gi_envs.files import atomic_torch_save, load_torch_payload
 from gi_envs.spec import ImageSpec, MLPSpec
+from gi_envs.weight_statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, weight_statistics
 
 ENN_FORMAT = "grad-instructor-enn/1"
 PRETRAINED_PACKAGE = "agents.enn"  # shipped ENN files live in its pretrained/ folder (package data)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.enn.statistics import STATISTICS_PER_LAYER, robust_centre_spread
 from gi_envs.batched_mlp import ACTIVATIONS
+from gi_envs.weight_statistics import STATISTICS_PER_LAYER, robust_centre_spread
 
 PROBE_SOURCES = ("data", "gaussian", "learned", "inputs")
 N_PROBES = 128

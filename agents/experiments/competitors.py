@@ -245,7 +245,8 @@ def competitor_run(env: GradInstructorEnv, seed: int, make: TrainerMaker, knob: 
     :return: validation accuracy at reset and after every env step, the test accuracy at the end, the return.
     """
     env.reset(seed=int(seed))
-    task, config = env.task, env.config
+    task = env.task.member(0)  # under a task_family, the MLP's own task
+    config = task.config
     regime, train, sampler = task.regime(0), task.data.train, task.training.sampler
     model = task.mlp.to_sequential(0)
     if warmup is None:

@@ -105,11 +105,13 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
     if not entry.has_critic:
         raise ValueError(f"{entry.cls.__name__} has no critic to export as an ENN; train an actor-critic algorithm "
                          f"(one of {sorted(VALUE_CRITICS + Q_CRITICS)})")
-    extra = EnvConfig.from_kwargs(**env_kwargs).observation[1:]
-    if extra:
-        raise ValueError(f"this {entry.cls.__name__} critic reads {list(extra)} besides the weight image, so its value "
-                         "is no function of an MLP's weights alone and cannot be an ENN (see docs/enn.md); export a "
-                         "critic trained with observation=['weights'], the default")
+    observation = EnvConfig.from_kwargs(**env_kwargs).observation
+    if tuple(observation) != ("weights",):
+        extra = [part for part in observation if part != "weights"]
+        where = "besides the weight image" if "weights" in observation else "instead of the weight image"
+        raise ValueError(f"this {entry.cls.__name__} critic reads {extra} {where}, so its value is no function "
+                         "of an MLP's weight image alone and cannot be an ENN (see docs/enn.md); export a critic "
+                         "trained with observation=['weights'], the default")
     policy = model.policy
     if entry.critic is Critic.VALUE:
         encoder_src = policy.vf_features_extractor

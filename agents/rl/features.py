@@ -62,10 +62,34 @@ class WeightImageCNN(BaseFeaturesExtractor):
         return self.joint(torch.cat([self.encoder(image), self.state_net(state)], dim=1))
 
 
+class ShapeFreeMLP(BaseFeaturesExtractor):
+    """The body for shape-free observations (`gi_envs.layer_observation`: per-layer statistics and the training state,
+    one flat vector of the same length for every MLP): Linear -> ReLU -> Linear -> ReLU.
+
+    :param observation_space: a flat `Box`.
+    :param features_dim: size of the feature vector handed to the policy and value heads.
+    :param hidden: width of the hidden layer.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128, hidden: int = 256):
+        if len(observation_space.shape) != 1:
+            raise ValueError(f"ShapeFreeMLP needs flat observations, got shape {observation_space.shape}")
+        super().__init__(observation_space, features_dim)
+        self.net = nn.Sequential(nn.Linear(observation_space.shape[0], hidden), nn.ReLU(),
+                                 nn.Linear(hidden, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.net(observations)
+
+
 def enn_policy_kwargs(features_dim: int = 128, channels: int = 32, layout: ObservationLayout | None = None,
                       **extra: object) -> dict:
     """`policy_kwargs` that put `WeightImageCNN` under an SB3 policy (floats, so no /255 scaling); with the
-    env's observation `layout`, one that reads its training state too."""
+    env's observation `layout`, one that reads its training state too, and for a layout without an image (the
+    shape-free parts) `ShapeFreeMLP`."""
+    if layout is not None and not layout.has_image:
+        return {"features_extractor_class": ShapeFreeMLP, "features_extractor_kwargs": {"features_dim": features_dim},
+                "normalize_images": False, **extra}
     kwargs: dict = {"features_dim": features_dim, "channels": channels}
     if layout is not None and layout.is_dict:
         kwargs |= {"image_shape": layout.image_shape, "state_dim": layout.state_dim}

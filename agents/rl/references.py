@@ -30,6 +30,7 @@ from agents.rl.rollout import PolicyMaker, RolloutCurves, random_policy, rollout
 from agents.seeds import reference_tuning_seeds
 from gi_envs.regime import regime_distribution
 from gi_envs.task import EnvConfig
+from gi_envs.task_family import task_distribution
 
 ZERO, RANDOM, BEST_CONSTANT, SCHEDULE, ORACLE = ("zero action (plain SGD)", "random actions", "best constant",
                                                  "schedule", "per-instance oracle")
@@ -44,6 +45,10 @@ TUNING_MEASURES = ("return", "final_val_accuracy")
 def zero_action_label(env_kwargs: dict) -> str:
     """How a table names the zero action of an env built from `env_kwargs`: `ZERO` where its MLPs train by
     plain SGD, else the optimizer they train by, so a reader of a Schedule-Free task is not told "plain SGD"."""
+    family = env_kwargs.get("task_family")
+    if family:
+        optimizers = tuple(task_distribution(family).optimizers)
+        return ZERO if optimizers == ("sgd",) else f"zero action ({' or '.join(optimizers)} as drawn)"
     randomize = env_kwargs.get("randomize_regime")
     if randomize and randomize is not True:
         optimizers = tuple(regime_distribution(randomize).optimizers)

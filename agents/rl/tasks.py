@@ -18,6 +18,13 @@
   `gi_envs.optimizers`): the zero action is that optimizer at the MLP's drawn learning rate (0.003 ... 0.3),
   and an action scales its per-block steps. It asks what is still to win on top of it.
 
+- ``universal``: one controller for any MLP. Every MLP draws its data set (digits, MNIST or a generated
+  ``synthetic-K`` task), its depth (1 to 3 hidden layers) and widths (16 to 256), its optimizer (SGD, momentum,
+  Adam) and its regime from the ``meta-train`` split of `gi_envs.TASK_SPLITS`; agents see the shape-free
+  observation (per-layer statistics of the weights and of their change in 5 layer slots, and the training state)
+  and act with one learning-rate multiplier per layer slot. Judged on the meta-test splits by
+  `bench/universal.py` (held-out data set, shapes, optimizer, horizon).
+
 A task's env arguments sit under the user's (the user's win); its agent settings override each
 algorithm's shipped config where the algorithm takes them.
 """
@@ -56,6 +63,7 @@ class AgentTask:
 
 
 RANDOMIZED_OBSERVATION = ["weights", "weight_change", "training_state"]  # the winner of docs/agents.md's A/B
+UNIVERSAL_OBSERVATION = ["layer_stats", "layer_change_stats", "training_state"]  # one space for every MLP
 
 TASKS: dict[str, AgentTask] = {t.name: t for t in (
     AgentTask("default"),
@@ -66,6 +74,9 @@ TASKS: dict[str, AgentTask] = {t.name: t for t in (
     AgentTask("randomized-schedule-free", env_kwargs={"randomize_regime": "schedule-free-adamw",
                                                       "observation": RANDOMIZED_OBSERVATION},
               eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
+    # one controller for any MLP: the meta-train split, shape-free observation, one action per layer slot
+    AgentTask("universal", env_kwargs={"task_family": "meta-train", "observation": UNIVERSAL_OBSERVATION},
+              eval_episodes=32, tuning_episodes=32, tune_on="final_val_accuracy", oracle=True, rollout_envs=16),
 )}
 
 

@@ -1,5 +1,6 @@
 """Permutation-invariant, differentiable statistics of an MLP's weight matrices: the statistics encoder's features
-(`agents.enn.encoder.StatsEncoder`), the probing encoder's second half and what `ENN.zoo_distance` measures.
+(`agents.enn.encoder.StatsEncoder`), the probing encoder's second half, what `ENN.zoo_distance` measures, and the
+env's shape-free observation parts (`gi_envs.layer_observation`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ STATISTIC_NAMES = ("mean", "std", "mean |w|",
 EXACT_SELECTION_LIMIT = 2**22  # float32 rank / (n - 1) * (n - 1) rounds back to the rank below this
 
 
-def weight_statistics(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+def weight_statistics(weights: Sequence[torch.Tensor], quantile_sample: int | None = None) -> torch.Tensor:
     """(N, layers * STATISTICS_PER_LAYER) statistics of N MLPs' weight matrices (each (N, out, in)).
 
     Per layer: mean, std and mean |w| of all weights; the mean, std, min and max of the row (per
@@ -24,6 +25,10 @@ def weight_statistics(weights: Sequence[torch.Tensor]) -> torch.Tensor:
     order statistics at ranks `quantile_ranks`). None of them changes when hidden units are permuted,
     and all are differentiable in the weights. Written in few, fused operations: guidance pays for
     each one twice (forward and backward) at every step.
+
+    :param quantile_sample: read the quantiles of a layer of more weights than this off an evenly strided sample
+        of about this many (the env's observation, where the selection over 200,000 weights was most of the cost);
+        None (the ENNs') reads every weight.
     """
     columns = []
     for w in weights:
@@ -36,6 +41,8 @@ def weight_statistics(weights: Sequence[torch.Tensor]) -> torch.Tensor:
         for norms in (row_norms, column_norms):
             norm_std, norm_mean = torch.std_mean(norms, dim=1, unbiased=False)
             summaries += [norm_mean, norm_std, *torch.aminmax(norms, dim=1)]
+        if quantile_sample is not None and flat.shape[1] > quantile_sample:
+            flat = flat[:, :: -(-flat.shape[1] // quantile_sample)]
         columns += [torch.stack(summaries, dim=1), order_statistics(flat, quantile_ranks(flat.shape[1]))]
     return torch.cat(columns, dim=1)
 
