@@ -9,7 +9,10 @@ step, all measured in one run on this machine:
 - fewer validation samples behind each reward (``eval_samples``), the env's own cost per step.
 
     OMP_NUM_THREADS=1 python bench/agent_speed.py                       # randomized digits, 20,000 steps
-    python bench/agent_speed.py --task default --timesteps 4000 --variants shipped
+    python bench/agent_speed.py --tasks default --timesteps 4000 --variants shipped
+    OMP_NUM_THREADS=1 python bench/agent_speed.py --tasks randomized universal --variants shipped   # beside each other
+
+With several tasks every (task, variant) is a row, and the ratio is against the first row.
 """
 
 from __future__ import annotations
@@ -53,19 +56,21 @@ def time_variant(task: str, timesteps: int, config_overrides: dict, env_override
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=list(TASKS), default="randomized")
+    parser.add_argument("--tasks", "--task", nargs="+", choices=list(TASKS), default=["randomized"])
     parser.add_argument("--timesteps", type=int, default=20_000)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rows, base = [], None
-    for name in args.variants:
-        steps_per_second, share = time_variant(args.task, args.timesteps, *VARIANTS[name], args.seed)
-        base = base or steps_per_second
-        rows.append([name, f"{steps_per_second:,.0f}", f"{steps_per_second / base:.2f}x", f"{100 * share:.0f} %"])
-        print(rows[-1], flush=True)
-    print(f"\nPPO, task {args.task}, {args.timesteps} env steps per variant, torch {torch.__version__} with "
-          f"{torch.get_num_threads()} thread(s):\n")
+    for task in args.tasks:
+        for name in args.variants:
+            steps_per_second, share = time_variant(task, args.timesteps, *VARIANTS[name], args.seed)
+            base = base or steps_per_second
+            label = name if len(args.tasks) == 1 else f"{task}: {name}"
+            rows.append([label, f"{steps_per_second:,.0f}", f"{steps_per_second / base:.2f}x", f"{100 * share:.0f} %"])
+            print(rows[-1], flush=True)
+    print(f"\nPPO, task(s) {', '.join(args.tasks)}, {args.timesteps} env steps per variant, torch {torch.__version__} "
+          f"with {torch.get_num_threads()} thread(s):\n")
     print(markdown_table(["variant", "env steps/s", "vs first", "time in env.step"], rows))
 
 

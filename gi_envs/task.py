@@ -114,8 +114,8 @@ class EnvConfig:
         choice("action_mode", ACTION_MODES)
         number("max_scale", 1.0, 1_000.0)
         object.__setattr__(self, "task_family", _family_or_false(self.task_family))
-        grid = self.action_grid if self.action_grid is not None else (1, 1) if self.task_family else (4, 4)
-        object.__setattr__(self, "action_grid", positive_ints("action_grid", grid, length=2))
+        if self.action_grid is not None:
+            object.__setattr__(self, "action_grid", positive_ints("action_grid", self.action_grid, length=2))
         family = self.family
         if self.max_hidden_layers is not None or family is not None:
             deepest = OBSERVED_HIDDEN_LAYERS if self.max_hidden_layers is None else self.max_hidden_layers
@@ -123,9 +123,9 @@ class EnvConfig:
             check_number("max_hidden_layers", deepest, least, 64, integer=True, low_open=False)
             object.__setattr__(self, "max_hidden_layers", int(deepest))
         for layer, (out, fan_in) in enumerate(mlp.layer_shapes if family is None else ()):
-            if self.action_grid[0] > out or self.action_grid[1] > fan_in:
+            if self.grid[0] > out or self.grid[1] > fan_in:
                 largest = tuple(min(shape[k] for shape in mlp.layer_shapes) for k in (0, 1))
-                raise ValueError(f"action_grid={self.action_grid} is larger than weight matrix {layer} of shape "
+                raise ValueError(f"action_grid={self.grid} is larger than weight matrix {layer} of shape "
                                  f"(out, in)=({out}, {fan_in}) of the MLP with hidden_sizes={mlp.hidden_sizes}: most "
                                  f"cells would move no weight; expected at most {largest} for this MLP, or wider "
                                  "hidden layers")
@@ -159,8 +159,8 @@ class EnvConfig:
             raise ValueError("randomize_regime is not allowed with a task_family: the family draws each MLP's regime "
                              "(its `regimes` field); expected randomize_regime=False")
         rows, columns = family.smallest_matrix()
-        if self.action_grid[0] > rows or self.action_grid[1] > columns:
-            raise ValueError(f"action_grid={self.action_grid} is larger than the smallest weight matrix of the task "
+        if self.grid[0] > rows or self.grid[1] > columns:
+            raise ValueError(f"action_grid={self.grid} is larger than the smallest weight matrix of the task "
                              f"family, ({rows}, {columns}) (out, in); expected at most that, e.g. (1, 1)")
 
     @property
@@ -172,8 +172,8 @@ class EnvConfig:
         """The arguments of one MLP of the family: its data set, widths and regime fixed, the slots kept."""
         regime = task.regime
         return dataclasses.replace(
-            self, task_family=False, dataset=task.dataset, hidden_sizes=task.hidden_sizes, lr=regime.lr,
-            batch_size=regime.batch_size, init_scale=regime.init_scale, weight_decay=regime.weight_decay,
+            self, task_family=False, action_grid=self.grid, dataset=task.dataset, hidden_sizes=task.hidden_sizes,
+            lr=regime.lr, batch_size=regime.batch_size, init_scale=regime.init_scale, weight_decay=regime.weight_decay,
             data_share=regime.data_share, optimizer=regime.optimizer)
 
     @property
@@ -197,9 +197,15 @@ class EnvConfig:
         """What an observation holds (`gi_envs.observation`): image channels, state length."""
         mlp = self.mlp
         slots = self.action_slots
-        action_dim = slots * self.action_grid[0] * self.action_grid[1]
+        action_dim = slots * self.grid[0] * self.grid[1]
         image_shape = (0, 0, 0) if self.family is not None else self.image.shape(mlp)
         return ObservationLayout(self.observation, image_shape, action_dim, len(mlp.layer_shapes), slots)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Rows and columns of each layer's action grid: `action_grid`, or its default, (4, 4) for one MLP and (1, 1)
+        for a task family."""
+        return self.action_grid if self.action_grid is not None else (1, 1) if self.family is not None else (4, 4)
 
     @property
     def action_slots(self) -> int:
@@ -317,7 +323,7 @@ class TrainingTask:
         self.layout: ImageLayout = self.image_spec.layout(self.mlp_spec)
         n_eval = config.eval_samples or len(self.data.val)
         self.eval_x, self.eval_y = self.data.val.x[:n_eval], self.data.val.y[:n_eval]
-        self.grid_shape = (config.action_slots, *config.action_grid)
+        self.grid_shape = (config.action_slots, *config.grid)
         self.slots = layer_slots(len(self.mlp.weights), config.action_slots)  # each weight matrix's action grid
 
         action_dim = int(np.prod(self.grid_shape))

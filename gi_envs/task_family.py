@@ -209,7 +209,7 @@ def task_distribution(value: bool | str | Mapping[str, Any] | TaskDistribution) 
         return value
     if isinstance(value, str):
         if value not in TASK_SPLITS:
-            raise ValueError(f"task family {value!r} is not known; expected one of {list(TASK_SPLITS)} or a mapping "
+            raise ValueError(f"task_family={value!r} is not known; expected one of {list(TASK_SPLITS)} or a mapping "
                              f"of {[f.name for f in fields(TaskDistribution)]}")
         return TASK_SPLITS[value].distribution
     if isinstance(value, Mapping):

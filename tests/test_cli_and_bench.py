@@ -176,3 +176,31 @@ def test_zoo_distance_benchmark_flags_random_and_scaled_mlps_only() -> None:
     for kind in ("N(0, 1) weights", "default init x8"):
         distance = row_numbers(out, f"| {kind} |")[0]
         assert distance > 6 and "| 2/2 |" in out.split(f"| {kind} |")[1].splitlines()[0]
+
+
+def test_agent_speed_benchmark_times_the_universal_task_beside_the_randomized_one() -> None:
+    out = run_script("bench/agent_speed.py", "--timesteps", "128", "--tasks", "randomized", "universal",
+                     "--variants", "shipped")
+    randomized, universal = row_numbers(out, "| randomized: shipped |"), row_numbers(out, "| universal: shipped |")
+    assert randomized[1] == 1.0 and universal[1] == pytest.approx(universal[0] / randomized[0], abs=0.02)
+    assert 0 < universal[2] < 100
+
+
+def test_universal_benchmark_judges_a_split_under_both_rulesets(tmp_path) -> None:
+    import json
+
+    out = run_script("bench/universal.py", "--splits", "held-out-dataset", "--episodes", "2", "--tuning-episodes",
+                     "1", "--out", str(tmp_path))
+    assert "### held-out-dataset (held out: the data set: Fashion-MNIST" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    split = summary["splits"][0]
+    rows = {row["policy"]: row for row in split["rows"]}
+    assert rows[split["best_self_tuning"]]["ruleset"] == "self-tuning"
+    gap = rows[split["best_self_tuning"]]["gap closed"]
+    assert gap == 0.0 or gap != gap  # 0, or NaN where both rulesets tie
+    assert rows[split["best_external"]]["ruleset"] == "external tuning"
+    oracle = rows["per-instance oracle over constants"]["final val acc (%)"]
+    constants = [r["final val acc (%)"] for name, r in rows.items() if "constant" in name or "zero action" in name]
+    assert oracle >= max(constants) - 1e-9 and 0 < oracle <= 100
+    assert {"Prodigy, default (lr 1)", "zero action (base optimizer as drawn)"} <= set(rows)
+    assert (tmp_path / "curves_held-out-dataset.png").is_file() and (tmp_path / "tables.md").is_file()

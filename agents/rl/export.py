@@ -110,8 +110,8 @@ def export_enn(model: BaseAlgorithm, algo: str, env_kwargs: dict[str, Any], sour
         extra = [part for part in observation if part != "weights"]
         where = "besides the weight image" if "weights" in observation else "instead of the weight image"
         raise ValueError(f"this {entry.cls.__name__} critic reads {extra} {where}, so its value is no function "
-                         "of an MLP's weight image alone and cannot be an ENN (see docs/enn.md); export a critic "
-                         "trained with observation=['weights'], the default")
+                         "of an MLP's weights alone and cannot be an ENN (see docs/enn.md); export a critic trained "
+                         "with observation=['weights'], the default")
     policy = model.policy
     if entry.critic is Critic.VALUE:
         encoder_src = policy.vf_features_extractor

@@ -76,7 +76,7 @@ TASKS: dict[str, AgentTask] = {t.name: t for t in (
               eval_episodes=64, tuning_episodes=64, tune_on="final_val_accuracy", oracle=True, rollout_envs=32),
     # one controller for any MLP: the meta-train split, shape-free observation, one action per layer slot
     AgentTask("universal", env_kwargs={"task_family": "meta-train", "observation": UNIVERSAL_OBSERVATION},
-              eval_episodes=32, tuning_episodes=32, tune_on="final_val_accuracy", oracle=True, rollout_envs=16),
+              eval_episodes=32, tuning_episodes=16, tune_on="final_val_accuracy", oracle=True, rollout_envs=16),
 )}
 
 
