@@ -45,7 +45,7 @@ from agents.seeds import evaluation_seeds, reference_tuning_seeds  # noqa: E402
 from gi_envs.task_family import HELD_OUT_SPLITS, META_TEST_SPLITS, TASK_SPLITS  # noqa: E402
 
 ADAMW, PRODIGY = "AdamW, lr tuned", "Prodigy, default (lr 1)"
-SELF, EXTERNAL, ORACLE, AGENT = "self-tuning", "external tuning", "oracle", "agent"
+SELF, EXTERNAL, ORACLE, AGENT, POOLED = "self-tuning", "external tuning", "oracle", "agent", "agent, pooled"
 
 
 def split_env_kwargs(split: str) -> dict:
@@ -98,9 +98,16 @@ def judge_split(split: str, agents: list[tuple[str, int, object]], train_constan
         rows[f"{name} seed {seed}"] = (AGENT, rollout_curves(env_kwargs, agent_policy(model), seeds))
 
     finals = {name: curves.final_val_accuracy for name, (_, curves) in rows.items()}
+    by_algo: dict[str, list[str]] = {}
+    for name, seed, _ in agents:
+        by_algo.setdefault(name, []).append(f"{name} seed {seed}")
+    pooled = {f"{algo} ({len(names)} seeds, pooled)": names for algo, names in by_algo.items() if len(names) > 1}
     self_best = max((n for n, (rule, _) in rows.items() if rule == SELF), key=lambda n: finals[n].mean())
     external_best = max((n for n, (rule, _) in rows.items() if rule == EXTERNAL), key=lambda n: finals[n].mean())
     span = finals[external_best].mean() - finals[self_best].mean()
+    for name, names in pooled.items():  # every seed on the same MLPs: their runs side by side
+        rows[name] = (POOLED, RolloutCurves.concatenate([rows[n][1] for n in names]))
+        finals[name] = rows[name][1].final_val_accuracy
     table = []
     for name, (rule, curves) in rows.items():
         final = finals[name]
@@ -134,7 +141,9 @@ def plot_curves(result: dict, out: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(7, 4))
     shown = [result["best_self_tuning"], result["best_external"], "per-instance oracle over constants",
-             *[r["policy"] for r in result["rows"] if r["ruleset"] == AGENT]]
+             *[r["policy"] for r in result["rows"] if r["ruleset"] == POOLED]]
+    if not any(r["ruleset"] == POOLED for r in result["rows"]):
+        shown += [r["policy"] for r in result["rows"] if r["ruleset"] == AGENT]
     for name in shown:
         axis.plot(result["curves"][name], label=name, linestyle="--" if "oracle" in name else "-")
     axis.set_xlabel("env step")

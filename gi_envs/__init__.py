@@ -12,6 +12,7 @@ from gi_envs.optimizers import OPTIMIZERS, OptimizerKind, register_optimizer
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import ImageSpec, MLPSpec
 from gi_envs.task import EnvConfig, TrainingTask
+from gi_envs.task_family import TASK_SPLITS, DrawnTask, TaskDistribution, TaskSplit
 from gi_envs.training import Training, train_mlps
 from gi_envs.vector_env import GradInstructorVectorEnv
 from gi_envs.weight_image import image_layout, upsample_action, weight_image
@@ -39,8 +40,10 @@ __all__ = [
     "ENV_ID",
     "OPTIMIZERS",
     "REGIME_DISTRIBUTIONS",
+    "TASK_SPLITS",
     "BatchedMLP",
     "Dataset",
+    "DrawnTask",
     "EnvConfig",
     "GradInstructorEnv",
     "GradInstructorVectorEnv",
@@ -51,6 +54,8 @@ __all__ = [
     "Regime",
     "RegimeDistribution",
     "SB3VecEnv",
+    "TaskDistribution",
+    "TaskSplit",
     "Training",
     "TrainingTask",
     "image_layout",

@@ -75,7 +75,7 @@ class Regime:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Regime:
         """A regime from `to_dict`'s output (missing fields take their defaults); unknown keys are named."""
-        return cls(**_known_fields(cls, raw, "regime"))
+        return cls(**known_fields(cls, raw, "regime"))
 
 
 @dataclass(frozen=True)
@@ -173,12 +173,12 @@ class RegimeDistribution:
     def from_dict(cls, raw: Mapping[str, Any], base: RegimeDistribution | None = None) -> RegimeDistribution:
         """A distribution from a mapping of some of its fields; the others come from `base` (default: the
         default distribution). Unknown keys are named."""
-        known = _known_fields(cls, raw, "regime distribution")
+        known = known_fields(cls, raw, "regime distribution")
         known = {k: tuple(v) if isinstance(v, list) else v for k, v in known.items()}
         return replace(base or cls(), **known)
 
 
-def _known_fields(cls: type, raw: Mapping[str, Any], what: str) -> dict[str, Any]:
+def known_fields(cls: type, raw: Mapping[str, Any], what: str) -> dict[str, Any]:
     """`raw` as a dict, or a ValueError naming its unknown keys and the known ones."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"a {what} must be a mapping of its fields, got {raw!r}")

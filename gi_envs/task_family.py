@@ -27,7 +27,7 @@ import numpy as np
 
 from gi_envs.datasets import DATASETS, SYNTHETIC_PREFIX, dataset_dims
 from gi_envs.optimizers import OPTIMIZERS
-from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, regime_distribution
+from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution, known_fields, regime_distribution
 from gi_envs.spec import BRIEF
 
 FAMILY_STREAM = 15_485_863  # a task's draws come from a generator seeded with (mlp_seed, FAMILY_STREAM)
@@ -154,14 +154,8 @@ class TaskDistribution:
     def from_dict(cls, raw: Mapping[str, Any], base: TaskDistribution | None = None) -> TaskDistribution:
         """A distribution from a mapping of some of its fields; the others come from `base` (default: meta-train's).
         Unknown keys are named."""
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"a task distribution must be a mapping of its fields, got {BRIEF.repr(raw)}")
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(raw) - set(names))
-        if unknown:
-            raise ValueError(f"unknown task distribution field(s) {unknown}; expected some of {names}")
         values = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-                  for k, v in raw.items()}
+                  for k, v in known_fields(cls, raw, "task distribution").items()}
         return replace(base or TASK_SPLITS["meta-train"].distribution, **values)
 
 

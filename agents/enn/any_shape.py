@@ -25,18 +25,13 @@ from torch import nn
 
 from agents.enn.probe_encoder import N_PROBES, SUMMARY_SCALARS, check_probe_settings, probe_summary
 from gi_envs.batched_mlp import ACTIVATIONS
+from gi_envs.layer_observation import layer_slots
 from gi_envs.weight_statistics import STATISTIC_NAMES, STATISTICS_PER_LAYER, robust_centre_spread, weight_statistics
 
 MAX_HIDDEN_LAYERS = 3
 SHAPE_COLUMNS = 3  # per slot: present, log2 of the matrix's rows (out), log2 of its columns (in)
 SLOT_COLUMNS = STATISTICS_PER_LAYER + SHAPE_COLUMNS
 ANY_SHAPE_PROBES = ("none", "data", "gaussian", "inputs")
-
-
-def slots_of(n_layers: int, slots: int) -> list[int]:
-    """The slot of each of an MLP's `n_layers` weight matrices: first, then the hidden-to-hidden ones, last in the
-    last slot (so an output layer is always read as one)."""
-    return [0, *range(1, n_layers - 1), slots - 1]
 
 
 def layer_name(layer: int, n_layers: int) -> str:
@@ -132,7 +127,7 @@ class AnyShapeEncoder(nn.Module):
         layer fills it)."""
         self.check_shapes([w.shape[-2:] for w in weights])
         n, columns = weights[0].shape[0], []
-        by_slot = dict(zip(slots_of(len(weights), self.slots), weights))
+        by_slot = dict(zip(layer_slots(len(weights), self.slots), weights))
         for slot in range(self.slots):
             w = by_slot.get(slot)
             if w is None:
@@ -210,7 +205,7 @@ class AnyShapeEncoder(nn.Module):
         shapes = self.shape_columns(inputs[:1])[0]
         same_depth = [k for k in range(len(self.member_shapes)) if torch.equal(
             self.member_shapes[k, 0::SHAPE_COLUMNS], shapes[0::SHAPE_COLUMNS])]
-        columns = [c for slot in slots_of(n_layers, self.slots)
+        columns = [c for slot in layer_slots(n_layers, self.slots)
                    for c in range(slot * SLOT_COLUMNS, slot * SLOT_COLUMNS + STATISTICS_PER_LAYER)]
         if same_depth:
             nearest = min(same_depth, key=lambda k: float((self.member_shapes[k] - shapes).abs().sum()))
