@@ -27,6 +27,7 @@ from agents.outputs import check_output, claim_output, replace_with
 from agents.report import atomic_write_text, correlation_text, markdown_table, mean_std, write_curves
 from agents.rl.algorithms import AgentConfig, algorithm_name, load_agent_config
 from agents.rl.evaluation import evaluate_against_references
+from agents.rl.references import ZERO, zero_action_label
 from agents.rl.tasks import task_named
 from agents.rl.training import TrainResult, train_agent
 from gi_envs.task import EnvConfig
@@ -124,8 +125,10 @@ def train(options: TrainOptions) -> None:
     print(f"training {config.algo} for {config.n_timesteps} env steps on {config.n_envs} MLPs, task {options.task} "
           f"({config.env_kwargs or 'default env'}); writing to {out}")
     result = train_in_scratch(config, options, out, eval_episodes)
-    rows = [[name, f"{100 * s['final_val_accuracy']:.1f}", f"{100 * s['final_test_accuracy']:.1f}",
-             f"{s['episode_return']:.2f}"] for name, s in result.evaluation.items()]
+    zero_label = zero_action_label(config.env_kwargs)  # the optimizer the MLPs actually train with
+    rows = [[zero_label if name == ZERO else name, f"{100 * s['final_val_accuracy']:.1f}",
+             f"{100 * s['final_test_accuracy']:.1f}", f"{s['episode_return']:.2f}"]
+            for name, s in result.evaluation.items()]
     print(f"\nOn {eval_episodes} unseen MLPs (means):")
     print(markdown_table(["policy", "final val acc (%)", "final test acc (%)", "episode return"], rows))
     if result.model.num_timesteps != config.n_timesteps:
