@@ -45,6 +45,8 @@ from agents.seeds import evaluation_seeds, reference_tuning_seeds  # noqa: E402
 from gi_envs.task_family import HELD_OUT_SPLITS, META_TEST_SPLITS, TASK_SPLITS  # noqa: E402
 
 ADAMW, PRODIGY = "AdamW, lr tuned", "Prodigy, default (lr 1)"
+ORACLE_ROW = "per-instance oracle over constants"
+GAPS = ("gap closed (self-tuning → external)", "gap closed (constant → oracle)")
 SELF, EXTERNAL, ORACLE, AGENT, POOLED = "self-tuning", "external tuning", "oracle", "agent", "agent, pooled"
 
 
@@ -92,7 +94,7 @@ def judge_split(split: str, agents: list[tuple[str, int, object]], train_constan
         env_kwargs, adamw.make, external_adamw, seeds)[0])
     prodigy = competitor_named(PRODIGY)
     rows[PRODIGY] = (SELF, competitor_curves(env_kwargs, prodigy.make, prodigy.default, seeds)[0])
-    rows["per-instance oracle over constants"] = (ORACLE, per_instance_oracle(constants)[0])
+    rows[ORACLE_ROW] = (ORACLE, per_instance_oracle(constants)[0])
     reference_seconds = time.perf_counter() - start
     for name, seed, model in agents:
         rows[f"{name} seed {seed}"] = (AGENT, rollout_curves(env_kwargs, agent_policy(model), seeds))
@@ -104,22 +106,41 @@ def judge_split(split: str, agents: list[tuple[str, int, object]], train_constan
     pooled = {f"{algo} ({len(names)} seeds, pooled)": names for algo, names in by_algo.items() if len(names) > 1}
     self_best = max((n for n, (rule, _) in rows.items() if rule == SELF), key=lambda n: finals[n].mean())
     external_best = max((n for n, (rule, _) in rows.items() if rule == EXTERNAL), key=lambda n: finals[n].mean())
-    span = finals[external_best].mean() - finals[self_best].mean()
     for name, names in pooled.items():  # every seed on the same MLPs: their runs side by side
         rows[name] = (POOLED, RolloutCurves.concatenate([rows[n][1] for n in names]))
         finals[name] = rows[name][1].final_val_accuracy
     table = []
     for name, (rule, curves) in rows.items():
         final = finals[name]
-        gap = (final.mean() - finals[self_best].mean()) / span if abs(span) > 1e-9 else float("nan")
         table.append({"policy": name, "ruleset": rule, "final val acc (%)": 100 * final.mean(),
                       "± (std over MLPs)": 100 * final.std(), "final test acc (%)": 100 * curves.test_accuracy.mean(),
-                      "gap closed": gap, "Welch p vs best self-tuning": welch(final, finals[self_best])
+                      "Welch p vs best self-tuning": welch(final, finals[self_best])
                       if name != self_best else float("nan")})
     curves = {name: (100 * c.val_accuracy.mean(axis=0)).tolist() for name, (_, c) in rows.items()}
-    return {"split": split, "held_out": TASK_SPLITS[split].held_out or "nothing", "episodes": episodes,
-            "best_self_tuning": self_best, "best_external": external_best, "rows": table, "curves": curves,
-            "reference_seconds": reference_seconds}
+    return with_gaps({"split": split, "held_out": TASK_SPLITS[split].held_out or "nothing", "episodes": episodes,
+                      "best_self_tuning": self_best, "best_external": external_best, "rows": table,
+                      "curves": curves, "reference_seconds": reference_seconds})
+
+
+def with_gaps(result: dict) -> dict:
+    """`result` with, for every row, its points above the best self-tuning reference, the gap it closes between
+    the best self-tuning and the best externally tuned reference (the issue's measure; undefined where both tie),
+    and the gap it closes between the constant tuned on meta-train and the per-instance oracle over constants."""
+    means = {row["policy"]: row["final val acc (%)"] for row in result["rows"]}
+    self_best, external = means[result["best_self_tuning"]], means[result["best_external"]]
+    constant = next(v for k, v in means.items() if k.startswith("best constant, tuned on meta-train"))
+    oracle = means[ORACLE_ROW]
+
+    def closed(value: float, low: float, high: float) -> float:
+        return (value - low) / (high - low) if abs(high - low) > 1e-6 else float("nan")
+
+    for row in result["rows"]:
+        value = row["final val acc (%)"]
+        row.pop("gap closed", None)
+        row["Δ vs best self-tuning (pts)"] = value - self_best
+        row["gap closed (self-tuning → external)"] = closed(value, self_best, external)
+        row["gap closed (constant → oracle)"] = closed(value, constant, oracle)
+    return result
 
 
 def markdown(result: dict) -> str:
@@ -127,8 +148,8 @@ def markdown(result: dict) -> str:
     lines = [f"### {result['split']} (held out: {result['held_out']}; {result['episodes']} MLPs)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in result["rows"]:
-        cells = [f"{v:.3f}" if k in ("gap closed", "Welch p vs best self-tuning") else f"{v:.1f}"
-                 if isinstance(v, float) else str(v) for k, v in row.items()]
+        cells = [f"{v:.3f}" if k in (*GAPS, "Welch p vs best self-tuning") else f"{v:+.1f}" if k.startswith("Δ")
+                 else f"{v:.1f}" if isinstance(v, float) else str(v) for k, v in row.items()]
         lines.append("| " + " | ".join(c.replace("nan", "—") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -140,7 +161,7 @@ def plot_curves(result: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    shown = [result["best_self_tuning"], result["best_external"], "per-instance oracle over constants",
+    shown = [result["best_self_tuning"], result["best_external"], ORACLE_ROW,
              *[r["policy"] for r in result["rows"] if r["ruleset"] == POOLED]]
     if not any(r["ruleset"] == POOLED for r in result["rows"]):
         shown += [r["policy"] for r in result["rows"] if r["ruleset"] == AGENT]
@@ -167,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=32, help="evaluation MLPs per split")
     parser.add_argument("--tuning-episodes", type=int, default=16, help="tuning MLPs (meta-train's and each split's)")
     parser.add_argument("--out", type=Path, default=Path("runs/universal-splits"))
+    parser.add_argument("--from-summary", nargs="+", type=Path, default=[],
+                        help="rebuild tables, curves and the aggregate from these folders' summary.json (runs of "
+                             "some splits each, merged) instead of running anything")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     agents = []
@@ -177,31 +201,56 @@ def main(argv: list[str] | None = None) -> int:
                          f"(task_family={env_kwargs.get('task_family')!r}); train with --task universal")
         seed = yaml.safe_load((path.parent / "config.yaml").read_text())["seed"]
         agents.append((algo, int(seed), model))
-    tuning = reference_tuning_seeds(args.tuning_episodes)
-    train_kwargs = split_env_kwargs("meta-train")
-    train_constant, _ = best_constant(train_kwargs, tuning)
-    train_adamw = tune_competitor(train_kwargs, competitor_named(ADAMW), args.tuning_episodes).value
-    print(f"tuned on meta-train ({args.tuning_episodes} MLPs): constant a = {train_constant:+.2f}, AdamW lr "
-          f"{train_adamw:g}", flush=True)
-    results, markdowns, gaps = [], [], {}
-    for split in args.splits:
-        result = judge_split(split, agents, train_constant, train_adamw, args.episodes, args.tuning_episodes)
-        results.append(result)
-        markdowns.append(markdown(result))
-        plot_curves(result, args.out)
-        print(markdowns[-1] + "\n", flush=True)
-        for row in result["rows"]:
-            if row["ruleset"] == AGENT and split in HELD_OUT_SPLITS:
-                gaps.setdefault(row["policy"].rsplit(" seed ", 1)[0], []).append(row["gap closed"])
-    aggregate = {name: {"iqm_gap_closed": iqm(values), "cells": len(values)} for name, values in gaps.items()}
-    for name, value in aggregate.items():
-        print(f"IQM of gap closed over the held-out splits and seeds, {name}: {value['iqm_gap_closed']:.3f} "
-              f"({value['cells']} cells)")
-    atomic_write_text(args.out / "tables.md", "\n\n".join(markdowns) + "\n")
-    atomic_write_text(args.out / "summary.json", json.dumps({"train_constant": train_constant,
-                                                             "train_adamw_lr": train_adamw, "splits": results,
-                                                             "aggregate": aggregate}, indent=1))
+    if args.from_summary:
+        summaries = [json.loads((folder / "summary.json").read_text()) for folder in args.from_summary]
+        tuned = {k: summaries[0][k] for k in ("train_constant", "train_adamw_lr")}
+        by_split = {r["split"]: with_gaps(r) for summary in summaries for r in summary["splits"]}
+        results = [by_split[name] for name in TASK_SPLITS if name in by_split]
+    else:
+        tuning = reference_tuning_seeds(args.tuning_episodes)
+        train_kwargs = split_env_kwargs("meta-train")
+        train_constant, _ = best_constant(train_kwargs, tuning)
+        train_adamw = tune_competitor(train_kwargs, competitor_named(ADAMW), args.tuning_episodes).value
+        print(f"tuned on meta-train ({args.tuning_episodes} MLPs): constant a = {train_constant:+.2f}, AdamW lr "
+              f"{train_adamw:g}", flush=True)
+        tuned = {"train_constant": train_constant, "train_adamw_lr": train_adamw}
+        results = []
+        for split in args.splits:
+            results.append(judge_split(split, agents, train_constant, train_adamw, args.episodes,
+                                       args.tuning_episodes))
+            print(markdown(results[-1]) + "\n", flush=True)
+    report(results, tuned, args.out)
     return 0
+
+
+def report(results: list[dict], tuned: dict, out: Path) -> None:
+    """Tables, curves and the aggregate over the held-out splits: IQM over (split, agent seed) of each gap."""
+    gaps: dict[str, dict[str, list[float]]] = {}
+    for result in results:
+        plot_curves(result, out)
+        for row in result["rows"]:
+            if row["ruleset"] == AGENT and result["split"] in HELD_OUT_SPLITS:
+                algo = gaps.setdefault(row["policy"].rsplit(" seed ", 1)[0], {g: [] for g in GAPS})
+                for gap in GAPS:
+                    algo[gap].append(row[gap])
+    aggregate = {}
+    for name, values in gaps.items():
+        aggregate[name] = {"cells": len(values[GAPS[0]])}
+        for gap in GAPS:
+            defined = [v for v in values[gap] if v == v]
+            aggregate[name][f"IQM {gap}"] = iqm(defined) if defined else float("nan")
+            aggregate[name][f"cells where {gap} is defined"] = len(defined)
+    lines = ["| agent | held-out cells | IQM gap closed (self-tuning → external) | defined in | "
+             "IQM gap closed (constant → oracle) |", "|---|---|---|---|---|"]
+    for name, value in aggregate.items():
+        first, second = (value[f"IQM {g}"] for g in GAPS)
+        lines.append(f"| {name} | {value['cells']} | {'undefined' if first != first else f'{first:.3f}'} | "
+                     f"{value[f'cells where {GAPS[0]} is defined']} | {second:.3f} |")
+    text = "\n\n".join(markdown(r) for r in results) + "\n\n### Aggregate over the held-out splits\n\n" + \
+        "\n".join(lines) + "\n"
+    print(text)
+    atomic_write_text(out / "tables.md", text)
+    atomic_write_text(out / "summary.json", json.dumps({**tuned, "splits": results, "aggregate": aggregate}, indent=1))
 
 
 if __name__ == "__main__":

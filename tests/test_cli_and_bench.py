@@ -196,11 +196,17 @@ def test_universal_benchmark_judges_a_split_under_both_rulesets(tmp_path) -> Non
     split = summary["splits"][0]
     rows = {row["policy"]: row for row in split["rows"]}
     assert rows[split["best_self_tuning"]]["ruleset"] == "self-tuning"
-    gap = rows[split["best_self_tuning"]]["gap closed"]
+    gap = rows[split["best_self_tuning"]]["gap closed (self-tuning → external)"]
     assert gap == 0.0 or gap != gap  # 0, or NaN where both rulesets tie
+    oracle_gap = rows["per-instance oracle over constants"]["gap closed (constant → oracle)"]
+    assert oracle_gap == pytest.approx(1.0) or oracle_gap != oracle_gap  # NaN where the oracle ties the constant
+    assert "### Aggregate over the held-out splits" in out
     assert rows[split["best_external"]]["ruleset"] == "external tuning"
     oracle = rows["per-instance oracle over constants"]["final val acc (%)"]
     constants = [r["final val acc (%)"] for name, r in rows.items() if "constant" in name or "zero action" in name]
     assert oracle >= max(constants) - 1e-9 and 0 < oracle <= 100
     assert {"Prodigy, default (lr 1)", "zero action (base optimizer as drawn)"} <= set(rows)
     assert (tmp_path / "curves_held-out-dataset.png").is_file() and (tmp_path / "tables.md").is_file()
+    again = run_script("bench/universal.py", "--from-summary", str(tmp_path), "--out", str(tmp_path / "again"))
+    assert (tmp_path / "again" / "tables.md").read_text() == (tmp_path / "tables.md").read_text()
+    assert "### held-out-dataset" in again
