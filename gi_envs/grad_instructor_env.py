@@ -104,6 +104,13 @@ class GradInstructorEnv(gym.Env[np.ndarray, np.ndarray]):
     and a step before, and the last action. With ``training_state`` the observation is
     `Dict({"image": Box(...), "state": Box(-1000, 1000, (5 + action_dim,))})`.
 
+    Shape-free parts (`gi_envs.layer_observation`): ``layer_stats`` and ``layer_change_stats``, per-layer
+    statistics of the weights and of their change in `max_hidden_layers` + 1 layer slots. Without an image part
+    the observation is a flat `Box(-1000, 1000, (state_dim,))` of the same size for every MLP of up to
+    `max_hidden_layers` hidden layers, and with `max_hidden_layers` the action has one grid per layer slot too.
+    `task_family` draws every MLP's data set, shape, optimizer and regime (`gi_envs.TASK_SPLITS`) and needs such an
+    observation; the reset's and every step's `info` then hold `dataset`, `hidden_sizes`, `depth` and the regime.
+
     ## Rewards
 
     `reward="accuracy"` (default): validation accuracy in [0, 1] after the step, on the first
