@@ -99,7 +99,9 @@ class SyntheticTask:
     flip_y: float = 0.05
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)
     def of(cls, index: int) -> SyntheticTask:
+        """The task of index K (cached: `MLPSpec.layer_sizes` asks for its sizes at every access)."""
         rng = np.random.default_rng([int(index), SYNTHETIC_STREAM])
         n_features = int(round(np.exp(rng.uniform(np.log(8), np.log(128)))))
         n_classes = int(rng.integers(2, 11))
@@ -179,12 +181,12 @@ def _load_cached(
     name: str, root: tuple[Path, bool] | None, val_fraction: float, split_seed: int
 ) -> Dataset:
     rng = np.random.default_rng(split_seed)
-    synthetic = synthetic_index(name)
-    if name == "digits" or synthetic is not None:
-        x, y = _digits_arrays() if synthetic is None else SyntheticTask.of(synthetic).arrays()
+    index = synthetic_index(name)
+    if name == "digits" or index is not None:
+        synthetic = None if index is None else SyntheticTask.of(index)
+        x, y = _digits_arrays() if synthetic is None else synthetic.arrays()
         order = rng.permutation(len(y))
-        n_test = SyntheticTask.of(synthetic).n_test if synthetic is not None else int(
-            round(DIGITS_TEST_FRACTION * len(y)))
+        n_test = int(round(DIGITS_TEST_FRACTION * len(y))) if synthetic is None else synthetic.n_test
         x_test, y_test = x[order[:n_test]], y[order[:n_test]]
         x_trainval, y_trainval = x[order[n_test:]], y[order[n_test:]]
     else:
