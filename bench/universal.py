@@ -38,7 +38,7 @@ from agents.experiments.competitors import competitor_curves, competitor_named, 
 from agents.report import atomic_write_text  # noqa: E402
 from agents.rl.evaluation import agent_policy  # noqa: E402
 from agents.rl.export import load_agent  # noqa: E402
-from agents.rl.references import CONSTANT_GRID, constant_policy, per_instance_oracle  # noqa: E402
+from agents.rl.references import CONSTANT_GRID, best_constant, constant_policy, per_instance_oracle  # noqa: E402
 from agents.rl.rollout import RolloutCurves, rollout_curves  # noqa: E402
 from agents.rl.tasks import task_named  # noqa: E402
 from agents.seeds import evaluation_seeds, reference_tuning_seeds  # noqa: E402
@@ -53,13 +53,6 @@ SELF, EXTERNAL, ORACLE, AGENT, POOLED = "self-tuning", "external tuning", "oracl
 def split_env_kwargs(split: str) -> dict:
     """The universal task's env arguments on `split` (its family and the env arguments it changes)."""
     return {**task_named("universal").env_kwargs, "task_family": split, **TASK_SPLITS[split].env_kwargs}
-
-
-def best_constant(env_kwargs: dict, seeds: list[int]) -> tuple[float, dict[float, float]]:
-    """The constant multiplier with the best mean final validation accuracy on `seeds`, and every one's."""
-    means = {a: float(rollout_curves(env_kwargs, constant_policy(a), seeds).final_val_accuracy.mean())
-             for a in CONSTANT_GRID}
-    return max(means, key=means.get), means
 
 
 def iqm(values: list[float]) -> float:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.report import markdown_table  # noqa: E402
 from agents.rl.evaluation import agent_policy  # noqa: E402
 from agents.rl.export import load_agent  # noqa: E402
-from agents.rl.references import CONSTANT_GRID, constant_policy, per_instance_oracle  # noqa: E402
+from agents.rl.references import CONSTANT_GRID, best_constant, constant_policy, per_instance_oracle  # noqa: E402
 from agents.rl.rollout import rollout_curves  # noqa: E402
 from agents.rl.tasks import UNIVERSAL_OBSERVATION  # noqa: E402
 from agents.seeds import evaluation_seeds, reference_tuning_seeds  # noqa: E402
@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         finals[f"universal: {name} ({path.parent.name})"] = rollout_curves(
             reference_kwargs, agent_policy(model), seeds).final_val_accuracy
     constants = {a: rollout_curves(reference_kwargs, constant_policy(a), seeds) for a in CONSTANT_GRID}
-    tuning = reference_tuning_seeds(args.tuning_episodes)
-    tuned = max(CONSTANT_GRID, key=lambda a: rollout_curves(reference_kwargs, constant_policy(a), tuning)
-                .final_val_accuracy.mean())
+    tuned, _ = best_constant(reference_kwargs, reference_tuning_seeds(args.tuning_episodes))
     oracle = per_instance_oracle(constants)[0].final_val_accuracy
     finals = {"zero action (plain SGD)": constants[0.0].final_val_accuracy,
               f"best constant (a = {tuned:+.2f}, tuned on {args.tuning_episodes} other MLPs)":

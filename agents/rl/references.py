@@ -131,6 +131,14 @@ def _tune(env_kwargs_json: str, episodes: int, measure: str) -> TunedReferences:
                            {str(s): r for s, r in schedule_returns.items()})
 
 
+def best_constant(env_kwargs: dict, seeds: Sequence[int]) -> tuple[float, dict[float, float]]:
+    """The constant of `CONSTANT_GRID` with the best mean final validation accuracy on the MLPs of `seeds`, and every
+    constant's mean (no schedule: what the benchmarks of other splits and shapes tune)."""
+    means = {a: float(rollout_curves(env_kwargs, constant_policy(a), list(seeds)).final_val_accuracy.mean())
+             for a in CONSTANT_GRID}
+    return max(means, key=means.get), means
+
+
 def per_instance_oracle(constant_runs: dict[float, RolloutCurves]) -> tuple[RolloutCurves, np.ndarray]:
     """The oracle's curves from every constant's run on the same MLPs: each MLP keeps the constant with its
     best final validation accuracy. :return: the curves and each MLP's chosen constant."""
