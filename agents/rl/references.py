@@ -45,13 +45,9 @@ TUNING_MEASURES = ("return", "final_val_accuracy")
 def zero_action_label(env_kwargs: dict) -> str:
     """How a table names the zero action of an env built from `env_kwargs`: `ZERO` where its MLPs train by
     plain SGD, else the optimizer they train by, so a reader of a Schedule-Free task is not told "plain SGD"."""
-    family = env_kwargs.get("task_family")
-    if family:
-        optimizers = tuple(task_distribution(family).optimizers)
-        return ZERO if optimizers == ("sgd",) else f"zero action ({' or '.join(optimizers)} as drawn)"
-    randomize = env_kwargs.get("randomize_regime")
-    if randomize and randomize is not True:
-        optimizers = tuple(regime_distribution(randomize).optimizers)
+    family, randomize = env_kwargs.get("task_family"), env_kwargs.get("randomize_regime")
+    if family or randomize and randomize is not True:  # drawn per MLP, from the family's or the distribution's
+        optimizers = tuple((task_distribution(family) if family else regime_distribution(randomize)).optimizers)
         return ZERO if optimizers == ("sgd",) else f"zero action ({' or '.join(optimizers)} as drawn)"
     optimizer = "sgd" if randomize else env_kwargs.get("optimizer", "sgd")
     return ZERO if optimizer == "sgd" else f"zero action (plain {optimizer})"
