@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agents.rl.tasks import TASKS
     from gi_envs.datasets import DATASETS
     from gi_envs.regime import REGIME_DISTRIBUTIONS
+    from gi_envs.task_family import TASK_SPLITS
     from gi_envs.weight_image import IMAGE_STATS
 
     parser = OneLineErrors(prog=PROG, description="Grad-Instructor: MLP training as a Gymnasium env, "
@@ -266,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--wandb-mode", choices=WANDB_MODES, default="offline")
 
     zoo = subcommand("zoo", "train a zoo of runs with random regimes, snapshotted, split by run")
-    zoo.add_argument("--dataset", type=str.lower, default="digits", choices=list(DATASETS))
+    zoo.add_argument("--dataset", type=str.lower, default=None, choices=list(DATASETS),
+                     help="the runs' data set (default digits); with --task-family, the only data set drawn")
     zoo.add_argument("--hidden-sizes", nargs="+", type=positive_int, default=[32], help="hidden widths of every run")
     zoo.add_argument("--runs", type=integer(2, what="an integer of at least 2"), default=400,
                      help="training runs")
@@ -277,8 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--family", action="store_true",
                      help="train the shape family instead (hidden widths 16 to 256, 1 to 3 hidden layers; "
                           "agents.enn.zoo_family): --runs per shape, --out a folder of one zoo per shape")
+    zoo.add_argument("--task-family", choices=list(TASK_SPLITS), default=None,
+                     help="draw every run's whole task (data set, widths, depth, optimizer, regime) from this split "
+                          "of gi_envs.TASK_SPLITS, as the env's task_family= draws its MLPs (agents.enn.task_zoo): "
+                          "--runs in all, --out a folder of one zoo per data set and shape drawn")
     zoo.add_argument("--seed", type=seed_int, default=0)
-    zoo.add_argument("--out", type=Path, default=Path("zoo.npz"), help="the zoo file (NPZ), or with --family a folder")
+    zoo.add_argument("--out", type=Path, default=Path("zoo.npz"),
+                     help="the zoo file (NPZ), or with --family or --task-family a folder")
     overwrite_flag(zoo)
 
     fit = subcommand("fit-enn", "fit a supervised ENN on a zoo's fit runs (early-stopped on held-out fit runs)")

@@ -301,24 +301,31 @@ def inspect(options: InspectOptions) -> Path:
 
 @dataclass(frozen=True)
 class ZooOptions:
-    dataset: str = "digits"
+    dataset: str | None = None  # None: digits; with task_family, every data set the split draws
     hidden_sizes: tuple[int, ...] = (32,)
     runs: int = 400
     steps: int = 1000
     distribution: str = "any-optimizer"
     family: bool = False
+    task_family: str | None = None
     seed: int = 0
     out: Path = Path("zoo.npz")
     overwrite: bool = False
 
 
 def zoo(options: ZooOptions) -> None:
-    """Train a zoo of runs with random regimes (`agents.enn.zoo`), or a shape-family zoo (`agents.enn.zoo_family`);
-    print what it holds."""
+    """Train a zoo of runs with random regimes (`agents.enn.zoo`), a shape-family zoo (`agents.enn.zoo_family`) or a
+    task-family zoo (`agents.enn.task_zoo`); print what it holds."""
     from agents.enn.zoo import ZooSpec, train_zoo
     from gi_envs.regime import regime_distribution
     from gi_envs.spec import MLPSpec
 
+    if options.family and options.task_family:
+        raise parameter_error(ValueError, "{family} and {task_family} are two kinds of zoo; choose one",
+                              family=NAME_ONLY, task_family=options.task_family)
+    if options.task_family:
+        return task_zoo(options)
+    options = dataclasses.replace(options, dataset=options.dataset or "digits")
     if options.family:
         return zoo_family(options)
     claim_output(options.out, "zoo", overwrite=options.overwrite)
@@ -345,9 +352,7 @@ def zoo_family(options: ZooOptions) -> None:
     from agents.enn.zoo_family import ZooFamilySpec, member_file, train_zoo_family
     from gi_envs.regime import regime_distribution
 
-    if options.out.is_file():
-        raise parameter_error(FileExistsError, "{out} is a file; a shape-family zoo is a folder of zoo files (one "
-                              "per shape)", out=options.out)
+    zoo_folder(options.out)
     spec = ZooFamilySpec(options.dataset, runs=options.runs, steps=options.steps,
                          distribution=regime_distribution(options.distribution), seed=options.seed)
     if options.overwrite:
@@ -360,6 +365,41 @@ def zoo_family(options: ZooOptions) -> None:
     print(f"A shape-family zoo of {options.dataset} MLPs: {len(zoos)} shapes x {options.runs} runs (regimes from the "
           f"{options.distribution!r} distribution), {options.steps} steps each, in {time.perf_counter() - start:.0f} s "
           f"(members already in the folder were read, not trained):\n{rows}\nWritten: {options.out}")
+
+
+def zoo_folder(out: Path) -> None:
+    """Refuse an `--out` that is a file where a family zoo writes a folder of zoo files."""
+    if out.is_file():
+        raise parameter_error(FileExistsError, "{out} is a file; a family zoo is a folder of zoo files (one per "
+                              "shape)", out=out)
+
+
+def task_zoo(options: ZooOptions) -> None:
+    """Train the task-family zoo of split `options.task_family` into the folder `options.out`, resuming members
+    already there."""
+    from agents.enn.task_zoo import TaskZooSpec, train_task_zoo
+    from agents.enn.zoo_family import member_file
+    from gi_envs.datasets import SYNTHETIC_PREFIX
+    from gi_envs.task_family import SYNTHETIC, TASK_SPLITS
+
+    zoo_folder(options.out)
+    tasks = TASK_SPLITS[options.task_family].distribution
+    if options.dataset is not None:
+        tasks = dataclasses.replace(tasks, datasets=(options.dataset,))
+    spec = TaskZooSpec(tasks, runs=options.runs, steps=options.steps, seed=options.seed)
+    if options.overwrite:
+        for member in spec.members():
+            member_file(options.out, member.spec).unlink(missing_ok=True)
+    start = time.perf_counter()
+    zoos = train_task_zoo(spec, options.out)
+    datasets = sorted({SYNTHETIC if z.spec.mlp.dataset.startswith(SYNTHETIC_PREFIX) else z.spec.mlp.dataset
+                       for z in zoos})
+    final = np.concatenate([z.val_accuracy[z.stage == 1.0] for z in zoos])
+    only = "" if options.dataset is None else f" (data set {options.dataset} only)"
+    print(f"A task-family zoo of {options.runs} runs drawn from {options.task_family!r}{only}: {len(zoos)} "
+          f"members of one data set and shape each ({', '.join(datasets)}), {options.steps} steps each, in "
+          f"{time.perf_counter() - start:.0f} s (members already in the folder were read, not trained); final "
+          f"validation accuracy over runs {mean_std(final)} %. Written: {options.out}")
 
 
 @dataclass(frozen=True)

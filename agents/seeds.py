@@ -15,6 +15,7 @@ something is never reused for another of these jobs.
 | reference tuning    | 5,000,000 + k                      | choosing the best constant and the schedule     |
 | zoo runs            | 6,000,000 + 1,000,000 * s + k      | run k of the zoo made with `s`                  |
 | shape-family zoos   | high layout only: 2**16 * m + k    | run k of member (shape) m of family `s`         |
+| task-family zoos    | high layout only: k                | run k of the task-family zoo made with `s`      |
 
 That is the *low layout*, which every published table used. It holds for job seeds below a family's
 `SeedFamily.low_seeds` (1000 for evaluation, 10 for supervised episodes, every seed for the zoo). A larger
@@ -84,7 +85,9 @@ REFERENCE_TUNING = SeedFamily("reference tuning", 4, 5_000_000, 1_000_000, low_s
 ZOO = SeedFamily("zoo run", 5, 6_000_000, 1_000_000, low_seeds=None)
 GUIDE = SeedFamily("guide", 6, 0, 1, low_seeds=None, job_seeds=1000)  # the user's seed is the MLP's seed
 ZOO_FAMILY = SeedFamily("shape-family zoo run", 7, 0, HIGH_STRIDE, low_seeds=0)  # the low layout is the zoo's
-SEED_FAMILIES = (EVALUATION, CALIBRATION, QUALITY, SUPERVISED_EPISODES, REFERENCE_TUNING, ZOO, GUIDE, ZOO_FAMILY)
+TASK_ZOO = SeedFamily("task-family zoo run", 8, 0, HIGH_STRIDE, low_seeds=0)
+SEED_FAMILIES = (EVALUATION, CALIBRATION, QUALITY, SUPERVISED_EPISODES, REFERENCE_TUNING, ZOO, GUIDE, ZOO_FAMILY,
+                 TASK_ZOO)
 FAMILY_MEMBER_STRIDE = 2**16  # runs of one member (shape) of a shape-family zoo
 
 TUNING_SEEDS = (1000, 1001, 1002)  # the guide's tuning MLPs: above every guide seed, below every other family
@@ -136,6 +139,12 @@ def zoo_family_run_seeds(family_seed: int, member: int, runs: int) -> list[int]:
                          f"{FAMILY_MEMBER_STRIDE} runs")
     start = member * FAMILY_MEMBER_STRIDE
     return list(ZOO_FAMILY.seeds(int(family_seed), start + runs)[start:])
+
+
+def task_zoo_run_seeds(zoo_seed: int, runs: int) -> list[int]:
+    """The seeds of the runs of the task-family zoo made with `zoo_seed` (each run's task, MLP, regime and data
+    order): disjoint from every other zoo's runs."""
+    return list(TASK_ZOO.seeds(int(zoo_seed), runs))
 
 
 def guide_seeds(seeds: list[int], where: str = "seeds") -> list[int]:

@@ -157,6 +157,9 @@ def fit_zoo_enn(zoo: Zoo | Sequence[Zoo], encoder: str = "stats", target: str = 
     inputs, fit_targets, groups, offset = [], [], [], 0
     for z, y in zip(zoos, targets):
         fit = ~z.held_out
+        if not fit.any():  # a task-family zoo's member may hold held-out runs only
+            offset += z.spec.runs
+            continue
         inputs.append(inputs_of_arrays(enn, [w[fit] for w in z.weights], [b[fit] for b in z.biases]))
         fit_targets.append(y[fit])
         groups.append(z.run[fit] + offset)  # runs of different zoos are different groups
@@ -176,8 +179,10 @@ def check_zoos_fit(zoos: Sequence[Zoo], encoder: str, any_shape: bool) -> None:
     for z in zoos[1:]:
         mlp = z.spec.mlp
         if (mlp.dataset, mlp.activation) != (first.dataset, first.activation):
+            hint = ("; a task-family zoo's folder holds every data set its runs drew: pass one data set's files "
+                    "(DATASET-*.npz) or draw the zoo from one data set" if z.spec.tasks is not None else "")
             raise ValueError(f"zoos of {first.dataset} {first.activation} MLPs and of {mlp.dataset} {mlp.activation} "
-                             "MLPs cannot fit one ENN; expected one data set and activation")
+                             f"MLPs cannot fit one ENN; expected one data set and activation{hint}")
         if mlp.layer_shapes != first.layer_shapes and not any_shape:
             raise ValueError(f"zoos of MLPs of several shapes ({'-'.join(map(str, first.layer_sizes))}, "
                              f"{'-'.join(map(str, mlp.layer_sizes))}) need an any-shape encoder "

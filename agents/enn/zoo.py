@@ -31,6 +31,7 @@ from gi_envs.files import first_sentence, is_partial, replacing
 from gi_envs.memory import FLOAT_BYTES, check_memory
 from gi_envs.regime import REGIME_DISTRIBUTIONS, Regime, RegimeDistribution
 from gi_envs.spec import MLPSpec
+from gi_envs.task_family import TaskDistribution
 from gi_envs.training import Training
 
 ZOO_FORMAT = "grad-instructor-zoo/2"
@@ -57,6 +58,9 @@ class ZooSpec:
     :param member: this zoo is member (shape) `member` of the shape-family zoo of `seed`
         (`agents.enn.zoo_family`): its runs draw their seeds from that family's own block
         (`agents.seeds.zoo_family_run_seeds`). ``None``: a plain zoo.
+    :param tasks: this zoo is member `member` of a task-family zoo (`agents.enn.task_zoo`): the runs of one data set
+        and shape among runs that each drew their whole task from `tasks`; their seeds, regimes and split come from
+        that zoo's plan (`TaskZooSpec.members`), `distribution` is only their regimes' law, and `runs` may be 1.
     """
 
     mlp: MLPSpec = field(default_factory=MLPSpec)
@@ -67,13 +71,15 @@ class ZooSpec:
     held_out: float = 0.2
     seed: int = 0
     member: int | None = None
+    tasks: TaskDistribution | None = None
 
     def __post_init__(self) -> None:
         def fail(name: str, expected: str) -> None:
             raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; expected {expected}")
 
-        if not isinstance(self.runs, int) or self.runs < 2:
-            fail("runs", "an integer of at least 2 (fit and held-out runs)")
+        planned = self.tasks is not None  # a task-family zoo's member: its plan splits the runs, maybe one of them
+        if not isinstance(self.runs, int) or self.runs < (1 if planned else 2):
+            fail("runs", "a positive integer" if planned else "an integer of at least 2 (fit and held-out runs)")
         if not isinstance(self.steps, int) or self.steps < 1:
             fail("steps", "a positive integer")
         if not self.stages or sorted(set(self.stages)) != list(self.stages) or not 0 <= self.stages[0] <= \
@@ -81,11 +87,16 @@ class ZooSpec:
             fail("stages", "increasing shares of the training steps in [0, 1]")
         if not isinstance(self.distribution, RegimeDistribution):
             fail("distribution", "a RegimeDistribution")
-        if not 0 < self.held_out < 1 or round(self.held_out * self.runs) < 1:
+        if not 0 < self.held_out < 1 or not planned and round(self.held_out * self.runs) < 1:
             fail("held_out", "a share in (0, 1) that holds out at least one run")
+        if planned and not isinstance(self.tasks, TaskDistribution):
+            fail("tasks", "a TaskDistribution or None")
 
     def run_seeds(self) -> list[int]:
         """Each run's seed (its MLP, regime and data order)."""
+        if self.tasks is not None:
+            raise ValueError("the runs of a task-family zoo's member come from its TaskZooSpec's plan: train it with "
+                             "agents.enn.task_zoo.train_task_zoo")
         if self.member is None:
             return zoo_run_seeds(self.seed, self.runs)
         return zoo_family_run_seeds(self.seed, self.member, self.runs)
@@ -99,14 +110,16 @@ class ZooSpec:
     def to_dict(self) -> dict:
         return {"mlp": self.mlp.to_dict(), "runs": self.runs, "steps": self.steps, "stages": list(self.stages),
                 "distribution": self.distribution.to_dict(), "held_out": self.held_out, "seed": self.seed,
-                **({} if self.member is None else {"member": self.member})}
+                **({} if self.member is None else {"member": self.member}),
+                **({} if self.tasks is None else {"tasks": self.tasks.to_dict()})}
 
     @classmethod
     def from_dict(cls, raw: dict) -> ZooSpec:
         return cls(mlp=MLPSpec.from_dict(raw["mlp"]), runs=int(raw["runs"]), steps=int(raw["steps"]),
                    stages=tuple(raw["stages"]), distribution=RegimeDistribution.from_dict(raw["distribution"]),
                    held_out=float(raw["held_out"]), seed=int(raw["seed"]),
-                   member=None if raw.get("member") is None else int(raw["member"]))
+                   member=None if raw.get("member") is None else int(raw["member"]),
+                   tasks=None if raw.get("tasks") is None else TaskDistribution.from_dict(raw["tasks"]))
 
 
 def value_at_end(groups: np.ndarray, progress: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -218,27 +231,38 @@ def not_a_zoo(path: Path, error: BaseException) -> ValueError:
                       f"({detail}){hint}")
 
 
+def held_out_split(runs: int, share: float, seed: int) -> np.ndarray:
+    """(runs,) bool: the runs a zoo of `seed` holds out from fitting, round(`share` * `runs`) of them."""
+    held_out_runs = np.zeros(runs, dtype=bool)
+    held_out_runs[np.random.default_rng(seed).choice(runs, round(share * runs), replace=False)] = True
+    return held_out_runs
+
+
 def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True) -> Zoo:
     """Train every run of `spec` and collect its snapshots (see the module docstring)."""
-    check_memory(spec.runs * (len(spec.snapshot_steps) * spec.mlp.n_parameters * FLOAT_BYTES * 2 + RUN_OVERHEAD_BYTES),
-                 f"a zoo of {spec.runs:,} runs x {len(spec.snapshot_steps)} snapshots of {spec.mlp.n_parameters:,} "
-                 "parameters (stored, then joined)")
     data = load_dataset(spec.mlp.dataset, data_dir=data_dir)
     spec.distribution.check_fits(len(data.train))
     seeds = np.array(spec.run_seeds(), dtype=np.int64)
     regimes = [spec.distribution.regime_of(int(s)) for s in seeds]
-    rng = np.random.default_rng(spec.seed)
-    held_out_runs = np.zeros(spec.runs, dtype=bool)
-    held_out_runs[rng.choice(spec.runs, round(spec.held_out * spec.runs), replace=False)] = True
-    snapshot_steps = spec.snapshot_steps
-    parts: list[dict] = []
     bar = tqdm(total=spec.runs * spec.steps, unit="step", unit_scale=True, disable=not progress,
                desc=f"zoo of {spec.runs} {spec.mlp.dataset} runs")
+    with bar:
+        return train_runs(spec, data, seeds, regimes, held_out_split(spec.runs, spec.held_out, spec.seed), bar)
+
+
+def train_runs(spec: ZooSpec, data: Dataset, seeds: np.ndarray, regimes: list[Regime], held_out_runs: np.ndarray,
+               bar: tqdm) -> Zoo:
+    """The zoo of `spec`'s runs of the given seeds, regimes and split, trained in the training core (runs of one
+    batch size together) and snapshotted at `spec.snapshot_steps`; `bar` counts their steps."""
+    check_memory(spec.runs * (len(spec.snapshot_steps) * spec.mlp.n_parameters * FLOAT_BYTES * 2 + RUN_OVERHEAD_BYTES),
+                 f"a zoo of {spec.runs:,} runs x {len(spec.snapshot_steps)} snapshots of {spec.mlp.n_parameters:,} "
+                 "parameters (stored, then joined)")
+    snapshot_steps = spec.snapshot_steps
+    parts: list[dict] = []
     batch_sizes = np.array([r.batch_size for r in regimes])
     for batch_size in np.unique(batch_sizes):
         runs = np.flatnonzero(batch_sizes == batch_size)
         parts.append(_train_group(spec, data, runs, seeds, regimes, snapshot_steps, bar))
-    bar.close()
     order = np.argsort(np.concatenate([p["run"] for p in parts]) * len(snapshot_steps)
                        + np.concatenate([p["stage_index"] for p in parts]), kind="stable")
     n_layers = len(spec.mlp.layer_shapes)
@@ -250,7 +274,7 @@ def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True)
                test_accuracy=np.concatenate([p["test"] for p in parts])[order],
                stage=np.concatenate([p["stage"] for p in parts])[order],
                run=np.concatenate([p["run"] for p in parts])[order],
-               regimes=columns, seeds=seeds, held_out_runs=held_out_runs)
+               regimes=columns, seeds=np.asarray(seeds, dtype=np.int64), held_out_runs=held_out_runs)
 
 
 def _train_group(spec: ZooSpec, data: Dataset, runs: np.ndarray, seeds: np.ndarray, regimes: list[Regime],

@@ -15,7 +15,7 @@ shapes it never saw.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,21 +77,25 @@ def train_zoo_family(spec: ZooFamilySpec, folder: str | os.PathLike | None = Non
                      progress: bool = True) -> list[Zoo]:
     """Every member's zoo, trained in turn. With `folder`, each is saved there as it finishes, and a member whose
     file already holds a zoo of the same spec is read instead of trained (a killed job resumes)."""
-    zoos = []
-    for member in spec.members():
-        path = member_file(folder, member) if folder is not None else None
-        if path is not None and path.is_file():
-            zoo = Zoo.load(path)
-            if zoo.spec != member:
-                raise ValueError(f"{path} holds a zoo of another spec than this family's member {member.member}; "
-                                 "move it away or choose another folder")
-        else:
-            zoo = train_zoo(member, data_dir=data_dir, progress=progress)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                zoo.save(path)
-        zoos.append(zoo)
-    return zoos
+    return [read_or_train(member, lambda m: train_zoo(m, data_dir=data_dir, progress=progress), folder)
+            for member in spec.members()]
+
+
+def read_or_train(member: ZooSpec, train: Callable[[ZooSpec], Zoo], folder: str | os.PathLike | None) -> Zoo:
+    """A family member's zoo: read from `folder` when its file holds this very member (a resumed job), else
+    `train(member)`, saved there as soon as it is done."""
+    path = member_file(folder, member) if folder is not None else None
+    if path is not None and path.is_file():
+        zoo = Zoo.load(path)
+        if zoo.spec != member:
+            raise ValueError(f"{path} holds a zoo of another spec than this family's member {member.member}; "
+                             "move it away or choose another folder")
+        return zoo
+    zoo = train(member)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        zoo.save(path)
+    return zoo
 
 
 def shape_label(hidden_sizes: Sequence[int]) -> str:

@@ -98,17 +98,19 @@ def fit_enn_on_zoo(zoo_path: Path | Sequence[Path], encoder: str, target: str, o
     seconds = time.perf_counter() - start
     scores = pooled_held_out_scores(enn, zoos, target)
     enn.metadata["quality"] = {"zoo": named, "target": target, **scores}
-    if len(zoos) > 1:
+    if len(zoos) > 1:  # per shape of a shape family (a task-family zoo's members are a run or a few: not scored)
         enn.metadata["quality"]["per_shape"] = {
-            "-".join(map(str, z.spec.mlp.layer_sizes)): pooled_held_out_scores(enn, [z], target) for z in zoos}
+            "-".join(map(str, z.spec.mlp.layer_sizes)): pooled_held_out_scores(enn, [z], target) for z in zoos
+            if z.spec.tasks is None}
     enn.save(out)
     return FittedENN(enn, scores, seconds, sum(int((~z.held_out_runs).sum()) for z in zoos))
 
 
 def pooled_held_out_scores(enn: ENN, zoos: Sequence[Zoo], target: str = "current") -> dict[str, float]:
-    """`held_out_scores` of `enn` over the held-out runs of all `zoos` together."""
+    """`held_out_scores` of `enn` over the held-out runs of all `zoos` together (a task-family zoo's member may
+    hold none)."""
     parts = [(enn_predictions(enn, z, z.held_out), z.targets(target)[z.held_out], z.stage[z.held_out],
-              z.optimizer[z.held_out]) for z in zoos]
+              z.optimizer[z.held_out]) for z in zoos if z.held_out_runs.any()]
     return held_out_scores(*(np.concatenate(column) for column in zip(*parts)))
 
 
