@@ -210,3 +210,28 @@ def test_universal_benchmark_judges_a_split_under_both_rulesets(tmp_path) -> Non
     again = run_script("bench/universal.py", "--from-summary", str(tmp_path), "--out", str(tmp_path / "again"))
     assert (tmp_path / "again" / "tables.md").read_text() == (tmp_path / "tables.md").read_text()
     assert "### held-out-dataset" in again
+
+
+def test_universal_specialist_benchmark_puts_the_agents_on_the_specialists_mlps(tmp_path) -> None:
+    from train_agents import main
+
+    short = ["--timesteps", "64", "--n-envs", "2", "--eval-episodes", "1", "--wandb-mode", "disabled",
+             "--env-kwargs", "{episode_length: 2, steps_per_action: 1}"]
+    for task in ("randomized", "universal"):
+        assert main(["train", "--algo", "ppo", "--task", task, *short, "--out", str(tmp_path / task)]) == 0
+    specialist, universal = tmp_path / "randomized" / "model.zip", tmp_path / "universal" / "model.zip"
+    out = run_script("bench/universal_specialist.py", "--specialist", str(specialist), "--models", str(universal),
+                     "--episodes", "3", "--tuning-episodes", "2")
+    assert "Randomized digits 64-32-10, 3 unseen MLPs (the same for every row)" in out
+    oracle = row_numbers(out, "| per-instance oracle over constants |")
+    a, *best = row_numbers(out, "| best constant (a = ")  # its multiplier's exponent, then the row
+    assert a in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
+    assert oracle[1] == 1.0 and best[1] == 0.0  # gap closed: the constant -> oracle measure
+    specialist_row = row_numbers(out, "| specialist: ppo (randomized) |")
+    assert specialist_row[2] == 0.0  # its own gap to itself
+    mine = row_numbers(out, "| universal: ppo (universal) |")
+    assert mine[2] == pytest.approx(mine[1] - specialist_row[1], abs=0.011)  # the rounded difference of gaps
+    assert oracle[0] >= max(best[0], row_numbers(out, "| zero action (plain SGD) |")[0]) - 1e-9
+    done = subprocess.run([sys.executable, "bench/universal_specialist.py", "--specialist", str(universal),
+                           "--models", str(universal)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "was not trained on the randomized digits task" in done.stderr
