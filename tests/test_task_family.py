@@ -191,3 +191,19 @@ def test_bad_family_arguments_name_the_value_and_what_is_allowed() -> None:
         EnvConfig(task_family=True, observation=SHAPE_FREE, action_grid=(4, 4))
     custom = EnvConfig(task_family={"datasets": ["digits"], "depths": [2]}, observation=SHAPE_FREE)
     assert custom.family.datasets == ("digits",) and EnvConfig(**custom.to_kwargs()) == custom
+
+
+def test_the_benchmark_matrix_runs_the_universal_task_with_its_competitors(tmp_path, capsys) -> None:
+    from tests.conftest import cli_error
+    from train_agents import main
+
+    main(["benchmark", "--task", "universal", "--algos", "ppo", "--seeds", "0", "--timesteps", "64", "--n-envs", "2",
+          "--eval-episodes", "2", "--env-kwargs", "{episode_length: 2, steps_per_action: 1}", "--wandb-mode",
+          "disabled", "--competitors", "adamw-lr-tuned", "--competitor-tuning", "2", "--out", str(tmp_path)])
+    table = (tmp_path / "results.md").read_text()
+    assert "#### meta-train, task `universal`: 2 unseen MLPs per seed" in table  # the family is the one column
+    assert "| AdamW, lr tuned | 1/1 |" in table and "| zero action (sgd or momentum or adam as drawn) |" in table
+    assert (tmp_path / "meta-train" / "ppo" / "seed0" / "model.zip").is_file()
+    assert "--datasets and a dataset in --env-kwargs do not go with a task family" in cli_error(
+        ["benchmark", "--task", "universal", "--algos", "ppo", "--datasets", "mnist", "--out", str(tmp_path / "x")],
+        capsys)

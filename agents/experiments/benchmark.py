@@ -33,6 +33,7 @@ from agents.rl.training import learning_curve, read_monitor, train_agent
 from agents.seeds import evaluation_seeds
 from gi_envs.datasets import dataset_name
 from gi_envs.task import EnvConfig
+from gi_envs.task_family import split_name, task_distribution
 
 OWN_ARGUMENTS = {"n_timesteps": "timesteps", "n_envs": "n_envs", "env_kwargs": "env_kwargs", "task": "task"}
 """Config keys that `run_benchmark` sets from arguments of their own, never from its `hyperparams`."""
@@ -92,7 +93,8 @@ def run_benchmark(
 
     :param timesteps: env steps per training run (default: each config's `n_timesteps`; pass one
         number for a fair comparison).
-    :param datasets: data sets of the matrix (default: the one in `env_kwargs`, else digits).
+    :param datasets: data sets of the matrix (default: the one in `env_kwargs`, else digits). Under a task family
+        (the task's or `env_kwargs`' ``task_family``) none: the matrix has one column, named by the family's split.
     :param options: the engine; with `resume`, every cell already finished in `out` with the same
         config and evaluation seeds is kept instead of trained again.
     :param task: the task (`agents.rl.tasks`): its env arguments, agent settings, references.
@@ -117,7 +119,15 @@ def run_benchmark(
         raise parameter_error(ValueError, "{datasets} and {env_kwargs} both name the data set "
                               f"({' '.join(datasets)} / dataset: {env_kwargs['dataset']}); give one of them",
                               datasets=NAME_ONLY, env_kwargs=NAME_ONLY)
-    datasets = distinct_names(datasets or [default_dataset], "datasets", dataset_name)
+    family = {**task_named(task).env_kwargs, **env_kwargs}.get("task_family")
+    if family:  # every MLP draws its own data set: the matrix's one column is the family, named by its split
+        if datasets or "dataset" in env_kwargs:
+            raise parameter_error(ValueError, "{datasets} and a dataset in {env_kwargs} do not go with a task "
+                                  "family, which draws every MLP's data set", datasets=NAME_ONLY, env_kwargs=NAME_ONLY)
+        default_dataset = split_name(task_distribution(family)) or "task-family"
+        datasets = [default_dataset]
+    else:
+        datasets = distinct_names(datasets or [default_dataset], "datasets", dataset_name)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise parameter_error(ValueError, f"{{seeds}} must be distinct and non-empty, got {list(seeds)}",
                               seeds=NAME_ONLY)

@@ -46,9 +46,9 @@ FOLDER = "competitors"  # a benchmark's competitor files: DATASET/FOLDER/KEY/see
 
 
 def competitor_env(env_kwargs: dict) -> dict:
-    """The env a competitor trains in: the agents' own, reading the weight image alone (an optimizer reads no
-    observation, and the image is the cheapest)."""
-    return {**env_kwargs, "observation": ["weights"]}
+    """The env a competitor trains in: the agents' own, reading its cheapest observation (an optimizer reads none):
+    the weight image alone, or under a task family, whose MLPs have no one image shape, the training state."""
+    return {**env_kwargs, "observation": ["training_state"] if env_kwargs.get("task_family") else ["weights"]}
 
 
 def _jsonable(value: Any) -> Any:
