@@ -23,6 +23,8 @@ summary JSON to --out.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -86,7 +88,8 @@ def judge_split(split: str, agents: list[tuple[str, int, object]], train_constan
     rows[f"AdamW, lr {external_adamw:g} tuned on the split"] = (EXTERNAL, competitor_curves(
         env_kwargs, adamw.make, external_adamw, seeds)[0])
     prodigy = competitor_named(PRODIGY)
-    rows[PRODIGY] = (SELF, competitor_curves(env_kwargs, prodigy.make, prodigy.default, seeds)[0])
+    with contextlib.redirect_stdout(io.StringIO()):  # Prodigy prints a line per optimizer it builds
+        rows[PRODIGY] = (SELF, competitor_curves(env_kwargs, prodigy.make, prodigy.default, seeds)[0])
     rows[ORACLE_ROW] = (ORACLE, per_instance_oracle(constants)[0])
     reference_seconds = time.perf_counter() - start
     for name, seed, model in agents:
