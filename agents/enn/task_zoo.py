@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.enn.zoo import Zoo, ZooSpec, held_out_split, train_runs
+from agents.enn.zoo import Zoo, ZooSpec, check_zoo_memory, held_out_split, train_runs
 from agents.enn.zoo_family import read_or_train
 from agents.seeds import task_zoo_run_seeds
 from gi_envs.datasets import load_dataset
@@ -98,6 +98,7 @@ def train_task_zoo(spec: TaskZooSpec, folder: str | os.PathLike | None = None, d
             runs = member.runs
 
             def train(member_spec: ZooSpec, runs: np.ndarray = runs) -> Zoo:
+                check_zoo_memory(member_spec)
                 data = load_dataset(member_spec.mlp.dataset, data_dir=data_dir)
                 return train_runs(member_spec, data, seeds[runs], [tasks[r].regime for r in runs],
                                   held_out_runs[runs], bar)

@@ -238,8 +238,17 @@ def held_out_split(runs: int, share: float, seed: int) -> np.ndarray:
     return held_out_runs
 
 
+def check_zoo_memory(spec: ZooSpec) -> None:
+    """Refuse the zoo of `spec` before any work (`MemoryRefused`, naming the estimate) when this machine cannot
+    hold it."""
+    check_memory(spec.runs * (len(spec.snapshot_steps) * spec.mlp.n_parameters * FLOAT_BYTES * 2 + RUN_OVERHEAD_BYTES),
+                 f"a zoo of {spec.runs:,} runs x {len(spec.snapshot_steps)} snapshots of {spec.mlp.n_parameters:,} "
+                 "parameters (stored, then joined)")
+
+
 def train_zoo(spec: ZooSpec, data_dir: str | None = None, progress: bool = True) -> Zoo:
     """Train every run of `spec` and collect its snapshots (see the module docstring)."""
+    check_zoo_memory(spec)
     data = load_dataset(spec.mlp.dataset, data_dir=data_dir)
     spec.distribution.check_fits(len(data.train))
     seeds = np.array(spec.run_seeds(), dtype=np.int64)
@@ -254,9 +263,6 @@ def train_runs(spec: ZooSpec, data: Dataset, seeds: np.ndarray, regimes: list[Re
                bar: tqdm) -> Zoo:
     """The zoo of `spec`'s runs of the given seeds, regimes and split, trained in the training core (runs of one
     batch size together) and snapshotted at `spec.snapshot_steps`; `bar` counts their steps."""
-    check_memory(spec.runs * (len(spec.snapshot_steps) * spec.mlp.n_parameters * FLOAT_BYTES * 2 + RUN_OVERHEAD_BYTES),
-                 f"a zoo of {spec.runs:,} runs x {len(spec.snapshot_steps)} snapshots of {spec.mlp.n_parameters:,} "
-                 "parameters (stored, then joined)")
     snapshot_steps = spec.snapshot_steps
     parts: list[dict] = []
     batch_sizes = np.array([r.batch_size for r in regimes])
