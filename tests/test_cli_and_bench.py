@@ -235,3 +235,16 @@ def test_universal_specialist_benchmark_puts_the_agents_on_the_specialists_mlps(
     done = subprocess.run([sys.executable, "bench/universal_specialist.py", "--specialist", str(universal),
                            "--models", str(universal)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "was not trained on the randomized digits task" in done.stderr
+
+
+def test_task_zoo_enn_benchmark_scores_both_fits_on_the_same_fresh_mlps(tmp_path) -> None:
+    out = run_script("bench/enn_task_zoo.py", "--runs", "3", "--test-runs", "6", "--steps", "60", "--epochs", "20",
+                     "--out", str(tmp_path))
+    fresh = "fresh task-family zoo, every snapshot of 6 runs |"
+    family = row_numbers(out, f"| shape family (8 shapes x 3 runs) | {fresh}")
+    drawn = row_numbers(out, f"| task-family zoo (24 drawn runs) | {fresh}")
+    assert family[3] == drawn[3] == 6 * 7  # the same 6 runs x 7 snapshots for both ENNs
+    assert row_numbers(out, "| shape family (8 shapes x 3 runs) | its own held-out runs |")[3] == 8 * 1 * 7
+    assert row_numbers(out, "| task-family zoo (24 drawn runs) | its own held-out runs |")[3] == 5 * 7  # 20 % of 24
+    assert all(-1 <= tau <= 1 for tau in family[:2] + drawn[:2]) and 0 < family[2] < 100 and 0 < drawn[2] < 100
+    assert (tmp_path / "results.md").read_text().startswith("any-stats ENNs on digits, 60 steps per run")
