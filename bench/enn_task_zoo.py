@@ -24,16 +24,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.enn.fit import fit_zoo_enn  # noqa: E402
-from agents.enn.network import ENN  # noqa: E402
 from agents.enn.task_zoo import TaskZooSpec, train_task_zoo  # noqa: E402
 from agents.enn.zoo import Zoo  # noqa: E402
 from agents.enn.zoo_family import SHAPE_FAMILY, ZooFamilySpec, train_zoo_family  # noqa: E402
-from agents.experiments.enn_ranking import enn_predictions, held_out_scores, pooled_held_out_scores  # noqa: E402
+from agents.experiments.enn_ranking import pooled_held_out_scores  # noqa: E402
 from agents.report import atomic_write_text, markdown_table  # noqa: E402
 from gi_envs.task_family import TASK_SPLITS  # noqa: E402
 
@@ -45,13 +42,6 @@ def task_zoo(dataset: str, runs: int, steps: int, seed: int, zoo_dir: Path | Non
     tasks = replace(TASK_SPLITS["meta-train"].distribution, datasets=(dataset,))
     folder = zoo_dir / f"{dataset}-tasks-seed{seed}-{runs}x{steps}" if zoo_dir else None
     return train_task_zoo(TaskZooSpec(tasks, runs=runs, steps=steps, seed=seed), folder, progress=False)
-
-
-def every_snapshot(enn: ENN, zoos: list[Zoo]) -> dict[str, float]:
-    """Ranking quality of `enn` over every snapshot of `zoos` together (MLPs it never saw)."""
-    masks = [np.ones(len(z), dtype=bool) for z in zoos]
-    columns = zip(*[(enn_predictions(enn, z, m), z.val_accuracy, z.stage, z.optimizer) for z, m in zip(zoos, masks)])
-    return held_out_scores(*(np.concatenate(c) for c in columns))
 
 
 def main() -> None:
@@ -82,8 +72,9 @@ def main() -> None:
         fit_start = time.perf_counter()
         enn = fit_zoo_enn(zoos, ENCODER, epochs=args.epochs, seed=args.seed, progress=False)
         fitted = time.perf_counter() - fit_start
-        for what, scores in ((f"fresh task-family zoo, every snapshot of {args.test_runs} runs",
-                              every_snapshot(enn, test)), ("its own held-out runs", pooled_held_out_scores(enn, zoos))):
+        fresh = f"fresh task-family zoo, every snapshot of {args.test_runs} runs"
+        for what, scores in ((fresh, pooled_held_out_scores(enn, test, every_run=True)),
+                             ("its own held-out runs", pooled_held_out_scores(enn, zoos))):
             rows.append([name, what, f"{scores['kendall_tau']:.3f}", f"{scores['kendall_tau_late']:.3f}",
                          f"{100 * scores['mae']:.1f}", str(scores["n"]), f"{fitted:.0f}"])
     table = markdown_table(["fitted on", "scored on", "Kendall tau", "tau, late training", "MAE (points)",

@@ -106,11 +106,13 @@ def fit_enn_on_zoo(zoo_path: Path | Sequence[Path], encoder: str, target: str, o
     return FittedENN(enn, scores, seconds, sum(int((~z.held_out_runs).sum()) for z in zoos))
 
 
-def pooled_held_out_scores(enn: ENN, zoos: Sequence[Zoo], target: str = "current") -> dict[str, float]:
+def pooled_held_out_scores(enn: ENN, zoos: Sequence[Zoo], target: str = "current", every_run: bool = False
+                           ) -> dict[str, float]:
     """`held_out_scores` of `enn` over the held-out runs of all `zoos` together (a task-family zoo's member may
-    hold none)."""
-    parts = [(enn_predictions(enn, z, z.held_out), z.targets(target)[z.held_out], z.stage[z.held_out],
-              z.optimizer[z.held_out]) for z in zoos if z.held_out_runs.any()]
+    hold none), or with `every_run` over all their snapshots (zoos it was never fitted on)."""
+    masks = [np.ones(len(z), dtype=bool) if every_run else z.held_out for z in zoos]
+    parts = [(enn_predictions(enn, z, m), z.targets(target)[m], z.stage[m], z.optimizer[m])
+             for z, m in zip(zoos, masks) if m.any()]
     return held_out_scores(*(np.concatenate(column) for column in zip(*parts)))
 
 

@@ -115,22 +115,27 @@ def _tune(env_kwargs_json: str, episodes: int, measure: str) -> TunedReferences:
     seeds = reference_tuning_seeds(episodes)
 
     def mean_return(maker: PolicyMaker) -> float:
-        curves = rollout_curves(env_kwargs, maker, seeds)
-        return float((curves.returns if measure == "return" else curves.final_val_accuracy).mean())
+        return tuning_measure(rollout_curves(env_kwargs, maker, seeds), measure)
 
-    constant_returns = {a: mean_return(constant_policy(a)) for a in CONSTANT_GRID}
+    constant, constant_returns = best_constant(env_kwargs, seeds, measure)
     schedules = [Schedule(peak, warmup, config.max_scale, config.episode_length)
                  for peak in CONSTANT_GRID for warmup in WARMUP_GRID]
     schedule_returns = {s: mean_return(schedule_policy(s)) for s in schedules}
     best_schedule = max(schedule_returns, key=schedule_returns.get)
-    return TunedReferences(max(constant_returns, key=constant_returns.get), best_schedule, constant_returns,
+    return TunedReferences(constant, best_schedule, constant_returns,
                            {str(s): r for s, r in schedule_returns.items()})
 
 
-def best_constant(env_kwargs: dict, seeds: Sequence[int]) -> tuple[float, dict[float, float]]:
-    """The constant of `CONSTANT_GRID` with the best mean final validation accuracy on the MLPs of `seeds`, and every
-    constant's mean (no schedule: what the benchmarks of other splits and shapes tune)."""
-    means = {a: float(rollout_curves(env_kwargs, constant_policy(a), list(seeds)).final_val_accuracy.mean())
+def tuning_measure(curves: RolloutCurves, measure: str) -> float:
+    """The mean over MLPs of `measure` (`TUNING_MEASURES`): the episode return or the final validation accuracy."""
+    return float((curves.returns if measure == "return" else curves.final_val_accuracy).mean())
+
+
+def best_constant(env_kwargs: dict, seeds: Sequence[int], measure: str = "final_val_accuracy"
+                  ) -> tuple[float, dict[float, float]]:
+    """The constant of `CONSTANT_GRID` with the best mean `measure` on the MLPs of `seeds` (default the final
+    validation accuracy, what the benchmarks of other splits and shapes tune), and every constant's mean."""
+    means = {a: tuning_measure(rollout_curves(env_kwargs, constant_policy(a), list(seeds)), measure)
              for a in CONSTANT_GRID}
     return max(means, key=means.get), means
 
